@@ -1,0 +1,1 @@
+"""landscape (see DESIGN.md)."""

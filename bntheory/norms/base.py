@@ -1,0 +1,123 @@
+"""The Normalization protocol: the one extension point of the suite.
+
+A layer maps a tensor to a tensor of the same shape and normalizes over its *groups*
+(BatchNorm: one group per channel, holding the batch and spatial values).  Everything else
+in the suite (symbolic derivations, verification, landscape probes, reports) asks the
+registry for a layer by name and talks to it only through the methods below.
+
+A subclass must give ``forward``; it may give ``symbolic`` and closed forms of ``jvp``,
+``vjp`` and ``hvp``.  Whatever it leaves out is filled in by automatic differentiation of
+``stateless_forward`` and reported as such by :meth:`Normalization.provides`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, Callable, ClassVar, Sequence
+
+from torch import Tensor
+
+from bntheory.norms import autodiff
+
+#: The differential operations of the protocol, in the order reports list them.
+OPERATIONS: tuple[str, ...] = ("jvp", "vjp", "hvp")
+
+
+class Normalization(abc.ABC):
+    """Base class of every registered layer.
+
+    Class attributes a subclass sets:
+
+    ``name``
+        registry key, lower case (``"batchnorm"``).
+    ``title``
+        human-readable name for reports.
+    ``torch_counterpart``
+        the ``torch.nn.functional`` function with the same arguments, if one exists; the
+        forward is tested against it.
+    """
+
+    name: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    torch_counterpart: ClassVar[Callable[..., Tensor] | None] = None
+
+    # ----------------------------------------------------------------- forward
+    @abc.abstractmethod
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The layer's map, with the arguments of ``torch_counterpart``."""
+
+    def stateless_forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The same map without side effects (no running-statistics update).
+
+        Differentiated by the autograd fallbacks and the oracle.  Layers whose ``forward``
+        mutates state must override it.
+        """
+        return self.forward(x, *args, **kwargs)
+
+    def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
+        """The map on one group vector of SymPy symbols ``y`` (a list of expressions).
+
+        ``params`` maps parameter names (``gamma``, ``beta``, ``eps``, ...) to SymPy
+        expressions or numbers.  Layers without a symbolic form raise NotImplementedError.
+        """
+        raise NotImplementedError(f"layer {self.name!r} has no symbolic forward")
+
+    # ------------------------------------------------------- derivatives (AD)
+    def jvp(self, x: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """:math:`J v` (autograd fallback)."""
+        return autodiff.autograd_jvp(self._pure(args, kwargs), x, v)
+
+    def vjp(self, x: Tensor, g: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r""":math:`J^\top g` (autograd fallback)."""
+        return autodiff.autograd_vjp(self._pure(args, kwargs), x, g)
+
+    def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r""":math:`\nabla^2_x\langle g, f(x)\rangle v` (autograd fallback)."""
+        return autodiff.autograd_hvp(self._pure(args, kwargs), x, g, v)
+
+    def _pure(self, args: tuple, kwargs: dict) -> Callable[[Tensor], Tensor]:
+        return lambda t: self.stateless_forward(t, *args, **kwargs)
+
+    # -------------------------------------------------------- error-model hooks
+    @abc.abstractmethod
+    def groups(self, t: Tensor) -> Tensor:
+        """``t`` (input-shaped) rearranged as ``(G, m)``: one row per normalization group."""
+
+    @abc.abstractmethod
+    def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """Per-group condition estimate ``kappa >= 1`` of the layer at ``x``, shape ``(G,)``.
+
+        The relative rounding error of the layer's outputs and derivatives is at most a
+        small multiple of ``u * kappa`` (see :mod:`bntheory.verify.errormodel`).
+        """
+
+    @abc.abstractmethod
+    def magnitude_bounds(self, x: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, Tensor]:
+        """Per-group bounds ``(f, j, h)``, each of shape ``(G,)``.
+
+        ``||forward_g|| <= f``, ``||J_g|| <= j``, and ``h`` bounds the second-derivative
+        tensor as a bilinear map: ``||hvp(x, g, v)_g|| <= h ||g_g|| ||v_g||``.  They set the
+        scale of the error model's tolerances (:mod:`bntheory.verify.errormodel`).
+        """
+
+    # ------------------------------------------------------------ description
+    @classmethod
+    def closed_forms(cls) -> tuple[str, ...]:
+        """The operations this layer implements in closed form (not by autograd)."""
+        return tuple(op for op in OPERATIONS if getattr(cls, op) is not getattr(Normalization, op))
+
+    @classmethod
+    def has_symbolic(cls) -> bool:
+        return cls.symbolic is not Normalization.symbolic
+
+    @classmethod
+    def provides(cls) -> dict[str, str]:
+        """What the layer gives, operation by operation: ``closed form`` or ``autograd``."""
+        out = {"forward": "torch", "symbolic": "sympy" if cls.has_symbolic() else "none"}
+        closed = cls.closed_forms()
+        for op in OPERATIONS:
+            out[op] = "closed form" if op in closed else "autograd"
+        out["torch_counterpart"] = (
+            f"torch.nn.functional.{cls.torch_counterpart.__name__}" if cls.torch_counterpart else "none"
+        )
+        return out

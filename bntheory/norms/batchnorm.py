@@ -1,0 +1,393 @@
+r"""BatchNorm (Ioffe & Szegedy 2015), the first subject of the suite.
+
+Notation (``DESIGN.md``).  One channel of a batch holds :math:`m = N\cdot\prod(\text{spatial})`
+values :math:`y\in\mathbb{R}^m`.  In training mode
+
+.. math::
+    \mu = \tfrac1m\langle \mathbf 1, y\rangle,\quad
+    \mathrm{var} = \tfrac1m\|y-\mu\mathbf 1\|^2,\quad
+    \sigma = \sqrt{\mathrm{var}+\varepsilon},\quad
+    \hat y = (y-\mu\mathbf 1)/\sigma,\quad z = \gamma\hat y + \beta .
+
+Closed forms (derived in the docstrings below; exact for every :math:`\varepsilon\ge 0`,
+because :math:`\partial\sigma/\partial y_k = (y_k-\mu)/(m\sigma) = \hat y_k/m` whatever
+:math:`\varepsilon` is).  Write :math:`\bar v = \tfrac1m\langle\mathbf 1, v\rangle` and
+:math:`P = I - \tfrac1m\mathbf 1\mathbf 1^\top`.
+
+.. math::
+    J = \frac{\partial z}{\partial y} = \frac{\gamma}{\sigma}\Big(P - \tfrac1m\hat y\hat y^\top\Big)
+    \quad(\text{symmetric}).
+
+In eval mode the map is affine, :math:`z = \gamma (y-\mu_{run})/\sqrt{\mathrm{var}_{run}+\varepsilon}+\beta`,
+so :math:`J = \mathrm{diag}(\gamma/\sqrt{\mathrm{var}_{run}+\varepsilon})` and the curvature term is zero.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bntheory.errors import (
+    BatchTooSmallError,
+    InvalidArgumentError,
+    NonFiniteInputError,
+    ShapeMismatchError,
+    ZeroVarianceError,
+)
+from bntheory.norms.base import Normalization
+
+_ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
+_DEFAULTS: dict[str, Any] = {
+    "running_mean": None,
+    "running_var": None,
+    "weight": None,
+    "bias": None,
+    "training": False,
+    "momentum": 0.1,
+    "eps": 1e-5,
+}
+
+
+@dataclass(frozen=True)
+class BatchNormArgs:
+    """Validated arguments, with per-channel tensors reshaped to broadcast against ``x``."""
+
+    running_mean: Tensor | None
+    running_var: Tensor | None
+    weight: Tensor | None
+    bias: Tensor | None
+    training: bool
+    momentum: float
+    eps: float
+    dims: tuple[int, ...]  # reduction axes: batch and spatial
+    bshape: tuple[int, ...]  # (1, C, 1, ..., 1)
+    m: int  # values per channel
+
+    def per_channel(self, t: Tensor | None) -> Tensor | None:
+        return None if t is None else t.reshape(self.bshape)
+
+    def gamma(self, x: Tensor) -> Tensor:
+        if self.weight is None:
+            return torch.ones(self.bshape, dtype=x.dtype, device=x.device)
+        return self.weight.reshape(self.bshape)
+
+
+def _check_finite(name: str, t: Tensor) -> None:
+    if not torch.isfinite(t).all():
+        bad = (~torch.isfinite(t)).nonzero()[0].tolist()
+        value = t[tuple(bad)].item()
+        raise NonFiniteInputError(
+            f"{name} contains a non-finite value ({value}) at index {tuple(bad)}; "
+            f"{name} must be finite everywhere"
+        )
+
+
+def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
+    """Bind and validate the arguments of ``torch.nn.functional.batch_norm`` after ``x``."""
+    if len(args) > len(_ARG_NAMES):
+        raise InvalidArgumentError(
+            f"batchnorm takes at most {len(_ARG_NAMES)} arguments after the input, got {len(args)}"
+        )
+    bound = dict(_DEFAULTS)
+    for key, value in zip(_ARG_NAMES, args):
+        bound[key] = value
+    for key, value in kwargs.items():
+        if key not in bound:
+            raise InvalidArgumentError(
+                f"batchnorm got an unexpected keyword argument {key!r}; "
+                f"its arguments are {', '.join(_ARG_NAMES)}"
+            )
+        if key in _ARG_NAMES[: len(args)]:
+            raise InvalidArgumentError(f"batchnorm got multiple values for argument {key!r}")
+        bound[key] = value
+
+    if not isinstance(x, Tensor):
+        raise InvalidArgumentError(f"input must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ShapeMismatchError(
+            f"input must have shape (N, C, *) with at least 2 dimensions, got shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise InvalidArgumentError(f"input must be a floating-point tensor, got dtype {x.dtype}")
+    _check_finite("input", x)
+    channels = x.shape[1]
+    dims = (0,) + tuple(range(2, x.dim()))
+    m = x.numel() // channels if channels else 0
+    bshape = (1, channels) + (1,) * (x.dim() - 2)
+
+    eps = bound["eps"]
+    try:
+        eps = float(eps)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(f"eps must be a real number >= 0, got {eps!r}") from None
+    if not math.isfinite(eps) or eps < 0:
+        raise InvalidArgumentError(f"eps must be a finite real number >= 0, got eps={eps}")
+    momentum = bound["momentum"]
+    if momentum is None or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
+        raise InvalidArgumentError(f"momentum must be a number in [0, 1], got momentum={momentum!r}")
+    training = bool(bound["training"])
+
+    for key in ("running_mean", "running_var", "weight", "bias"):
+        t = bound[key]
+        if t is None:
+            continue
+        if not isinstance(t, Tensor):
+            raise InvalidArgumentError(f"{key} must be a torch.Tensor or None, got {type(t).__name__}")
+        if tuple(t.shape) != (channels,):
+            raise ShapeMismatchError(
+                f"{key} must have shape ({channels},) to match the {channels} channels of input "
+                f"of shape {tuple(x.shape)}, got shape {tuple(t.shape)}"
+            )
+        if t.dtype != x.dtype or t.device != x.device:
+            raise InvalidArgumentError(
+                f"{key} must have the input's dtype and device ({x.dtype}, {x.device}), "
+                f"got ({t.dtype}, {t.device})"
+            )
+        _check_finite(key, t)
+    if (bound["running_mean"] is None) != (bound["running_var"] is None):
+        raise InvalidArgumentError(
+            "running_mean and running_var must be given together or both be None, got "
+            f"running_mean={'None' if bound['running_mean'] is None else 'tensor'}, "
+            f"running_var={'None' if bound['running_var'] is None else 'tensor'}"
+        )
+    if not training:
+        if bound["running_mean"] is None:
+            raise InvalidArgumentError(
+                "running_mean and running_var must be given in eval mode (training=False), got None"
+            )
+        if (bound["running_var"] + eps <= 0).any():
+            c = int((bound["running_var"] + eps <= 0).nonzero()[0])
+            raise ZeroVarianceError(
+                f"running_var[{c}] + eps = {float(bound['running_var'][c]) + eps} <= 0 in eval mode: "
+                "the normalization divides by zero"
+            )
+    else:
+        if m < 2:
+            raise BatchTooSmallError(
+                f"training mode needs more than 1 value per channel, got input of shape "
+                f"{tuple(x.shape)} ({m} value per channel); use a batch of N >= 2 or eval mode"
+            )
+        if eps == 0:
+            flat = x.detach().transpose(0, 1).reshape(channels, -1)
+            const = flat.amax(dim=1) == flat.amin(dim=1)
+            if const.any():
+                c = int(const.nonzero()[0])
+                raise ZeroVarianceError(
+                    f"channel {c} of input is constant ({flat[c, 0].item()}) so its variance is 0, "
+                    "and eps=0: the normalization divides by zero; use eps > 0"
+                )
+    return BatchNormArgs(
+        running_mean=bound["running_mean"],
+        running_var=bound["running_var"],
+        weight=bound["weight"],
+        bias=bound["bias"],
+        training=training,
+        momentum=float(momentum),
+        eps=eps,
+        dims=dims,
+        bshape=bshape,
+        m=m,
+    )
+
+
+def _check_like(name: str, t: Tensor, x: Tensor) -> None:
+    if not isinstance(t, Tensor):
+        raise InvalidArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    if t.shape != x.shape:
+        raise ShapeMismatchError(f"{name} must have the input's shape {tuple(x.shape)}, got {tuple(t.shape)}")
+    if t.dtype != x.dtype or t.device != x.device:
+        raise InvalidArgumentError(
+            f"{name} must have the input's dtype and device ({x.dtype}, {x.device}), got ({t.dtype}, {t.device})"
+        )
+    _check_finite(name, t)
+
+
+class BatchNorm(Normalization):
+    """Batch normalization over the batch and spatial axes, one group per channel."""
+
+    name = "batchnorm"
+    title = "BatchNorm"
+    torch_counterpart = staticmethod(F.batch_norm)
+
+    # ---------------------------------------------------------------- statistics
+    @staticmethod
+    def _stats(x: Tensor, p: BatchNormArgs) -> tuple[Tensor, Tensor, Tensor]:
+        """``(mu, sigma, var)`` broadcastable against ``x``: batch stats or running stats."""
+        if p.training:
+            var, mu = torch.var_mean(x, dim=p.dims, correction=0, keepdim=True)
+        else:
+            mu, var = p.per_channel(p.running_mean), p.per_channel(p.running_var)
+        sigma = torch.sqrt(var + p.eps)
+        if p.training and p.eps == 0 and not bool((sigma > 0).all()):
+            raise ZeroVarianceError(
+                "the computed variance of a channel underflows to 0 with eps=0: "
+                "the normalization divides by zero; rescale the input or use eps > 0"
+            )
+        return mu, sigma, var
+
+    # ------------------------------------------------------------------- forward
+    def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""``torch.nn.functional.batch_norm`` with the same arguments, ``eps = 0`` allowed.
+
+        .. math:: z = \gamma\,\frac{y-\mu}{\sqrt{\mathrm{var}+\varepsilon}} + \beta
+
+        In training mode the running statistics, when given, are updated in place as torch
+        does: ``running_mean <- (1-momentum) running_mean + momentum mu`` and
+        ``running_var <- (1-momentum) running_var + momentum var m/(m-1)``.
+        """
+        p = parse_args(x, *args, **kwargs)
+        out = self._apply(x, p)
+        if p.training and p.running_mean is not None:
+            with torch.no_grad():
+                var, mu = torch.var_mean(x, dim=p.dims, correction=1)
+                p.running_mean.mul_(1 - p.momentum).add_(mu, alpha=p.momentum)
+                p.running_var.mul_(1 - p.momentum).add_(var, alpha=p.momentum)
+        return out
+
+    def stateless_forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The forward map without the running-statistics update."""
+        return self._apply(x, parse_args(x, *args, **kwargs))
+
+    def _apply(self, x: Tensor, p: BatchNormArgs) -> Tensor:
+        mu, sigma, _ = self._stats(x, p)
+        out = (x - mu) / sigma * p.gamma(x)
+        if p.bias is not None:
+            out = out + p.per_channel(p.bias)
+        return out
+
+    def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
+        r"""Training-mode BatchNorm of one channel :math:`y_0,\dots,y_{m-1}` in SymPy.
+
+        ``params``: ``gamma``, ``beta``, ``eps`` (each optional: 1, 0, 0).
+        """
+        import sympy
+
+        m = len(y)
+        gamma = params.get("gamma", sympy.Integer(1))
+        beta = params.get("beta", sympy.Integer(0))
+        eps = params.get("eps", sympy.Integer(0))
+        mu = sympy.Add(*y) / m
+        var = sympy.Add(*[(yi - mu) ** 2 for yi in y]) / m
+        sigma = sympy.sqrt(var + eps)
+        return [gamma * (yi - mu) / sigma + beta for yi in y]
+
+    # -------------------------------------------------------------- closed forms
+    def jvp(self, x: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`Jv`.
+
+        Training mode, per channel:
+
+        .. math:: Jv = \frac{\gamma}{\sigma}\Big(v - \bar v\,\mathbf 1 - \hat y\,\overline{\hat y v}\Big),
+            \qquad \overline{\hat y v} = \tfrac1m\langle\hat y, v\rangle .
+
+        Derivation: :math:`\hat y = P y/\sigma`,
+        :math:`\partial\sigma/\partial y = \hat y/m`, so
+        :math:`\partial\hat y/\partial y = (P - \hat y\hat y^\top/m)/\sigma`.
+        Eval mode: :math:`Jv = \gamma v/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
+        """
+        p = parse_args(x, *args, **kwargs)
+        _check_like("v", v, x)
+        return self._apply_jacobian(x, v, p)
+
+    def vjp(self, x: Tensor, g: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`J^\top g` (the backward pass).
+
+        :math:`J` is symmetric, so per channel
+
+        .. math:: J^\top g = \frac{\gamma}{\sigma}\Big(g - \bar g\,\mathbf 1 - \hat y\,\overline{\hat y g}\Big).
+
+        Eval mode: :math:`J^\top g = \gamma g/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
+        """
+        p = parse_args(x, *args, **kwargs)
+        _check_like("g", g, x)
+        return self._apply_jacobian(x, g, p)
+
+    def _apply_jacobian(self, x: Tensor, w: Tensor, p: BatchNormArgs) -> Tensor:
+        """``J w`` (= ``J^T w``: J is symmetric) on validated arguments."""
+        mu, sigma, _ = self._stats(x, p)
+        scale = p.gamma(x) / sigma
+        if not p.training:
+            return scale * w
+        yhat = (x - mu) / sigma
+        a = (yhat * w).mean(dim=p.dims, keepdim=True)
+        return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
+
+    def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`\nabla^2_y\langle g, z(y)\rangle\,v`, BatchNorm's own curvature.
+
+        Differentiate :math:`u(y) = J^\top g = \frac{\gamma}{\sigma}(Pg - b\,\hat y)`,
+        :math:`b = \tfrac1m\langle\hat y, g\rangle`, along :math:`v`, with
+        :math:`a = \tfrac1m\langle\hat y, v\rangle`, :math:`\mathrm d\sigma = a`,
+        :math:`\mathrm d\hat y = (Pv - a\hat y)/\sigma` and
+        :math:`\mathrm db = (\tfrac1m\langle Pv, Pg\rangle - ab)/\sigma`:
+
+        .. math::
+            \nabla^2_y\langle g, z\rangle\,v = \frac{\gamma}{\sigma^2}\Big(
+              \big(3ab - c_{gv}\big)\hat y - a\,(g-\bar g\mathbf 1) - b\,(v - \bar v\mathbf 1)\Big),
+            \qquad c_{gv} = \tfrac1m\langle g-\bar g\mathbf 1,\ v-\bar v\mathbf 1\rangle .
+
+        Symmetric in :math:`g` and :math:`v`, as a Hessian must be.  Eval mode: zero.
+        """
+        p = parse_args(x, *args, **kwargs)
+        _check_like("g", g, x)
+        _check_like("v", v, x)
+        if not p.training:
+            return torch.zeros_like(x)
+        mu, sigma, _ = self._stats(x, p)
+        dims = p.dims
+        yhat = (x - mu) / sigma
+        a = (yhat * v).mean(dim=dims, keepdim=True)
+        b = (yhat * g).mean(dim=dims, keepdim=True)
+        g_bar = g.mean(dim=dims, keepdim=True)
+        v_c = v - v.mean(dim=dims, keepdim=True)
+        c_gv = (g * v_c).mean(dim=dims, keepdim=True)  # = <Pg, Pv>/m since <1, v_c> = 0
+        k = p.gamma(x) / (sigma * sigma)
+        return k * ((3 * a * b - c_gv) * yhat - a * (g - g_bar) - b * v_c)
+
+    # ---------------------------------------------------------- error-model hooks
+    def groups(self, t: Tensor) -> Tensor:
+        """``(N, C, *)`` -> ``(C, m)``: one row per channel."""
+        return t.transpose(0, 1).reshape(t.shape[1], -1)
+
+    def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Per channel :math:`\kappa = \max(1, \max_i |y_i| / \sigma)`.
+
+        Centering :math:`y - \mu` makes an absolute error :math:`\approx u\max|y|`; relative to
+        the scale :math:`\sigma` every later quantity divides by, that is :math:`u\kappa`.
+        In eval mode the same with :math:`\max(|y|, |\mu_{run}|)` and the running :math:`\sigma`.
+        """
+        p = parse_args(x, *args, **kwargs)
+        mu, sigma, _ = self._stats(x, p)
+        big = self.groups(x.abs()).amax(dim=1)
+        if not p.training:
+            big = torch.maximum(big, p.running_mean.abs())
+        return torch.clamp(big / sigma.reshape(-1), min=1.0)
+
+    def magnitude_bounds(self, x: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, Tensor]:
+        r"""Per channel :math:`\|z\|\le(|\gamma|+|\beta|)\sqrt m` (as :math:`\|\hat y\|\le\sqrt m`
+        in training; in eval mode the condition estimate carries :math:`\max|y|/\sigma`),
+        :math:`\|J\| \le |\gamma|/\sigma` and
+        :math:`\|\nabla^2 z\|\le 6|\gamma|/(\sigma^2\sqrt m)`.
+
+        :math:`P - \hat y\hat y^\top/m` is a projection shrunk along :math:`\hat y`, norm
+        :math:`\le 1`.  For the curvature, :math:`|a|\le\|v\|/\sqrt m`,
+        :math:`|b|\le\|g\|/\sqrt m`, :math:`\|\hat y\|\le\sqrt m`, :math:`|c_{gv}|\le\|g\|\|v\|/m`,
+        so the four terms add up to at most :math:`6\|g\|\|v\|/\sqrt m` times
+        :math:`|\gamma|/\sigma^2`.  Eval mode: :math:`|\gamma|/\sigma` and 0.
+        """
+        p = parse_args(x, *args, **kwargs)
+        _, sigma, _ = self._stats(x, p)
+        gamma = p.gamma(x).reshape(-1).abs()
+        beta = p.bias.abs() if p.bias is not None else torch.zeros_like(gamma)
+        sigma = sigma.reshape(-1)
+        out = (gamma + beta) * math.sqrt(p.m)
+        jac = gamma / sigma
+        if not p.training:
+            return out, jac, torch.zeros_like(jac)
+        return out, jac, 6 * gamma / (sigma * sigma * math.sqrt(p.m))
+

@@ -1,0 +1,125 @@
+"""Hypothesis strategies for normalization-layer inputs, composed from small named pieces.
+
+``batchnorm_cases()`` draws a whole BatchNorm call: input of shape ``(N, C)``, ``(N, C, L)``
+or ``(N, C, H, W)`` with ``N >= 2``, an activation family per draw, ``weight`` of both
+signs and zero, ``bias``, ``eps`` in ``{0, 1e-5, 0.5}``, training or eval mode, and the
+directions ``g`` and ``v``.  Values within a family come from a seeded generator, so a
+failing example shrinks to a small shape, a simple family and a small seed, and replays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from bntheory.testing.batches import FAMILIES, channel_batch
+
+EPS_VALUES = (0.0, 1e-5, 0.5)
+WEIGHT_KINDS = ("ones", "positive", "negative", "zero", "mixed")
+
+
+def shapes(max_n: int = 6, max_c: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
+    """``(N, C)``, ``(N, C, L)`` and ``(N, C, H, W)`` with ``N >= 2``."""
+    n = st.integers(2, max_n)
+    c = st.integers(1, max_c)
+    side = st.integers(1, max_side)
+    return st.one_of(
+        st.tuples(n, c),
+        st.tuples(n, c, side),
+        st.tuples(n, c, side, side),
+    )
+
+
+def families() -> st.SearchStrategy[str]:
+    return st.sampled_from(list(FAMILIES))
+
+
+def weights(channels: int, kind: str, rng: np.random.Generator) -> np.ndarray:
+    """Per-channel ``gamma`` of a kind: ones, positive, negative, zero or mixed signs."""
+    mag = np.exp(rng.normal(0, 1, size=channels))
+    if kind == "ones":
+        return np.ones(channels)
+    if kind == "positive":
+        return mag
+    if kind == "negative":
+        return -mag
+    if kind == "zero":
+        return np.zeros(channels)
+    signs = rng.choice([-1.0, 0.0, 1.0], size=channels)
+    return signs * mag
+
+
+@dataclass
+class Case:
+    """One call: the input, the arguments of ``F.batch_norm`` after it, and directions."""
+
+    family: str
+    x: torch.Tensor
+    g: torch.Tensor
+    v: torch.Tensor
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:  # readable in Hypothesis failure reports
+        kw = {k: (tuple(t.tolist()) if isinstance(t, torch.Tensor) else t) for k, t in self.kwargs.items()}
+        return f"Case(family={self.family!r}, shape={tuple(self.x.shape)}, kwargs={kw}, x={self.x.tolist()})"
+
+
+def build_case(family: str, shape: tuple[int, ...], seed: int, eps: float, training: bool,
+               weight_kind: str, device: str | torch.device = "cpu") -> Case:
+    """A deterministic case: the same arguments give the same tensors on the CPU."""
+    rng = np.random.default_rng(seed)
+    c = shape[1]
+    x = channel_batch(family, rng, shape)
+    as_t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
+    kwargs: dict[str, Any] = {
+        "weight": as_t(weights(c, weight_kind, rng)),
+        "bias": as_t(rng.normal(size=c)),
+        "training": training,
+        "eps": eps,
+    }
+    if not training:
+        groups = x.reshape(shape[0], c, -1).transpose(1, 0, 2).reshape(c, -1)
+        kwargs["running_mean"] = as_t(groups.mean(axis=1) + rng.normal(size=c) * groups.std(axis=1))
+        kwargs["running_var"] = as_t(groups.var(axis=1) * np.exp(rng.normal(size=c)) + 1e-3)
+    g = as_t(rng.normal(size=shape))
+    v = as_t(rng.normal(size=shape))
+    return Case(family=family, x=as_t(x), g=g, v=v, kwargs=kwargs)
+
+
+@st.composite
+def batchnorm_cases(draw: st.DrawFn, device: str | torch.device = "cpu",
+                    eps_values: tuple[float, ...] = EPS_VALUES,
+                    training: bool | None = None) -> Case:
+    """A full BatchNorm call (see the module docstring)."""
+    shape = draw(shapes())
+    family = draw(families())
+    seed = draw(st.integers(0, 2**32 - 1))
+    eps = draw(st.sampled_from(eps_values))
+    mode = draw(st.booleans()) if training is None else training
+    weight_kind = draw(st.sampled_from(WEIGHT_KINDS))
+    return build_case(family, shape, seed, eps, mode, weight_kind, device)
+
+
+def finite_values() -> st.SearchStrategy[float]:
+    """0 or ``|t|`` in ``[1e-6, 1e6]``: squares and products of differences stay normal
+    floats, where the error model (relative rounding ``u``) applies; subnormals do not obey it."""
+    magnitude = st.floats(1e-6, 1e6, allow_nan=False, allow_infinity=False)
+    return st.one_of(st.just(0.0), magnitude, magnitude.map(lambda t: -t))
+
+
+@st.composite
+def raw_batches(draw: st.DrawFn, device: str | torch.device = "cpu") -> torch.Tensor:
+    """Arbitrary float64 batches from ``hypothesis.extra.numpy`` (Hypothesis's own nasty
+    values, see :func:`finite_values`), every channel non-constant so ``eps = 0`` is admissible."""
+    shape = draw(shapes(max_n=5, max_c=2, max_side=3))
+    arr = draw(hnp.arrays(np.float64, shape, elements=finite_values()))
+    flat = np.moveaxis(arr, 1, 0).reshape(shape[1], -1)
+    for c in np.nonzero(flat.max(axis=1) == flat.min(axis=1))[0]:
+        idx = (0, c) + (0,) * (len(shape) - 2)
+        arr[idx] += 1.0 + abs(arr[idx])
+    return torch.as_tensor(arr, device=device)

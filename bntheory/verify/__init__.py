@@ -1,0 +1,1 @@
+"""Verification: the autograd oracle, the error model, comparisons and verdicts."""

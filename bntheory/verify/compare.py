@@ -1,0 +1,74 @@
+"""Compare two routes to the same quantity under the error model, group by group."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from bntheory.norms import Normalization
+from bntheory.verify import errormodel
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Outcome of one comparison.
+
+    ``max_ratio`` is the largest ``error / allowed`` over groups: at most 1 means agreement
+    within the error model.  ``max_rel_error`` is the largest ``error / scale``.
+    """
+
+    op: str
+    max_ratio: float
+    max_rel_error: float
+    groups: int
+    m: int
+
+    @property
+    def ok(self) -> bool:
+        return self.max_ratio <= 1.0
+
+
+def group_norms(layer: Normalization, t: Tensor) -> Tensor:
+    """Euclidean norm of each normalization group of ``t``, shape ``(G,)``.
+
+    Scaled by the largest entry first (``torch.linalg.vector_norm`` squares the entries
+    and overflows for entries above ~1e154, which huge-scale batches produce)."""
+    rows = layer.groups(t)
+    big = rows.abs().amax(dim=1, keepdim=True)
+    safe = torch.where(big > 0, big, torch.ones_like(big))
+    return (big * torch.linalg.vector_norm(rows / safe, dim=1, keepdim=True)).reshape(-1)
+
+
+def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args: tuple,
+            kwargs: dict[str, Any], g: Tensor | None = None, v: Tensor | None = None) -> Comparison:
+    """Compare results ``a`` and ``b`` of ``op`` at ``x`` (``g``, ``v``: the directions)."""
+    if a.shape != b.shape:
+        raise ValueError(f"compare: results have different shapes {tuple(a.shape)} and {tuple(b.shape)}")
+    groups = layer.groups(x)
+    m = groups.shape[1]
+    kappa = layer.condition(x, *args, **kwargs)
+    f_bound, j_bound, h_bound = layer.magnitude_bounds(x, *args, **kwargs)
+    if op == "forward":
+        scale = f_bound
+    elif op == "jvp":
+        scale = j_bound * group_norms(layer, v)
+    elif op == "vjp":
+        scale = j_bound * group_norms(layer, g)
+    elif op == "hvp":
+        scale = h_bound * group_norms(layer, g) * group_norms(layer, v)
+    else:
+        raise ValueError(f"unknown operation {op!r}")
+    error = group_norms(layer, a - b)
+    allowed = errormodel.relative_tolerance(x.dtype, kappa, m) * scale
+    ratio = errormodel.ratio(error, allowed)
+    rel = errormodel.ratio(error, scale)
+    return Comparison(
+        op=op,
+        max_ratio=float(ratio.max()) if ratio.numel() else 0.0,
+        max_rel_error=float(rel.max()) if rel.numel() else 0.0,
+        groups=groups.shape[0],
+        m=m,
+    )

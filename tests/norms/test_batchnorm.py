@@ -1,0 +1,175 @@
+"""BatchNorm: forward against torch, closed forms against torch.autograd, under the error model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bntheory import get_layer
+from bntheory.testing.strategies import batchnorm_cases, build_case, raw_batches
+from bntheory.verify.compare import compare
+from bntheory.verify.oracle import closed_form, layer_map, oracle
+
+BN = get_layer("batchnorm")
+OPS = ("jvp", "vjp", "hvp")
+
+
+def torch_reference_map(case):
+    """torch's own F.batch_norm (no running-stat mutation), when it accepts the arguments."""
+    kw = dict(case.kwargs)
+    if kw["training"]:
+        if kw["eps"] == 0:
+            return None  # torch refuses eps=0 in training mode
+        kw.pop("running_mean", None), kw.pop("running_var", None)
+        return lambda t: F.batch_norm(t, None, None, **kw)
+    return lambda t: F.batch_norm(t, kw["running_mean"], kw["running_var"],
+                                  **{k: v for k, v in kw.items() if not k.startswith("running")})
+
+
+def assert_agree(op, case, a, b, route):
+    cmp = compare(BN, op, case.x, a, b, (), case.kwargs, g=case.g, v=case.v)
+    assert cmp.ok, (
+        f"{op} closed form vs {route}: error {cmp.max_ratio:.3g} x the error model's bound "
+        f"(relative error {cmp.max_rel_error:.3g}) for {case!r}"
+    )
+
+
+@given(case=batchnorm_cases())
+def test_forward_matches_torch_functional(case, device):
+    case = _to(case, device)
+    ours = BN.stateless_forward(case.x, **case.kwargs)
+    ref_map = torch_reference_map(case)
+    if ref_map is None:  # eps = 0: compare with an independent numpy float64 computation
+        ref = torch.as_tensor(_numpy_batchnorm(case), device=device)
+    else:
+        ref = ref_map(case.x)
+    assert_agree("forward", case, ours, ref, "torch" if ref_map else "numpy")
+
+
+@pytest.mark.parametrize("op", OPS)
+@given(case=batchnorm_cases())
+def test_closed_form_matches_autograd(op, case, device):
+    case = _to(case, device)
+    ours = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
+    ref = oracle(op, layer_map(BN, (), case.kwargs), case.x, case.g, case.v)
+    assert_agree(op, case, ours, ref, "autograd of the layer's forward")
+    torch_map = torch_reference_map(case)
+    if torch_map is not None:  # torch's own derivative kernels: shares no code with bntheory
+        assert_agree(op, case, ours, oracle(op, torch_map, case.x, case.g, case.v), "autograd of F.batch_norm")
+
+
+@given(x=raw_batches(), eps=st.sampled_from([0.0, 1e-5, 0.5]), data=st.data())
+def test_closed_forms_on_arbitrary_values(x, eps, data, device):
+    """Hypothesis's own values (zeros, powers of ten, near-duplicates), training mode."""
+    x = x.to(device)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    g = torch.as_tensor(rng.normal(size=x.shape), device=device)
+    v = torch.as_tensor(rng.normal(size=x.shape), device=device)
+    kw = {"weight": torch.as_tensor(rng.normal(size=x.shape[1]), device=device), "training": True, "eps": eps}
+    for op in OPS:
+        cmp = compare(BN, op, x, closed_form(BN, op, x, g, v, (), kw),
+                      oracle(op, layer_map(BN, (), kw), x, g, v), (), kw, g=g, v=v)
+        assert cmp.ok, f"{op}: {cmp} on x={x.tolist()} eps={eps}"
+
+
+@given(case=batchnorm_cases(training=True))
+def test_hvp_is_symmetric_in_g_and_v(case, device):
+    """A Hessian is symmetric: hvp(x, g, v) = hvp(x, v, g)."""
+    case = _to(case, device)
+    a = BN.hvp(case.x, case.g, case.v, **case.kwargs)
+    b = BN.hvp(case.x, case.v, case.g, **case.kwargs)
+    assert_agree("hvp", case, a, b, "itself with g and v swapped")
+
+
+def test_eval_mode_is_affine_with_zero_curvature(device):
+    case = _to(build_case("gaussian", (4, 3, 2), seed=1, eps=1e-5, training=False, weight_kind="mixed"), device)
+    h = BN.hvp(case.x, case.g, case.v, **case.kwargs)
+    assert torch.count_nonzero(h) == 0
+    scale = case.kwargs["weight"] / torch.sqrt(case.kwargs["running_var"] + 1e-5)
+    assert_agree("jvp", case, BN.jvp(case.x, case.v, **case.kwargs), case.v * scale.reshape(1, 3, 1), "diag(J) v")
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3), (3, 2, 2, 2)])
+@pytest.mark.parametrize("momentum", [0.1, 0.0, 1.0])
+def test_running_statistics_update_like_torch(shape, momentum, device):
+    case = _to(build_case("gaussian", shape, seed=7, eps=1e-5, training=True, weight_kind="mixed"), device)
+    c = shape[1]
+    ours_m, ours_v = torch.randn(c, dtype=torch.float64, device=device), torch.rand(c, dtype=torch.float64, device=device) + 0.5
+    ref_m, ref_v = ours_m.clone(), ours_v.clone()
+    w, b = case.kwargs["weight"], case.kwargs["bias"]
+    out = BN.forward(case.x, ours_m, ours_v, w, b, True, momentum, 1e-5)
+    ref = F.batch_norm(case.x, ref_m, ref_v, w, b, True, momentum, 1e-5)
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-13 * float(ref.abs().max()))
+    torch.testing.assert_close(ours_m, ref_m, rtol=1e-14, atol=1e-15)
+    torch.testing.assert_close(ours_v, ref_v, rtol=1e-14, atol=1e-15)
+
+
+def test_closed_forms_do_not_touch_running_statistics(device):
+    case = _to(build_case("gaussian", (4, 3), seed=2, eps=1e-5, training=True, weight_kind="ones"), device)
+    rm, rv = torch.zeros(3, dtype=torch.float64, device=device), torch.ones(3, dtype=torch.float64, device=device)
+    for op in OPS:
+        closed_form(BN, op, case.x, case.g, case.v, (rm, rv), {"training": True})
+        BN.stateless_forward(case.x, rm, rv, training=True)
+    assert torch.equal(rm, torch.zeros_like(rm)) and torch.equal(rv, torch.ones_like(rv))
+
+
+def test_eps_zero_is_accepted_where_torch_refuses(device):
+    x = torch.tensor([[1.0, 2.0], [3.0, 5.0]], dtype=torch.float64, device=device)
+    with pytest.raises((ValueError, RuntimeError), match="eps"):
+        F.batch_norm(x, None, None, training=True, eps=0.0)
+    out = BN.forward(x, None, None, training=True, eps=0.0)
+    assert torch.equal(out, torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64, device=device))
+
+
+@pytest.mark.gpu
+def test_closed_forms_on_cuda_match_cpu():
+    """The same seeded case on the GPU and on the CPU, float64 on both."""
+    for op in OPS:
+        cpu = build_case("heavy_tailed", (8, 4, 3), seed=3, eps=1e-5, training=True, weight_kind="mixed")
+        gpu = _to(cpu, torch.device("cuda"))
+        a = closed_form(BN, op, gpu.x, gpu.g, gpu.v, (), gpu.kwargs).cpu()
+        b = closed_form(BN, op, cpu.x, cpu.g, cpu.v, (), cpu.kwargs)
+        assert_agree(op, cpu, a, b, "the CPU")
+
+
+def _to(case, device):
+    move = lambda t: t.to(device) if isinstance(t, torch.Tensor) else t  # noqa: E731
+    case.x, case.g, case.v = move(case.x), move(case.g), move(case.v)
+    case.kwargs = {k: move(t) for k, t in case.kwargs.items()}
+    return case
+
+
+def _numpy_batchnorm(case) -> np.ndarray:
+    x = case.x.cpu().numpy()
+    kw = case.kwargs
+    dims = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    mu = x.mean(axis=dims, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=dims, keepdims=True)
+    out = (x - mu) / np.sqrt(var + kw["eps"]) * kw["weight"].cpu().numpy().reshape(shape)
+    return out + kw["bias"].cpu().numpy().reshape(shape)
+
+
+@pytest.mark.parametrize("family,rel", [("gaussian", 1e-11), ("huge_scale", 1e-11), ("near_constant", 1e-5)])
+def test_error_model_detects_small_formula_errors(family, rel, device):
+    """The check can fail: a wrong coefficient, or a relative error ``rel`` above what
+    rounding explains, is reported as a disagreement.  (Near-constant batches lose about
+    8 digits to centering, kappa ~ 1e8, so only errors above ~1e-7 are distinguishable.)"""
+    case = _to(build_case(family, (16, 3), seed=5, eps=1e-5, training=True, weight_kind="positive"), device)
+    for op in OPS:
+        ref = oracle(op, layer_map(BN, (), case.kwargs), case.x, case.g, case.v)
+        good = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
+        assert compare(BN, op, case.x, good, ref, (), case.kwargs, g=case.g, v=case.v).ok
+        off = good + rel * good.abs().max() * torch.sign(case.v)
+        assert not compare(BN, op, case.x, off, ref, (), case.kwargs, g=case.g, v=case.v).ok
+    # hvp with "2ab" in place of "3ab": the kind of slip a hand derivation makes
+    mu, sigma = case.x.mean(0), case.x.var(0, correction=0).add(1e-5).sqrt()
+    yhat = (case.x - mu) / sigma
+    a, b = (yhat * case.v).mean(0), (yhat * case.g).mean(0)
+    wrong = BN.hvp(case.x, case.g, case.v, **case.kwargs) - case.kwargs["weight"] / sigma**2 * a * b * yhat
+    ref = oracle("hvp", layer_map(BN, (), case.kwargs), case.x, case.g, case.v)
+    assert not compare(BN, "hvp", case.x, wrong, ref, (), case.kwargs, g=case.g, v=case.v).ok
