@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 from typing import Any, Callable, ClassVar, Sequence
 
+import torch
 from torch import Tensor
 
 from bntheory.norms import autodiff
@@ -92,12 +93,15 @@ class Normalization(abc.ABC):
         """
 
     @abc.abstractmethod
-    def magnitude_bounds(self, x: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, Tensor]:
-        """Per-group bounds ``(f, j, h)``, each of shape ``(G,)``.
+    def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
+                   *args: Any, **kwargs: Any) -> Tensor:
+        """Per-group magnitude of the terms the layer's formula for ``op`` adds up, ``(G,)``.
 
-        ``||forward_g|| <= f``, ``||J_g|| <= j``, and ``h`` bounds the second-derivative
-        tensor as a bilinear map: ``||hvp(x, g, v)_g|| <= h ||g_g|| ||v_g||``.  They set the
-        scale of the error model's tolerances (:mod:`bntheory.verify.errormodel`).
+        ``op`` is ``forward``, ``jvp`` (direction ``v``), ``vjp`` (``g``) or ``hvp``
+        (``g`` and ``v``).  For a sum of terms :math:`\sum_k t_k` it is
+        :math:`\sum_k\|t_k\|`: rounding errors are relative to it, not to the (possibly
+        cancelled) result.  It sets the scale of the error model
+        (:mod:`bntheory.verify.errormodel`).
         """
 
     # ------------------------------------------------------------ description
@@ -121,3 +125,18 @@ class Normalization(abc.ABC):
             f"torch.nn.functional.{cls.torch_counterpart.__name__}" if cls.torch_counterpart else "none"
         )
         return out
+
+
+def group_norm(rows: Tensor) -> Tensor:
+    """Euclidean norm of each row of ``rows`` ``(G, m)``, shape ``(G,)``.
+
+    Scaled by the largest entry first: ``torch.linalg.vector_norm`` squares the entries and
+    overflows above ~1e154, which huge-scale batches reach."""
+    big = rows.abs().amax(dim=1, keepdim=True)
+    safe = torch.where(big > 0, big, torch.ones_like(big))
+    return (big * torch.linalg.vector_norm(rows / safe, dim=1, keepdim=True)).reshape(-1)
+
+
+def unit_roundoff(dtype: torch.dtype) -> float:
+    """:math:`u = \\tfrac12\\,\\mathrm{eps}` of the floating-point type (``2**-53`` in float64)."""
+    return torch.finfo(dtype).eps / 2

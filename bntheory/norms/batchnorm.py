@@ -39,7 +39,7 @@ from bntheory.errors import (
     ShapeMismatchError,
     ZeroVarianceError,
 )
-from bntheory.norms.base import Normalization
+from bntheory.norms.base import Normalization, group_norm, unit_roundoff
 
 _ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
 _DEFAULTS: dict[str, Any] = {
@@ -355,39 +355,61 @@ class BatchNorm(Normalization):
         return t.transpose(0, 1).reshape(t.shape[1], -1)
 
     def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        r"""Per channel :math:`\kappa = \max(1, \max_i |y_i| / \sigma)`.
+        r"""Per channel :math:`\kappa = \min\big(\max(1, \max_i |y_i| / \sqrt{\mathrm{var}}),\ 1/u\big)`.
 
-        Centering :math:`y - \mu` makes an absolute error :math:`\approx u\max|y|`; relative to
-        the scale :math:`\sigma` every later quantity divides by, that is :math:`u\kappa`.
-        In eval mode the same with :math:`\max(|y|, |\mu_{run}|)` and the running :math:`\sigma`.
+        Centering :math:`y - \mu` makes an absolute error :math:`\approx u\max|y|`; every
+        quantity built from :math:`\hat y` (whose size is :math:`\sqrt{\mathrm{var}}/\sigma`)
+        inherits the relative error :math:`u\kappa`.  Note the divisor is the batch's own
+        spread, not :math:`\sigma`: with :math:`\varepsilon\gg\mathrm{var}` the output is
+        small and carries the same absolute error.  Capped at :math:`1/u` (no correct
+        digit) for a constant channel.  In eval mode the map is affine:
+        :math:`\max(|y|, |\mu_{run}|)/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
+        """
+        p = parse_args(x, *args, **kwargs)
+        mu, sigma, var = self._stats(x, p)
+        big = self.groups(x.abs()).amax(dim=1)
+        if p.training:
+            spread = torch.sqrt(var).reshape(-1)
+        else:
+            big = torch.maximum(big, p.running_mean.abs())
+            spread = sigma.reshape(-1)
+        limit = 1 / unit_roundoff(x.dtype)
+        kappa = torch.where(spread > 0, big / torch.where(spread > 0, spread, 1.0), limit)
+        return torch.clamp(kappa, min=1.0, max=limit)
+
+    def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
+                   *args: Any, **kwargs: Any) -> Tensor:
+        r"""Per channel, the summed norms of the terms each formula adds.
+
+        An inner product :math:`\tfrac1m\langle p, q\rangle` counts with its condition scale
+        :math:`\|p\|\|q\|/m`, not its value: that is how large its rounding error can be.
+        With :math:`A = \|\hat y\|\|v\|/m`, :math:`B = \|\hat y\|\|g\|/m`,
+        :math:`C = \|Pg\|\|Pv\|/m`:
+
+        forward: :math:`|\gamma|\|\hat y\| + |\beta|\sqrt m`;
+        jvp/vjp: :math:`\frac{|\gamma|}{\sigma}\|w\|` (each of :math:`w`, :math:`\bar w\mathbf 1`,
+        :math:`\hat y\,\overline{\hat y w}` has norm at most :math:`\|w\|`);
+        hvp: :math:`\frac{|\gamma|}{\sigma^2}\big((3AB + C)\|\hat y\| + A\|Pg\| + B\|Pv\|\big)`,
+        at most :math:`6|\gamma|\|g\|\|v\|/(\sigma^2\sqrt m)`.
+        Eval mode: the affine map's terms, and 0 for the (zero) curvature.
         """
         p = parse_args(x, *args, **kwargs)
         mu, sigma, _ = self._stats(x, p)
-        big = self.groups(x.abs()).amax(dim=1)
-        if not p.training:
-            big = torch.maximum(big, p.running_mean.abs())
-        return torch.clamp(big / sigma.reshape(-1), min=1.0)
-
-    def magnitude_bounds(self, x: Tensor, *args: Any, **kwargs: Any) -> tuple[Tensor, Tensor, Tensor]:
-        r"""Per channel :math:`\|z\|\le(|\gamma|+|\beta|)\sqrt m` (as :math:`\|\hat y\|\le\sqrt m`
-        in training; in eval mode the condition estimate carries :math:`\max|y|/\sigma`),
-        :math:`\|J\| \le |\gamma|/\sigma` and
-        :math:`\|\nabla^2 z\|\le 6|\gamma|/(\sigma^2\sqrt m)`.
-
-        :math:`P - \hat y\hat y^\top/m` is a projection shrunk along :math:`\hat y`, norm
-        :math:`\le 1`.  For the curvature, :math:`|a|\le\|v\|/\sqrt m`,
-        :math:`|b|\le\|g\|/\sqrt m`, :math:`\|\hat y\|\le\sqrt m`, :math:`|c_{gv}|\le\|g\|\|v\|/m`,
-        so the four terms add up to at most :math:`6\|g\|\|v\|/\sqrt m` times
-        :math:`|\gamma|/\sigma^2`.  Eval mode: :math:`|\gamma|/\sigma` and 0.
-        """
-        p = parse_args(x, *args, **kwargs)
-        _, sigma, _ = self._stats(x, p)
         gamma = p.gamma(x).reshape(-1).abs()
-        beta = p.bias.abs() if p.bias is not None else torch.zeros_like(gamma)
-        sigma = sigma.reshape(-1)
-        out = (gamma + beta) * math.sqrt(p.m)
-        jac = gamma / sigma
+        sig = sigma.reshape(-1)
+        norm = lambda t: group_norm(self.groups(t))  # noqa: E731
+        if op == "forward":
+            beta = p.bias.abs() if p.bias is not None else torch.zeros_like(gamma)
+            return gamma * norm((x - mu) / sigma) + beta * math.sqrt(p.m)
+        if op in ("jvp", "vjp"):
+            return gamma / sig * norm(v if op == "jvp" else g)
+        if op != "hvp":
+            raise InvalidArgumentError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
         if not p.training:
-            return out, jac, torch.zeros_like(jac)
-        return out, jac, 6 * gamma / (sigma * sigma * math.sqrt(p.m))
-
+            return torch.zeros_like(gamma)
+        n_yhat, n_g, n_v = norm((x - mu) / sigma), norm(g), norm(v)
+        n_pg = norm(g - g.mean(dim=p.dims, keepdim=True))
+        n_pv = norm(v - v.mean(dim=p.dims, keepdim=True))
+        big_a, big_b, big_c = n_yhat * n_v / p.m, n_yhat * n_g / p.m, n_pg * n_pv / p.m
+        terms = (3 * big_a * big_b + big_c) * n_yhat + big_a * n_pg + big_b * n_pv
+        return gamma / (sig * sig) * terms

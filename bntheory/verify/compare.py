@@ -9,6 +9,7 @@ import torch
 from torch import Tensor
 
 from bntheory.norms import Normalization
+from bntheory.norms.base import group_norm
 from bntheory.verify import errormodel
 
 
@@ -32,14 +33,8 @@ class Comparison:
 
 
 def group_norms(layer: Normalization, t: Tensor) -> Tensor:
-    """Euclidean norm of each normalization group of ``t``, shape ``(G,)``.
-
-    Scaled by the largest entry first (``torch.linalg.vector_norm`` squares the entries
-    and overflows for entries above ~1e154, which huge-scale batches produce)."""
-    rows = layer.groups(t)
-    big = rows.abs().amax(dim=1, keepdim=True)
-    safe = torch.where(big > 0, big, torch.ones_like(big))
-    return (big * torch.linalg.vector_norm(rows / safe, dim=1, keepdim=True)).reshape(-1)
+    """Euclidean norm of each normalization group of ``t``, shape ``(G,)`` (overflow-safe)."""
+    return group_norm(layer.groups(t))
 
 
 def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args: tuple,
@@ -50,17 +45,7 @@ def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args
     groups = layer.groups(x)
     m = groups.shape[1]
     kappa = layer.condition(x, *args, **kwargs)
-    f_bound, j_bound, h_bound = layer.magnitude_bounds(x, *args, **kwargs)
-    if op == "forward":
-        scale = f_bound
-    elif op == "jvp":
-        scale = j_bound * group_norms(layer, v)
-    elif op == "vjp":
-        scale = j_bound * group_norms(layer, g)
-    elif op == "hvp":
-        scale = h_bound * group_norms(layer, g) * group_norms(layer, v)
-    else:
-        raise ValueError(f"unknown operation {op!r}")
+    scale = layer.term_scale(op, x, g, v, *args, **kwargs)
     error = group_norms(layer, a - b)
     allowed = errormodel.relative_tolerance(x.dtype, kappa, m) * scale
     ratio = errormodel.ratio(error, allowed)

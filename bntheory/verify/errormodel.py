@@ -9,13 +9,13 @@ we allow
 
 * :math:`u` -- the unit roundoff of the dtype (:math:`2^{-53}` in float64);
 * :math:`\kappa\ge 1` -- the layer's condition estimate at the input
-  (:meth:`Normalization.condition`; for BatchNorm :math:`\max|y|/\sigma`: centering loses
-  that many digits, and every later quantity inherits them);
+  (:meth:`Normalization.condition`; for BatchNorm :math:`\max|y|/\sqrt{\mathrm{var}}`:
+  centering loses that many digits, and every later quantity inherits them);
 * :math:`1+\log_2 m` -- growth of the error of the pairwise/cascade sums that compute the
   group statistics (torch sums in blocks, so the error grows with :math:`\log m`, not :math:`m`);
-* :math:`S` -- the scale of the quantity: a bound on the magnitude of the terms that are
-  added, from :meth:`Normalization.magnitude_bounds` times the norms of the directions
-  (:math:`\|J\|\,\|v\|` for a JVP, :math:`\|\nabla^2 f\|\,\|g\|\,\|v\|` for an HVP);
+* :math:`S` -- the scale of the quantity: the summed norms of the terms the formula adds
+  (:meth:`Normalization.term_scale`); rounding is relative to the terms, not to a result
+  that cancellation may have made small;
 * :math:`C` = :data:`ROUNDING_STEPS` -- the number of rounding steps in the longest chain
   of either route (the HVP: statistics, normalization, three inner products, the
   combination; about a dozen on each route), doubled because both routes err.
@@ -31,13 +31,12 @@ import math
 import torch
 from torch import Tensor
 
+from bntheory.norms.base import unit_roundoff
+
 #: Rounding steps in the longest formula chain of either route, times two routes.
 ROUNDING_STEPS = 32
 
 
-def unit_roundoff(dtype: torch.dtype) -> float:
-    """:math:`u = \\tfrac12\\,\\mathrm{eps}` of the floating-point type."""
-    return torch.finfo(dtype).eps / 2
 
 
 def relative_tolerance(dtype: torch.dtype, kappa: Tensor, m: int) -> Tensor:
