@@ -1,0 +1,35 @@
+# Quick start:  make report   (set-up, then the main job)
+#               make test     (set-up, then the test suite)
+# TORCH_SPEC picks the torch build installed before the project (default: the CPU wheel).
+
+PYTHON     ?= python3
+VENV       ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?=
+BIN         = $(VENV)/bin
+STAMP       = $(VENV)/.bntheory-installed
+
+.PHONY: setup report test test-thorough benchmark clean-venv
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+report: $(STAMP)
+	$(BIN)/bntheory report --out reports
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-thorough: $(STAMP)
+	$(BIN)/python -m pytest --hypothesis-profile thorough -m "slow or not slow" $(PYTEST_ARGS)
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/closed_forms.py
+
+clean-venv:
+	rm -rf $(VENV)

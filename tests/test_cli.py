@@ -1,0 +1,103 @@
+"""The ``bntheory`` command: layers, report, and the report's file ownership rules."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bntheory import get_layer, register_layer, unregister_layer
+from bntheory.cli import main
+from bntheory.errors import DuplicateLayerError, UnknownLayerError
+from bntheory.norms import BatchNorm
+from bntheory.report.files import MANIFEST, ReportConflictError, ReportDir, atomic_write
+
+
+def test_layers_lists_batchnorm_with_capabilities(capsys):
+    assert main(["layers"]) == 0
+    out = capsys.readouterr().out
+    assert "batchnorm" in out and "closed form" in out and "torch.nn.functional.batch_norm" in out
+    assert main(["layers", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    bn = next(r for r in rows if r["name"] == "batchnorm")
+    assert (bn["jvp"], bn["vjp"], bn["hvp"], bn["symbolic"]) == ("closed form",) * 3 + ("sympy",)
+
+
+def test_console_script_runs():
+    proc = subprocess.run([sys.executable, "-m", "bntheory.cli", "layers"], capture_output=True, text=True, check=True)
+    assert "batchnorm" in proc.stdout
+
+
+def test_unknown_layer_on_the_command_line(capsys, tmp_path):
+    assert main(["report", "--out", str(tmp_path), "--layer", "batchnrom"]) == 2
+    assert "unknown layer 'batchnrom'; known layers: batchnorm" in capsys.readouterr().err
+
+
+def test_registry_rejects_duplicates_and_accepts_replacement():
+    class Other(BatchNorm):
+        name = "batchnorm-copy"
+
+    register_layer(Other)
+    try:
+        with pytest.raises(DuplicateLayerError, match="already registered"):
+            register_layer(Other)
+        register_layer(Other, replace=True)
+        assert get_layer("batchnorm-copy").provides()["hvp"] == "closed form"
+    finally:
+        unregister_layer("batchnorm-copy")
+    with pytest.raises(UnknownLayerError):
+        get_layer("batchnorm-copy")
+
+
+def test_report_writes_layers_page_and_json(tmp_path, capsys):
+    assert main(["report", "--out", str(tmp_path), "--seed", "3"]) == 0
+    md = (tmp_path / "layers.md").read_text()
+    doc = json.loads((tmp_path / "data" / "layers.json").read_text())
+    assert doc["schema"] == 1 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
+    ops = {op["op"]: op for op in doc["layers"][0]["ops"]}
+    assert set(ops) == {"forward", "jvp", "vjp", "hvp"}
+    for op in ops.values():
+        assert op["cases"] > 0 and op["failures"] == 0 and 0 <= op["max_ratio"] <= 1
+        assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
+    assert "bntheory report --out" in md and "torch" in md
+    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["data/layers.json", "layers.md"]
+
+
+def test_report_is_deterministic_up_to_the_timestamp(tmp_path):
+    for d in ("a", "b"):
+        assert main(["report", "--out", str(tmp_path / d), "--seed", "1"]) == 0
+    docs = [json.loads((tmp_path / d / "data" / "layers.json").read_text()) for d in ("a", "b")]
+    for doc in docs:
+        doc["meta"].pop("generated")
+        assert doc["meta"].pop("command").endswith("--seed 1")  # the out dirs differ
+    assert docs[0] == docs[1]
+
+
+def test_report_never_overwrites_a_users_file(tmp_path):
+    mine = tmp_path / "layers.md"
+    mine.write_text("my own notes\n")
+    assert main(["report", "--out", str(tmp_path)]) == 2
+    assert mine.read_text() == "my own notes\n"
+    with pytest.raises(ReportConflictError, match="not written by bntheory report"):
+        ReportDir(tmp_path).write("layers.md", "x")
+
+
+def test_report_keeps_an_edited_owned_file(tmp_path):
+    out = ReportDir(tmp_path)
+    out.write("page.md", "generated 1\n")
+    (tmp_path / "page.md").write_text("generated 1, edited by hand\n")
+    out = ReportDir(tmp_path)
+    out.write("page.md", "generated 2\n")
+    assert (tmp_path / "page.md").read_text() == "generated 2\n"
+    assert (tmp_path / "page.md.edited").read_text() == "generated 1, edited by hand\n"
+    assert any("edited" in n for n in out.notes)
+    out.write("page.md", "generated 3\n")  # unedited: replaced silently
+    assert (tmp_path / "page.md").read_text() == "generated 3\n"
+
+
+def test_atomic_write_leaves_no_temporary_files(tmp_path):
+    atomic_write(tmp_path / "sub" / "f.txt", "abc")
+    assert [p.name for p in (tmp_path / "sub").iterdir()] == ["f.txt"]
+    assert (tmp_path / "sub" / "f.txt").stat().st_mode & 0o044  # readable by others, as usual
