@@ -1,6 +1,7 @@
 """The ``bntheory`` command.
 
     bntheory layers [--json]                 list registered layers and what each provides
+    bntheory prove [NAME ...]                run the executable proofs in proofs/
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
 
 The CLI is the only place that prints, draws progress bars and writes files.
@@ -34,12 +35,29 @@ def _layers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _prove(args: argparse.Namespace) -> int:
+    from bntheory.symbolic import catalogue
+
+    proofs = catalogue.select(catalogue.load_proofs(args.proofs), args.names)
+    results = []
+    for proof in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr, disable=len(proofs) < 2):
+        results.append(proof.run())
+    width = max(len(r.proof.id) for r in results)
+    print(f"{'proof'.ljust(width)}  steps  result  seconds")
+    for r in results:
+        verdict = "ok" if r.ok else f"FAILED (steps {', '.join(map(str, r.failed_steps))})"
+        print(f"{r.proof.id.ljust(width)}  {len(r.proof.steps):5d}  {verdict:6s}  {r.seconds:7.2f}")
+    return 0 if all(r.ok for r in results) else 1
+
+
 def _report(args: argparse.Namespace) -> int:
     import torch
 
     from bntheory.norms import get_layer, layer_names
+    from bntheory.report.derivations import write_derivations
     from bntheory.report.files import ReportDir
     from bntheory.report.layers import write_layers
+    from bntheory.symbolic import catalogue
     from bntheory.report.meta import provenance
     from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
 
@@ -48,7 +66,9 @@ def _report(args: argparse.Namespace) -> int:
     names = args.layer or layer_names()
     layers = [get_layer(n) for n in names]  # unknown names fail before any work
     out = ReportDir(args.out)
-    for rel in ("layers.md", "data/layers.json"):
+    proofs = catalogue.load_proofs(args.proofs)
+    owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json"]
+    for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
     summaries = []
@@ -56,14 +76,17 @@ def _report(args: argparse.Namespace) -> int:
         bar = lambda it, n=layer.name: tqdm(list(it), desc=f"closed forms: {n}", unit="case", file=sys.stderr)  # noqa: E731
         summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar).to_json())
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
+    results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
+    written += write_derivations(out, results, meta)
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
+    failures += sum(not r.ok for r in results)
     for rel in written:
         print(f"wrote {out.root / rel}")
     if failures:
-        print(f"error: {failures} closed-form comparisons exceeded the error model; see {out.root / 'layers.md'}",
-              file=sys.stderr)
+        print(f"error: {failures} closed-form comparisons or proofs failed; see {out.root / 'layers.md'} "
+              f"and {out.root / 'derivations'}", file=sys.stderr)
         return 1
     return 0
 
@@ -76,11 +99,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=_layers)
 
+    p = sub.add_parser("prove", help="run the executable proofs and print a table")
+    p.add_argument("names", nargs="*", metavar="NAME", help="proof ids (default: all)")
+    p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
+    p.set_defaults(func=_prove)
+
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
     p.add_argument("--layer", action="append", metavar="NAME", help="only this layer (repeatable)")
+    p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
     p.set_defaults(func=_report)
     return parser
 

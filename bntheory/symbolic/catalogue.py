@@ -1,0 +1,51 @@
+"""Find and run the executable proofs in ``proofs/``.
+
+Each ``proofs/*.py`` file defines ``build() -> Proof``.  The directory is the repository's
+``proofs/`` (next to the package) unless ``BNTHEORY_PROOFS`` or an explicit path says otherwise.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from bntheory.errors import InvalidArgumentError
+from bntheory.symbolic.proof import Proof, ProofResult
+
+
+def proofs_dir(path: str | os.PathLike | None = None) -> Path:
+    candidate = Path(path or os.environ.get("BNTHEORY_PROOFS") or Path(__file__).resolve().parents[2] / "proofs")
+    if not candidate.is_dir():
+        raise InvalidArgumentError(
+            f"proofs directory {candidate} does not exist; run from a checkout of bntheory or set BNTHEORY_PROOFS"
+        )
+    return candidate
+
+
+def load_proofs(path: str | os.PathLike | None = None) -> list[Proof]:
+    """Build every proof, in file-name order."""
+    out = []
+    for file in sorted(proofs_dir(path).glob("*.py")):
+        spec = importlib.util.spec_from_file_location(f"bntheory_proofs.{file.stem}", file)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "build"):
+            raise InvalidArgumentError(f"{file} defines no build() -> Proof")
+        out.append(module.build())
+    return out
+
+
+def select(proofs: list[Proof], names: list[str] | None) -> list[Proof]:
+    """The proofs whose id is in ``names`` (all if None); unknown names raise, listing the known ones."""
+    if not names:
+        return proofs
+    by_id = {p.id: p for p in proofs}
+    unknown = [n for n in names if n not in by_id]
+    if unknown:
+        raise InvalidArgumentError(f"unknown proof(s) {', '.join(map(repr, unknown))}; known proofs: {', '.join(by_id)}")
+    return [by_id[n] for n in names]
+
+
+def run(proofs: list[Proof]) -> list[ProofResult]:
+    return [p.run() for p in proofs]

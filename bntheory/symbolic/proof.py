@@ -1,0 +1,156 @@
+r"""Executable, literate proofs: each step is a SymPy equality that must simplify to zero,
+or an inequality with a certificate.
+
+A proof is a list of steps a reader would write.  ``Proof.eq(text, lhs, rhs)`` records the
+claim ``lhs = rhs``; ``Proof.le(text, lhs, rhs, certificate)`` records ``lhs <= rhs`` with a
+certificate ``c`` such that ``rhs - lhs = c`` is an identity and ``c >= 0`` is decided by
+SymPy's assumptions (squares, positive symbols).  ``Proof.run()`` checks every step and
+never stops at the first failure, so a report shows all of them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import sympy
+
+
+def is_zero(expr: sympy.Expr) -> bool:
+    """Decide ``expr == 0`` with increasingly expensive simplifications."""
+    expr = sympy.sympify(expr)
+    for simplify in (lambda e: e, sympy.expand, sympy.cancel, lambda e: sympy.simplify(sympy.radsimp(e))):
+        if simplify(expr) == 0:
+            return True
+    return False
+
+
+@dataclass
+class Step:
+    """One step: ``lhs <relation> rhs``; ``certificate`` for inequalities."""
+
+    text: str
+    lhs: sympy.Expr
+    rhs: sympy.Expr
+    relation: str = "="  # "=", "<=", ">="
+    certificate: sympy.Expr | None = None
+    ok: bool | None = None
+    seconds: float = 0.0
+    detail: str = ""
+
+    def check(self) -> bool:
+        start = time.perf_counter()
+        try:
+            if self.relation == "=":
+                self.ok = is_zero(self.lhs - self.rhs)
+                self.detail = "" if self.ok else f"lhs - rhs simplifies to {sympy.simplify(self.lhs - self.rhs)}"
+            else:
+                small, big = (self.lhs, self.rhs) if self.relation == "<=" else (self.rhs, self.lhs)
+                identity = is_zero(big - small - self.certificate)
+                nonneg = bool(sympy.simplify(self.certificate).is_nonnegative)
+                self.ok = identity and nonneg
+                if not identity:
+                    self.detail = "the certificate does not equal the gap"
+                elif not nonneg:
+                    self.detail = "SymPy cannot show the certificate is nonnegative"
+        except Exception as exc:  # a step that crashes is a failed step, reported as such
+            self.ok, self.detail = False, f"{type(exc).__name__}: {exc}"
+        self.seconds = time.perf_counter() - start
+        return bool(self.ok)
+
+
+@dataclass
+class Check:
+    """A non-symbolic verification step (e.g. agreement with explicit ``m`` or autograd)."""
+
+    text: str
+    fn: Callable[[], tuple[bool, str]]
+    ok: bool | None = None
+    seconds: float = 0.0
+    detail: str = ""
+
+    def check(self) -> bool:
+        start = time.perf_counter()
+        try:
+            self.ok, self.detail = self.fn()
+        except Exception as exc:
+            self.ok, self.detail = False, f"{type(exc).__name__}: {exc}"
+        self.seconds = time.perf_counter() - start
+        return bool(self.ok)
+
+
+@dataclass
+class Proof:
+    """A named claim and the steps that establish it."""
+
+    id: str
+    title: str
+    claim: str  # Markdown with LaTeX
+    assumptions: list[str] = field(default_factory=list)
+    steps: list[Step | Check] = field(default_factory=list)
+    definitions: list[tuple[str, sympy.Expr, sympy.Expr]] = field(default_factory=list)
+
+    def define(self, text: str, name: sympy.Expr, value: sympy.Expr) -> sympy.Expr:
+        """Record a definition ``name := value`` (shown in the rendering); returns ``value``."""
+        self.definitions.append((text, name, value))
+        return value
+
+    def eq(self, text: str, lhs: sympy.Expr, rhs: sympy.Expr) -> Step:
+        step = Step(text, sympy.sympify(lhs), sympy.sympify(rhs))
+        self.steps.append(step)
+        return step
+
+    def le(self, text: str, lhs: sympy.Expr, rhs: sympy.Expr, certificate: sympy.Expr) -> Step:
+        step = Step(text, sympy.sympify(lhs), sympy.sympify(rhs), "<=", sympy.sympify(certificate))
+        self.steps.append(step)
+        return step
+
+    def check(self, text: str, fn: Callable[[], tuple[bool, str]]) -> Check:
+        c = Check(text, fn)
+        self.steps.append(c)
+        return c
+
+    def run(self) -> "ProofResult":
+        start = time.perf_counter()
+        for step in self.steps:
+            step.check()
+        return ProofResult(self, all(s.ok for s in self.steps), time.perf_counter() - start)
+
+
+@dataclass
+class ProofResult:
+    proof: Proof
+    ok: bool
+    seconds: float
+
+    @property
+    def failed_steps(self) -> list[int]:
+        return [i + 1 for i, s in enumerate(self.proof.steps) if not s.ok]
+
+
+def render_markdown(result: ProofResult) -> str:
+    """The proof as a reader would write it, with each step's check and time."""
+    p = result.proof
+    out = [f"# {p.title}", "", f"**Claim.** {p.claim}", ""]
+    if p.assumptions:
+        out += ["**Assumptions.**", ""] + [f"- {a}" for a in p.assumptions] + [""]
+    if p.definitions:
+        out += ["**Definitions.**", ""]
+        out += [f"- {text}: $${sympy.latex(name)} := {sympy.latex(value)}$$" for text, name, value in p.definitions]
+        out += [""]
+    out += ["**Proof.**", ""]
+    for i, s in enumerate(p.steps, 1):
+        mark = "✓" if s.ok else "✗ FAILED"
+        out.append(f"{i}. {s.text} ({mark}, {s.seconds:.2f} s)")
+        if isinstance(s, Step):
+            rel = {"=": "=", "<=": r"\le", ">=": r"\ge"}[s.relation]
+            out += ["", f"   $${sympy.latex(s.lhs)} {rel} {sympy.latex(s.rhs)}$$"]
+            if s.certificate is not None:
+                out += ["", f"   certificate (gap, nonnegative): $${sympy.latex(s.certificate)}$$"]
+        if s.detail:
+            out += ["", f"   _{s.detail}_"]
+        out.append("")
+    verdict = "holds" if result.ok else f"FAILS at step(s) {result.failed_steps}"
+    out += [f"**Result:** the proof {verdict} ({result.seconds:.2f} s). ∎", ""]
+    return "\n".join(out)
