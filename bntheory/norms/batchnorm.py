@@ -309,13 +309,40 @@ class BatchNorm(Normalization):
 
     def _apply_jacobian(self, x: Tensor, w: Tensor, p: BatchNormArgs) -> Tensor:
         """``J w`` (= ``J^T w``: J is symmetric) on validated arguments."""
-        mu, sigma, _ = self._stats(x, p)
+        grad_on = torch.is_grad_enabled()
+        tracked = any(
+            t is not None and ((grad_on and t.requires_grad)
+                               or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
+            for t in (x, w, p.weight)
+        )
+        if tracked or not p.training:
+            # Out of place, so that autograd / torch.func can differentiate through it.
+            mu, sigma, _ = self._stats(x, p)
+            scale = p.gamma(x) / sigma
+            if not p.training:
+                return scale * w
+            yhat = (x - mu) / sigma
+            a = (yhat * w).mean(dim=p.dims, keepdim=True)
+            return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
+        # The same formula with fewer passes over memory and one full-size buffer (the
+        # result): J w = scale (w - w_bar) - (scale a / sigma) (y - mu), per-channel
+        # coefficients first, y - mu recomputed rather than stored, everything centered.
+        dims, m = p.dims, p.m
+        mu = x.sum(dims, keepdim=True).div_(m)
+        w_bar = w.sum(dims, keepdim=True).div_(m)
+        out = x - mu
+        var = out.square_().sum(dims, keepdim=True).div_(m)
+        sigma = torch.sqrt(var + p.eps)
+        if p.eps == 0 and not bool((sigma > 0).all()):
+            _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
         scale = p.gamma(x) / sigma
-        if not p.training:
-            return scale * w
-        yhat = (x - mu) / sigma
-        a = (yhat * w).mean(dim=p.dims, keepdim=True)
-        return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
+        a = torch.sub(x, mu, out=out).mul_(w).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, w>/m
+        torch.sub(x, mu, out=out).mul_(-scale * a / sigma)  # -scale a yhat
+        rows = max(1, (1 << 16) // (x.numel() // x.shape[0]))  # 64K-element blocks of w - w_bar
+        tmp = torch.empty((min(rows, x.shape[0]),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        for o, ws in zip(out.split(rows), w.split(rows)):
+            o.addcmul_(torch.sub(ws, w_bar, out=tmp[: o.shape[0]]), scale)
+        return out
 
     def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Closed-form :math:`\nabla^2_y\langle g, z(y)\rangle\,v`, BatchNorm's own curvature.
@@ -334,20 +361,64 @@ class BatchNorm(Normalization):
         Symmetric in :math:`g` and :math:`v`, as a Hessian must be.  Eval mode: zero.
         """
         p = parse_args(x, *args, **kwargs)
-        _check_like("g", g, x)
-        _check_like("v", v, x)
-        if not p.training:
-            return torch.zeros_like(x)
-        mu, sigma, _ = self._stats(x, p)
-        dims = p.dims
-        yhat = (x - mu) / sigma
-        a = (yhat * v).mean(dim=dims, keepdim=True)
-        b = (yhat * g).mean(dim=dims, keepdim=True)
-        g_bar = g.mean(dim=dims, keepdim=True)
-        v_c = v - v.mean(dim=dims, keepdim=True)
-        c_gv = (g * v_c).mean(dim=dims, keepdim=True)  # = <Pg, Pv>/m since <1, v_c> = 0
+        grad_on = torch.is_grad_enabled()
+        tracked = any(
+            isinstance(t, Tensor) and ((grad_on and t.requires_grad)
+                                       or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
+            for t in (x, g, v, p.weight)
+        )
+        well_formed = all(
+            isinstance(t, Tensor) and t.shape == x.shape and t.dtype == x.dtype and t.device == x.device
+            for t in (g, v)
+        )
+        if tracked or not p.training or not well_formed:
+            _check_like("g", g, x)
+            _check_like("v", v, x)
+            if not p.training:
+                return torch.zeros_like(x)
+            # Out of place, so that autograd / torch.func can differentiate through it.
+            mu, sigma, _ = self._stats(x, p)
+            dims = p.dims
+            yhat = (x - mu) / sigma
+            a = (yhat * v).mean(dim=dims, keepdim=True)
+            b = (yhat * g).mean(dim=dims, keepdim=True)
+            g_bar = g.mean(dim=dims, keepdim=True)
+            v_c = v - v.mean(dim=dims, keepdim=True)
+            c_gv = (g * v_c).mean(dim=dims, keepdim=True)  # = <Pg, Pv>/m since <1, v_c> = 0
+            k = p.gamma(x) / (sigma * sigma)
+            return k * ((3 * a * b - c_gv) * yhat - a * (g - g_bar) - b * v_c)
+        # The same formula with fewer passes over memory and one full-size buffer (the
+        # result), as  k [(3ab - c_gv)/sigma (y - mu) - a (g - g_bar) - b (v - v_bar)]:
+        # per-channel coefficients first, y - mu recomputed rather than stored, all centered.
+        dims, m = p.dims, p.m
+        g_bar = g.sum(dims, keepdim=True)
+        v_bar = v.sum(dims, keepdim=True)
+        if not (bool(torch.isfinite(g_bar).all()) and bool(torch.isfinite(v_bar).all())):
+            # A sum is finite when all its terms are: this is the finiteness check of g and
+            # v, without two passes of their own.  Here one is not (or a sum overflowed).
+            _check_like("g", g, x)
+            _check_like("v", v, x)
+        g_bar.div_(m)
+        v_bar.div_(m)
+        mu = x.sum(dims, keepdim=True).div_(m)
+        out = x - mu
+        var = out.square_().sum(dims, keepdim=True).div_(m)
+        sigma = torch.sqrt(var + p.eps)
+        if p.eps == 0 and not bool((sigma > 0).all()):
+            _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
+        a = torch.sub(x, mu, out=out).mul_(v).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, v>/m
+        b = torch.sub(x, mu, out=out).mul_(g).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, g>/m
+        c_gv = torch.sub(v, v_bar, out=out).mul_(g).sum(dims, keepdim=True).div_(m)  # <g, v - v_bar>/m
         k = p.gamma(x) / (sigma * sigma)
-        return k * ((3 * a * b - c_gv) * yhat - a * (g - g_bar) - b * v_c)
+        torch.sub(x, mu, out=out).mul_(k * (3 * a * b - c_gv) / sigma)
+        ka, kb = -k * a, -k * b
+        rows = max(1, (1 << 16) // (x.numel() // x.shape[0]))  # 64K-element blocks of g - g_bar, v - v_bar
+        tmp = torch.empty((min(rows, x.shape[0]),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
+            t = tmp[: o.shape[0]]
+            o.addcmul_(torch.sub(gs, g_bar, out=t), ka)
+            o.addcmul_(torch.sub(vs, v_bar, out=t), kb)
+        return out
 
     # ---------------------------------------------------------- error-model hooks
     def groups(self, t: Tensor) -> Tensor:

@@ -83,4 +83,10 @@ def jacobian(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> sympy.Matri
 def hessian(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> sympy.Array:
     r"""The rank-3 SymPy Array :math:`T_{ikl} = \partial^2 z_i/\partial y_k\partial y_l`."""
     z, sym = forward(name, m, eps)
-    return sympy.Array([[[sympy.diff(zi, yk, yl) for yl in sym.y] for yk in sym.y] for zi in z])
+    first = [[sympy.diff(zi, yk) for yk in sym.y] for zi in z]
+    out = [[[None] * m for _ in range(m)] for _ in range(m)]
+    for i in range(m):
+        for k in range(m):
+            for l in range(k, m):  # symmetric in k, l: differentiate once
+                out[i][k][l] = out[i][l][k] = sympy.diff(first[i][k], sym.y[l])
+    return sympy.Array(out)
