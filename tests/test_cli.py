@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -30,7 +32,7 @@ def test_console_script_runs():
     assert "batchnorm" in proc.stdout
 
 
-def test_unknown_layer_on_the_command_line(capsys, tmp_path):
+def test_unknown_layer_on_the_command_line(capsys, tmp_path):  # fails before any work
     assert main(["report", "--out", str(tmp_path), "--layer", "batchnrom"]) == 2
     assert "unknown layer 'batchnrom'; known layers: batchnorm" in capsys.readouterr().err
 
@@ -51,8 +53,17 @@ def test_registry_rejects_duplicates_and_accepts_replacement():
         get_layer("batchnorm-copy")
 
 
-def test_report_writes_layers_page_and_json(tmp_path, capsys):
-    assert main(["report", "--out", str(tmp_path), "--seed", "3"]) == 0
+@pytest.fixture(scope="module")
+def fast_proofs(tmp_path_factory):
+    """Two quick proofs, so report tests do not spend their time in SymPy."""
+    d = tmp_path_factory.mktemp("proofs")
+    for name in ("p6_observation_4_3.py", "p7_lemma_4_5.py"):
+        shutil.copy(Path(__file__).parents[1] / "proofs" / name, d / name)
+    return str(d)
+
+
+def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
+    assert main(["report", "--out", str(tmp_path), "--seed", "3", "--proofs", fast_proofs]) == 0
     md = (tmp_path / "layers.md").read_text()
     doc = json.loads((tmp_path / "data" / "layers.json").read_text())
     assert doc["schema"] == 1 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
@@ -62,23 +73,29 @@ def test_report_writes_layers_page_and_json(tmp_path, capsys):
         assert op["cases"] > 0 and op["failures"] == 0 and 0 <= op["max_ratio"] <= 1
         assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
     assert "bntheory report --out" in md and "torch" in md
-    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == ["data/layers.json", "layers.md"]
+    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == [
+        "data/layers.json", "data/proofs.json", "derivations/README.md", "derivations/lemma-4.5.md",
+        "derivations/observation-4.3.md", "layers.md"]
+    page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
+    assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
+    proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
+    assert [p["ok"] for p in proofs["proofs"]] == [True, True]
 
 
-def test_report_is_deterministic_up_to_the_timestamp(tmp_path):
+def test_report_is_deterministic_up_to_the_timestamp(tmp_path, fast_proofs):
     for d in ("a", "b"):
-        assert main(["report", "--out", str(tmp_path / d), "--seed", "1"]) == 0
-    docs = [json.loads((tmp_path / d / "data" / "layers.json").read_text()) for d in ("a", "b")]
+        assert main(["report", "--out", str(tmp_path / d), "--seed", "1", "--proofs", fast_proofs]) == 0
+    docs = [json.loads((tmp_path / d / "data" / name).read_text()) for d in ("a", "b") for name in ("layers.json", "proofs.json")]
     for doc in docs:
         doc["meta"].pop("generated")
-        assert doc["meta"].pop("command").endswith("--seed 1")  # the out dirs differ
-    assert docs[0] == docs[1]
+        assert "--seed 1" in doc["meta"].pop("command")  # the out dirs differ
+    assert docs[0] == docs[2] and docs[1] == docs[3]
 
 
-def test_report_never_overwrites_a_users_file(tmp_path):
+def test_report_never_overwrites_a_users_file(tmp_path, fast_proofs):
     mine = tmp_path / "layers.md"
     mine.write_text("my own notes\n")
-    assert main(["report", "--out", str(tmp_path)]) == 2
+    assert main(["report", "--out", str(tmp_path), "--proofs", fast_proofs]) == 2
     assert mine.read_text() == "my own notes\n"
     with pytest.raises(ReportConflictError, match="not written by bntheory report"):
         ReportDir(tmp_path).write("layers.md", "x")

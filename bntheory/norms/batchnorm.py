@@ -324,24 +324,34 @@ class BatchNorm(Normalization):
             yhat = (x - mu) / sigma
             a = (yhat * w).mean(dim=p.dims, keepdim=True)
             return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
-        # The same formula with fewer passes over memory and one full-size buffer (the
-        # result): J w = scale (w - w_bar) - (scale a / sigma) (y - mu), per-channel
-        # coefficients first, y - mu recomputed rather than stored, everything centered.
+        # The same formula in fewer passes over memory, everything centered:
+        # J w = scale (w - w_bar) - (scale a / sigma) (y - mu).  The one full-size buffer is
+        # the result, which holds y - mu until the per-channel coefficients are known; the
+        # products go through small blocks of whole samples (about 64K values) that stay in
+        # cache, each block reduced at once.
         dims, m = p.dims, p.m
-        mu = x.sum(dims, keepdim=True).div_(m)
         w_bar = w.sum(dims, keepdim=True).div_(m)
-        out = x - mu
-        var = out.square_().sum(dims, keepdim=True).div_(m)
+        out = x - x.sum(dims, keepdim=True).div_(m)  # y - mu
+        n = x.shape[0]
+        rows = max(1, (1 << 16) // (x.numel() // n)) if x.device.type == "cpu" else n  # one block on GPUs
+        tmp = x.new_empty((2, min(rows, n)) + tuple(x.shape[1:]))
+        tdims = tuple(d + 1 for d in dims)
+        sums = None
+        for o, ws in zip(out.split(rows), w.split(rows)):
+            t = tmp[:, : o.shape[0]]
+            torch.mul(o, o, out=t[0])
+            torch.mul(o, ws, out=t[1])
+            part = t.sum(tdims, keepdim=True)
+            sums = part if sums is None else sums.add_(part)
+        var, yw = sums.div_(m).unbind(0)  # <y - mu, y - mu>/m, <y - mu, w>/m
         sigma = torch.sqrt(var + p.eps)
         if p.eps == 0 and not bool((sigma > 0).all()):
             _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
         scale = p.gamma(x) / sigma
-        a = torch.sub(x, mu, out=out).mul_(w).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, w>/m
-        torch.sub(x, mu, out=out).mul_(-scale * a / sigma)  # -scale a yhat
-        rows = max(1, (1 << 16) // (x.numel() // x.shape[0]))  # 64K-element blocks of w - w_bar
-        tmp = torch.empty((min(rows, x.shape[0]),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
+        a = yw / sigma  # <yhat, w>/m
+        out.mul_(-scale * a / sigma)  # -scale a yhat
         for o, ws in zip(out.split(rows), w.split(rows)):
-            o.addcmul_(torch.sub(ws, w_bar, out=tmp[: o.shape[0]]), scale)
+            o.addcmul_(torch.sub(ws, w_bar, out=tmp[0, : o.shape[0]]), scale)
         return out
 
     def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
@@ -387,9 +397,11 @@ class BatchNorm(Normalization):
             c_gv = (g * v_c).mean(dim=dims, keepdim=True)  # = <Pg, Pv>/m since <1, v_c> = 0
             k = p.gamma(x) / (sigma * sigma)
             return k * ((3 * a * b - c_gv) * yhat - a * (g - g_bar) - b * v_c)
-        # The same formula with fewer passes over memory and one full-size buffer (the
-        # result), as  k [(3ab - c_gv)/sigma (y - mu) - a (g - g_bar) - b (v - v_bar)]:
-        # per-channel coefficients first, y - mu recomputed rather than stored, all centered.
+        # The same formula in fewer passes over memory, everything centered:
+        # k [(3ab - c_gv)/sigma (y - mu) - a (g - g_bar) - b (v - v_bar)].  The one full-size
+        # buffer is the result, which holds y - mu until the per-channel coefficients are
+        # known; the products go through small blocks of whole samples (about 64K values)
+        # that stay in cache, each block reduced at once.
         dims, m = p.dims, p.m
         g_bar = g.sum(dims, keepdim=True)
         v_bar = v.sum(dims, keepdim=True)
@@ -400,22 +412,31 @@ class BatchNorm(Normalization):
             _check_like("v", v, x)
         g_bar.div_(m)
         v_bar.div_(m)
-        mu = x.sum(dims, keepdim=True).div_(m)
-        out = x - mu
-        var = out.square_().sum(dims, keepdim=True).div_(m)
+        out = x - x.sum(dims, keepdim=True).div_(m)  # y - mu
+        n = x.shape[0]
+        rows = max(1, (1 << 16) // (x.numel() // n)) if x.device.type == "cpu" else n  # one block on GPUs
+        tmp = x.new_empty((4, min(rows, n)) + tuple(x.shape[1:]))
+        tdims = tuple(d + 1 for d in dims)
+        sums = None
+        for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
+            t = tmp[:, : o.shape[0]]
+            torch.mul(o, o, out=t[0])
+            torch.mul(o, vs, out=t[1])
+            torch.mul(o, gs, out=t[2])
+            torch.sub(vs, v_bar, out=t[3]).mul_(gs)
+            part = t.sum(tdims, keepdim=True)
+            sums = part if sums is None else sums.add_(part)
+        # <y - mu, y - mu>/m, <y - mu, v>/m, <y - mu, g>/m, <g, v - v_bar>/m = c_gv
+        var, yv, yg, c_gv = sums.div_(m).unbind(0)
         sigma = torch.sqrt(var + p.eps)
         if p.eps == 0 and not bool((sigma > 0).all()):
             _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
-        a = torch.sub(x, mu, out=out).mul_(v).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, v>/m
-        b = torch.sub(x, mu, out=out).mul_(g).sum(dims, keepdim=True).div_(sigma).div_(m)  # <yhat, g>/m
-        c_gv = torch.sub(v, v_bar, out=out).mul_(g).sum(dims, keepdim=True).div_(m)  # <g, v - v_bar>/m
+        a, b = yv / sigma, yg / sigma  # <yhat, v>/m, <yhat, g>/m
         k = p.gamma(x) / (sigma * sigma)
-        torch.sub(x, mu, out=out).mul_(k * (3 * a * b - c_gv) / sigma)
+        out.mul_(k * (3 * a * b - c_gv) / sigma)  # (3ab - c_gv) k yhat
         ka, kb = -k * a, -k * b
-        rows = max(1, (1 << 16) // (x.numel() // x.shape[0]))  # 64K-element blocks of g - g_bar, v - v_bar
-        tmp = torch.empty((min(rows, x.shape[0]),) + tuple(x.shape[1:]), dtype=x.dtype, device=x.device)
         for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
-            t = tmp[: o.shape[0]]
+            t = tmp[0, : o.shape[0]]
             o.addcmul_(torch.sub(gs, g_bar, out=t), ka)
             o.addcmul_(torch.sub(vs, v_bar, out=t), kb)
         return out

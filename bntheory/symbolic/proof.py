@@ -130,7 +130,8 @@ class ProofResult:
 
 
 def render_markdown(result: ProofResult) -> str:
-    """The proof as a reader would write it, with each step's check and time."""
+    """The proof as a reader would write it, with each step's check (no timings: the page
+    must be reproducible; ``bntheory prove`` prints the times)."""
     p = result.proof
     out = [f"# {p.title}", "", f"**Claim.** {p.claim}", ""]
     if p.assumptions:
@@ -142,7 +143,7 @@ def render_markdown(result: ProofResult) -> str:
     out += ["**Proof.**", ""]
     for i, s in enumerate(p.steps, 1):
         mark = "✓" if s.ok else "✗ FAILED"
-        out.append(f"{i}. {s.text} ({mark}, {s.seconds:.2f} s)")
+        out.append(f"{i}. {s.text} ({mark})")
         if isinstance(s, Step):
             rel = {"=": "=", "<=": r"\le", ">=": r"\ge"}[s.relation]
             out += ["", f"   $${sympy.latex(s.lhs)} {rel} {sympy.latex(s.rhs)}$$"]
@@ -152,5 +153,5 @@ def render_markdown(result: ProofResult) -> str:
             out += ["", f"   _{s.detail}_"]
         out.append("")
     verdict = "holds" if result.ok else f"FAILS at step(s) {result.failed_steps}"
-    out += [f"**Result:** the proof {verdict} ({result.seconds:.2f} s). ∎", ""]
+    out += [f"**Result:** the proof {verdict}. ∎", ""]
     return "\n".join(out)
