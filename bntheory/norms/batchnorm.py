@@ -77,7 +77,22 @@ class BatchNormArgs:
         return self.weight.reshape(self.bshape)
 
 
+def _differentiated(*tensors: Any) -> bool:
+    """Whether autograd or forward-mode AD is tracking any of ``tensors``: the closed forms
+    then take their out-of-place route, which autograd and ``torch.func`` can differentiate."""
+    grad_on = torch.is_grad_enabled()
+    return any(
+        isinstance(t, Tensor)
+        and ((grad_on and t.requires_grad) or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
+        for t in tensors
+    )
+
+
 def _check_finite(name: str, t: Tensor) -> None:
+    # One reduction decides the common case: a sum is finite only if every term is (NaN and
+    # Inf propagate).  Only a non-finite sum, which may also be an overflow, is scanned.
+    if bool(torch.isfinite(t.sum())):
+        return
     if not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).nonzero()[0].tolist()
         value = t[tuple(bad)].item()
@@ -219,10 +234,20 @@ class BatchNorm(Normalization):
     def _stats(x: Tensor, p: BatchNormArgs) -> tuple[Tensor, Tensor, Tensor]:
         """``(mu, sigma, var)`` broadcastable against ``x``: batch stats or running stats."""
         if p.training:
-            var, mu = torch.var_mean(x, dim=p.dims, correction=0, keepdim=True)
+            # Two passes (mean, then the mean of squared deviations): torch.var_mean's
+            # one-pass update returns 0 for two adjacent floats, a non-constant batch.
+            mu = x.mean(dim=p.dims, keepdim=True)
+            centered = x - mu
+            var = (centered * centered).mean(dim=p.dims, keepdim=True)
         else:
             mu, var = p.per_channel(p.running_mean), p.per_channel(p.running_var)
         sigma = torch.sqrt(var + p.eps)
+        if p.training and not bool(torch.isfinite(var).all()):
+            c = int((~torch.isfinite(var)).reshape(-1).nonzero()[0])
+            raise NonFiniteInputError(
+                f"the variance of channel {c} overflows float64 (input values up to "
+                f"{float(x.detach().transpose(0, 1)[c].abs().max()):.3g}); rescale the input"
+            )
         if p.training and p.eps == 0 and not bool((sigma > 0).all()):
             raise ZeroVarianceError(
                 "the computed variance of a channel underflows to 0 with eps=0: "
@@ -309,13 +334,7 @@ class BatchNorm(Normalization):
 
     def _apply_jacobian(self, x: Tensor, w: Tensor, p: BatchNormArgs) -> Tensor:
         """``J w`` (= ``J^T w``: J is symmetric) on validated arguments."""
-        grad_on = torch.is_grad_enabled()
-        tracked = any(
-            t is not None and ((grad_on and t.requires_grad)
-                               or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
-            for t in (x, w, p.weight)
-        )
-        if tracked or not p.training:
+        if _differentiated(x, w, p.weight) or not p.training:
             # Out of place, so that autograd / torch.func can differentiate through it.
             mu, sigma, _ = self._stats(x, p)
             scale = p.gamma(x) / sigma
@@ -338,9 +357,10 @@ class BatchNorm(Normalization):
         tdims = tuple(d + 1 for d in dims)
         sums = None
         for o, ws in zip(out.split(rows), w.split(rows)):
-            t = tmp[:, : o.shape[0]]
-            torch.mul(o, o, out=t[0])
-            torch.mul(o, ws, out=t[1])
+            t = tmp if o.shape[0] == tmp.shape[1] else tmp[:, : o.shape[0]]
+            t0, t1 = t.unbind(0)
+            torch.mul(o, o, out=t0)
+            torch.mul(o, ws, out=t1)
             part = t.sum(tdims, keepdim=True)
             sums = part if sums is None else sums.add_(part)
         var, yw = sums.div_(m).unbind(0)  # <y - mu, y - mu>/m, <y - mu, w>/m
@@ -349,9 +369,12 @@ class BatchNorm(Normalization):
             _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
         scale = p.gamma(x) / sigma
         a = yw / sigma  # <yhat, w>/m
-        out.mul_(-scale * a / sigma)  # -scale a yhat
+        coef = -scale * a / sigma
+        t0 = tmp[0]
         for o, ws in zip(out.split(rows), w.split(rows)):
-            o.addcmul_(torch.sub(ws, w_bar, out=tmp[0, : o.shape[0]]), scale)
+            t = t0 if o.shape[0] == t0.shape[0] else t0[: o.shape[0]]
+            o.mul_(coef)  # -scale a yhat
+            o.addcmul_(torch.sub(ws, w_bar, out=t), scale)
         return out
 
     def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
@@ -371,12 +394,7 @@ class BatchNorm(Normalization):
         Symmetric in :math:`g` and :math:`v`, as a Hessian must be.  Eval mode: zero.
         """
         p = parse_args(x, *args, **kwargs)
-        grad_on = torch.is_grad_enabled()
-        tracked = any(
-            isinstance(t, Tensor) and ((grad_on and t.requires_grad)
-                                       or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
-            for t in (x, g, v, p.weight)
-        )
+        tracked = _differentiated(x, g, v, p.weight)
         well_formed = all(
             isinstance(t, Tensor) and t.shape == x.shape and t.dtype == x.dtype and t.device == x.device
             for t in (g, v)
@@ -405,7 +423,7 @@ class BatchNorm(Normalization):
         dims, m = p.dims, p.m
         g_bar = g.sum(dims, keepdim=True)
         v_bar = v.sum(dims, keepdim=True)
-        if not (bool(torch.isfinite(g_bar).all()) and bool(torch.isfinite(v_bar).all())):
+        if not math.isfinite(float((g_bar + v_bar).sum())):
             # A sum is finite when all its terms are: this is the finiteness check of g and
             # v, without two passes of their own.  Here one is not (or a sum overflowed).
             _check_like("g", g, x)
@@ -419,11 +437,12 @@ class BatchNorm(Normalization):
         tdims = tuple(d + 1 for d in dims)
         sums = None
         for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
-            t = tmp[:, : o.shape[0]]
-            torch.mul(o, o, out=t[0])
-            torch.mul(o, vs, out=t[1])
-            torch.mul(o, gs, out=t[2])
-            torch.sub(vs, v_bar, out=t[3]).mul_(gs)
+            t = tmp if o.shape[0] == tmp.shape[1] else tmp[:, : o.shape[0]]
+            t0, t1, t2, t3 = t.unbind(0)
+            torch.mul(o, o, out=t0)
+            torch.mul(o, vs, out=t1)
+            torch.mul(o, gs, out=t2)
+            torch.sub(vs, v_bar, out=t3).mul_(gs)
             part = t.sum(tdims, keepdim=True)
             sums = part if sums is None else sums.add_(part)
         # <y - mu, y - mu>/m, <y - mu, v>/m, <y - mu, g>/m, <g, v - v_bar>/m = c_gv
@@ -433,10 +452,11 @@ class BatchNorm(Normalization):
             _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
         a, b = yv / sigma, yg / sigma  # <yhat, v>/m, <yhat, g>/m
         k = p.gamma(x) / (sigma * sigma)
-        out.mul_(k * (3 * a * b - c_gv) / sigma)  # (3ab - c_gv) k yhat
-        ka, kb = -k * a, -k * b
+        coef, ka, kb = k * (3 * a * b - c_gv) / sigma, -k * a, -k * b
+        t0 = tmp[0]
         for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
-            t = tmp[0, : o.shape[0]]
+            t = t0 if o.shape[0] == t0.shape[0] else t0[: o.shape[0]]
+            o.mul_(coef)  # (3ab - c_gv) k yhat
             o.addcmul_(torch.sub(gs, g_bar, out=t), ka)
             o.addcmul_(torch.sub(vs, v_bar, out=t), kb)
         return out
@@ -454,17 +474,15 @@ class BatchNorm(Normalization):
         inherits the relative error :math:`u\kappa`.  Note the divisor is the batch's own
         spread, not :math:`\sigma`: with :math:`\varepsilon\gg\mathrm{var}` the output is
         small and carries the same absolute error.  Capped at :math:`1/u` (no correct
-        digit) for a constant channel.  In eval mode the map is affine:
-        :math:`\max(|y|, |\mu_{run}|)/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
+        digit) for a constant channel.  In eval mode the map is affine, :math:`\kappa = 1`, and
+        :meth:`term_scale` counts :math:`|y|` and :math:`|\mu_{run}|` instead.
         """
         p = parse_args(x, *args, **kwargs)
-        mu, sigma, var = self._stats(x, p)
+        if not p.training:  # an affine map: its term scale already carries |y| and |mu_run|
+            return torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
+        _, _, var = self._stats(x, p)
         big = self.groups(x.abs()).amax(dim=1)
-        if p.training:
-            spread = torch.sqrt(var).reshape(-1)
-        else:
-            big = torch.maximum(big, p.running_mean.abs())
-            spread = sigma.reshape(-1)
+        spread = torch.sqrt(var).reshape(-1)
         limit = 1 / unit_roundoff(x.dtype)
         kappa = torch.where(spread > 0, big / torch.where(spread > 0, spread, 1.0), limit)
         return torch.clamp(kappa, min=1.0, max=limit)
@@ -478,7 +496,8 @@ class BatchNorm(Normalization):
         With :math:`A = \|\hat y\|\|v\|/m`, :math:`B = \|\hat y\|\|g\|/m`,
         :math:`C = \|Pg\|\|Pv\|/m`:
 
-        forward: :math:`|\gamma|\|\hat y\| + |\beta|\sqrt m`;
+        forward: :math:`|\gamma|\|\hat y\| + |\beta|\sqrt m` (eval mode:
+        :math:`|\gamma|(\|y\| + |\mu_{run}|\sqrt m)/\sigma + |\beta|\sqrt m`);
         jvp/vjp: :math:`\frac{|\gamma|}{\sigma}\|w\|` (each of :math:`w`, :math:`\bar w\mathbf 1`,
         :math:`\hat y\,\overline{\hat y w}` has norm at most :math:`\|w\|`);
         hvp: :math:`\frac{|\gamma|}{\sigma^2}\big((3AB + C)\|\hat y\| + A\|Pg\| + B\|Pv\|\big)`,
@@ -492,6 +511,8 @@ class BatchNorm(Normalization):
         norm = lambda t: group_norm(self.groups(t))  # noqa: E731
         if op == "forward":
             beta = p.bias.abs() if p.bias is not None else torch.zeros_like(gamma)
+            if not p.training:  # terms gamma y / sigma and gamma mu_run / sigma, as torch folds them
+                return gamma * (norm(x) + p.running_mean.abs() * math.sqrt(p.m)) / sig + beta * math.sqrt(p.m)
             return gamma * norm((x - mu) / sigma) + beta * math.sqrt(p.m)
         if op in ("jvp", "vjp"):
             return gamma / sig * norm(v if op == "jvp" else g)

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bntheory import get_layer
+from bntheory.errors import NonFiniteInputError
 from bntheory.testing.strategies import batchnorm_cases, build_case, raw_batches
 from bntheory.verify.compare import compare
 from bntheory.verify.oracle import closed_form, layer_map, oracle
@@ -190,3 +191,43 @@ def test_error_model_detects_a_forgotten_eps(family, device):
     wrong = BN.vjp(x, g, **kw) * (var + kw["eps"]).sqrt() / var.sqrt()
     ref = oracle("vjp", layer_map(BN, (), kw), x, g)
     assert not compare(BN, "vjp", x, wrong, ref, (), kw, g=g).ok
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_differentiable_route_equals_fast_route(op, device):
+    """The closed forms take an in-place fast route on plain tensors and an out-of-place
+    route when autograd tracks an input; both give the same numbers."""
+    case = _to(build_case("heavy_tailed", (64, 3, 5), seed=4, eps=1e-5, training=True, weight_kind="mixed"), device)
+    fast = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
+    x = case.x.clone().requires_grad_(True)
+    tracked = closed_form(BN, op, x, case.g, case.v, (), case.kwargs)
+    assert tracked.requires_grad
+    assert_agree(op, case, fast, tracked.detach(), "the differentiable route")
+
+
+def test_huge_finite_values_are_not_mistaken_for_non_finite(device):
+    """The finiteness check sums first; a sum that overflows must fall back to a scan."""
+    x = torch.tensor([[1e308, 1.0], [1e308, 2.0]], dtype=torch.float64, device=device)
+    stats = torch.tensor([1e308, 0.0], dtype=torch.float64, device=device), torch.ones(2, dtype=torch.float64, device=device)
+    out = BN.forward(x, *stats, training=False, eps=1e-5)
+    assert torch.isfinite(out).all()
+
+
+def test_variance_overflow_is_a_clear_error(device):
+    x = torch.tensor([[1e200, 1.0], [-1e200, 2.0]], dtype=torch.float64, device=device)
+    with pytest.raises(NonFiniteInputError, match="variance of channel 0 overflows"):
+        BN.forward(x, training=True)
+
+
+def test_adjacent_floats_have_nonzero_variance(device):
+    """[a, nextafter(a)] is not constant: eps = 0 must not raise (torch.var_mean says var = 0).
+    No digit of the output is right (the mean is not representable between the two), and
+    the condition estimate says so: kappa = 1/u."""
+    import math
+
+    a = 1e-6
+    x = torch.tensor([[1.0, a], [0.0, math.nextafter(a, 1)]], dtype=torch.float64, device=device)
+    out = BN.forward(x, training=True, eps=0.0)
+    assert torch.isfinite(out).all()
+    kappa = BN.condition(x, training=True, eps=0.0)
+    assert kappa[1] == 2.0**53 and kappa[0] < 3

@@ -1,0 +1,353 @@
+"""Closed-form BatchNorm derivatives against torch.autograd, and against the memory floor.
+
+For each size ``(N, C)`` (float64, CPU, training mode, ``eps = 1e-5``, random ``weight`` and
+``bias``) this times, through the public API of ``bntheory.get_layer("batchnorm")``:
+
+* ``vjp``: the closed form ``J^T g`` against autograd of ``torch.nn.functional.batch_norm``
+  (forward + ``torch.autograd.grad``);
+* ``hvp``: the closed form ``nabla^2 <g, BN(x)> v`` against autograd double backward
+  (``grad`` of ``<g, F.batch_norm(x)>`` with ``create_graph=True``, then ``grad`` of
+  ``<that, v>``);
+* the memory-traffic floor of each op: the bytes it must move (vjp reads ``x``, ``g`` and
+  writes the result: 3 arrays; hvp reads ``x``, ``g``, ``v`` and writes: 4 arrays) divided by
+  a copy bandwidth measured in the same run (``dst.copy_(src)`` on an array of the same size,
+  bytes read + written per second).
+
+The closed-form times include the argument validation the public API always does (shape,
+dtype and finiteness checks); the ``check x`` column is that validation alone for ``x``
+(``parse_args``), a cost no implementation of the formula can avoid.  Each closed form is
+also checked against its autograd counterpart in the same run: ``rel.err`` is
+``max|closed - autograd| / max|autograd|``; above ``AGREE_TOL`` the run exits with status 1.
+
+Timing: ``torch.utils.benchmark.Timer.blocked_autorange``, the functions of one size taking
+turns over several rounds so that a change in the machine's load falls on all of them
+alike; each number is the median over all blocks.  The header says how busy the CPU was
+just before the start: on a shared machine the numbers move by tens of percent.
+
+Usage::
+
+    python benchmarks/closed_forms.py                 # full run
+    python benchmarks/closed_forms.py --quick         # tiny sizes, short timings (smoke test)
+    python benchmarks/closed_forms.py --threads 1 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from typing import Any, Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch.utils.benchmark import Timer
+
+from bntheory import get_layer
+from bntheory.norms.batchnorm import parse_args
+
+FULL_SIZES: tuple[tuple[int, int], ...] = ((256, 64), (1024, 512), (4096, 256))
+QUICK_SIZES: tuple[tuple[int, int], ...] = ((16, 4), (64, 8))
+EPS = 1e-5
+MOMENTUM = 0.1
+DTYPE = torch.float64
+# The targets of the issue, checked at this size.
+TARGET_SIZE = (1024, 512)
+TARGET_HVP_SPEEDUP = 4.0  # closed-form hvp at least this many times faster than double backward
+TARGET_HVP_FLOOR = 3.0  # closed-form hvp within this factor of the memory floor
+# Closed form and autograd agree to float64 rounding; more than this relative difference
+# (max abs difference / max abs value) is a wrong result, and the run exits with status 1.
+AGREE_TOL = 1e-10
+
+
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else ``platform``)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def available_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
+    """Fraction of all cores' time spent busy (or stolen by the hypervisor) over the next
+    ``seconds``, from ``/proc/stat``; ``None`` where that is not available.  Measured before
+    any timing starts, it says whether other processes compete for the machine."""
+
+    def snapshot() -> tuple[int, int]:
+        with open("/proc/stat", encoding="utf-8") as fh:
+            fields = [int(f) for f in fh.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle  # user nice system idle iowait irq softirq steal
+
+    try:
+        total0, idle0 = snapshot()
+        time.sleep(seconds)
+        total1, idle1 = snapshot()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = total1 - total0
+    return None if total <= 0 else 1.0 - (idle1 - idle0) / total
+
+
+def time_interleaved(fns: dict[str, Callable[[], Any]], min_run_time: float, rounds: int) -> dict[str, float]:
+    """Median seconds per call of each function.
+
+    Each function gets ``rounds`` turns of ``Timer.blocked_autorange(min_run_time / rounds)``
+    (``torch.utils.benchmark``), the functions taking turns, so that a change in the
+    machine's load during the run falls on all of them alike; the result is the median of
+    all the blocks a function ran.
+    """
+    for fn in fns.values():
+        fn()  # warm-up: first-call dispatch, allocator
+    blocks: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+            blocks[name].extend(timer.blocked_autorange(min_run_time=min_run_time / rounds).times)
+    return {name: statistics.median(times) for name, times in blocks.items()}
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    scale = float(b.abs().max())
+    return float((a - b).abs().max()) / (scale if scale > 0 else 1.0)
+
+
+def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int = 0) -> dict[str, Any]:
+    """Time and check vjp and hvp at one size; every time in seconds."""
+    bn = get_layer("batchnorm")
+    gen = torch.Generator().manual_seed(seed + 1000 * n + c)
+    x = torch.randn(n, c, dtype=DTYPE, generator=gen)
+    g = torch.randn(n, c, dtype=DTYPE, generator=gen)
+    v = torch.randn(n, c, dtype=DTYPE, generator=gen)
+    weight = torch.randn(c, dtype=DTYPE, generator=gen)
+    bias = torch.randn(c, dtype=DTYPE, generator=gen)
+    args = (None, None, weight, bias, True, MOMENTUM, EPS)
+
+    def closed_vjp() -> torch.Tensor:
+        return bn.vjp(x, g, *args)
+
+    def closed_hvp() -> torch.Tensor:
+        return bn.hvp(x, g, v, *args)
+
+    def autograd_vjp() -> torch.Tensor:
+        xr = x.detach().requires_grad_(True)
+        out = F.batch_norm(xr, None, None, weight, bias, True, MOMENTUM, EPS)
+        (gx,) = torch.autograd.grad(out, xr, g)
+        return gx
+
+    def autograd_hvp() -> torch.Tensor:
+        xr = x.detach().requires_grad_(True)
+        out = F.batch_norm(xr, None, None, weight, bias, True, MOMENTUM, EPS)
+        (gx,) = torch.autograd.grad(out, xr, g, create_graph=True)
+        (hv,) = torch.autograd.grad(gx, xr, v)  # grad of <gx, v>
+        return hv
+
+    def check_x() -> Any:
+        return parse_args(x, *args)
+
+    src = torch.randn(n, c, dtype=DTYPE, generator=gen)
+    dst = torch.empty_like(src)
+
+    def copy() -> torch.Tensor:
+        return dst.copy_(src)
+
+    err_vjp = rel_err(closed_vjp(), autograd_vjp())
+    err_hvp = rel_err(closed_hvp(), autograd_hvp())
+
+    t = time_interleaved(
+        {"copy": copy, "check_x": check_x, "closed_vjp": closed_vjp, "autograd_vjp": autograd_vjp,
+         "closed_hvp": closed_hvp, "autograd_hvp": autograd_hvp},
+        min_run_time, rounds,
+    )
+    nbytes = x.numel() * x.element_size()
+    bandwidth = 2 * nbytes / t["copy"]  # read + write, bytes per second
+    res: dict[str, Any] = {
+        "N": n,
+        "C": c,
+        "array_bytes": nbytes,
+        "copy_s": t["copy"],
+        "copy_bandwidth_Bps": bandwidth,
+        "check_x_s": t["check_x"],
+    }
+    for op, arrays, err in (("vjp", 3, err_vjp), ("hvp", 4, err_hvp)):
+        t_closed, t_auto = t["closed_" + op], t["autograd_" + op]
+        floor = arrays * nbytes / bandwidth
+        res[op] = {
+            "closed_s": t_closed,
+            "autograd_s": t_auto,
+            "speedup": t_auto / t_closed,
+            "floor_bytes": arrays * nbytes,
+            "floor_s": floor,
+            "closed_over_floor": t_closed / floor,
+            "rel_err": err,
+        }
+    return res
+
+
+def _us(seconds: float) -> str:
+    return f"{seconds * 1e6:.0f}"
+
+
+def format_table(results: Sequence[dict[str, Any]]) -> str:
+    head = (
+        f"{'N':>5} {'C':>4} | {'op':>3} | {'closed us':>9} {'autograd us':>11} {'speedup':>7} | "
+        f"{'floor us':>8} {'closed/floor':>12} | {'copy GB/s':>9} {'check x us':>10} | {'rel.err':>8}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in results:
+        for op in ("vjp", "hvp"):
+            o = r[op]
+            lines.append(
+                f"{r['N']:>5} {r['C']:>4} | {op:>3} | {_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} "
+                f"{o['speedup']:>6.2f}x | {_us(o['floor_s']):>8} {o['closed_over_floor']:>11.1f}x | "
+                f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} {_us(r['check_x_s']):>10} | {o['rel_err']:>8.1e}"
+            )
+    return "\n".join(lines)
+
+
+def check_targets(results: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
+    """The issue's two targets for hvp at ``TARGET_SIZE``; ``None`` if that size was not run."""
+    for r in results:
+        if (r["N"], r["C"]) == TARGET_SIZE:
+            h = r["hvp"]
+            return {
+                "size": list(TARGET_SIZE),
+                "speedup": h["speedup"],
+                "speedup_target": TARGET_HVP_SPEEDUP,
+                "speedup_met": h["speedup"] >= TARGET_HVP_SPEEDUP,
+                "closed_over_floor": h["closed_over_floor"],
+                "floor_target": TARGET_HVP_FLOOR,
+                "floor_met": h["closed_over_floor"] <= TARGET_HVP_FLOOR,
+            }
+    return None
+
+
+def target_lines(targets: dict[str, Any] | None) -> list[str]:
+    if targets is None:
+        return [f"targets are checked at {TARGET_SIZE}, not among the sizes run"]
+    size = tuple(targets["size"])
+    return [
+        f"target at {size}: hvp >= {targets['speedup_target']:g}x faster than double backward: "
+        f"{'MET' if targets['speedup_met'] else 'MISSED'} ({targets['speedup']:.2f}x)",
+        f"target at {size}: hvp within {targets['floor_target']:g}x of the memory floor: "
+        f"{'MET' if targets['floor_met'] else 'MISSED'} ({targets['closed_over_floor']:.1f}x)",
+    ]
+
+
+def write_json_atomic(path: str, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` atomically: a temporary file, then ``os.replace``."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".closed_forms.", suffix=".json.tmp", dir=directory)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def parse_cli(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="closed_forms.py",
+        description="Time BatchNorm's closed-form vjp/hvp against torch.autograd and the memory floor.",
+    )
+    parser.add_argument("--threads", type=int, default=available_cores(),
+                        help="torch.set_num_threads value (default: all available cores, %(default)s here)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few repeats: a smoke test, not a measurement")
+    parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH (atomically)")
+    parser.add_argument("--min-run-time", type=float, default=None,
+                        help="seconds of timing per function and size (default 2.0, or 0.02 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="turns the timed functions take, interleaved (default 5, or 1 with --quick)")
+    args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.min_run_time is not None and args.min_run_time <= 0:
+        parser.error(f"--min-run-time must be > 0, got {args.min_run_time}")
+    if args.rounds is not None and args.rounds < 1:
+        parser.error(f"--rounds must be >= 1, got {args.rounds}")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_cli(argv)
+    torch.set_num_threads(args.threads)
+    sizes = QUICK_SIZES if args.quick else FULL_SIZES
+    min_run_time = args.min_run_time if args.min_run_time is not None else (0.02 if args.quick else 2.0)
+    rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
+    busy = cpu_busy_fraction()
+    meta = {
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+        "cores": available_cores(),
+        "cpu": cpu_model(),
+        "dtype": str(DTYPE).replace("torch.", ""),
+        "device": "cpu",
+        "training": True,
+        "eps": EPS,
+        "timer": (f"torch.utils.benchmark.Timer.blocked_autorange, {rounds} interleaved round(s), "
+                  f"{min_run_time:g} s per function; median of the blocks"),
+        "quick": args.quick,
+        "cpu_busy_before_start": busy,
+    }
+    print("BatchNorm closed forms vs torch.autograd (bntheory)")
+    print(f"torch {meta['torch']}, python {meta['python']}, threads {meta['threads']} "
+          f"(of {meta['cores']} cores), CPU: {meta['cpu']}")
+    print(f"{meta['dtype']}, cpu, training mode, eps={EPS:g}, random weight and bias; {meta['timer']}")
+    if busy is not None:
+        print(f"CPU busy before the start (other processes, steal): {100 * busy:.0f}% of all cores")
+        if busy > 0.1:
+            print("warning: other processes compete for the CPU (and its caches): the timings are noisy")
+    if args.quick:
+        print("--quick: tiny sizes and short timings, a smoke test; the numbers mean nothing")
+    print(flush=True)
+
+    results = [bench_size(n, c, min_run_time, rounds) for n, c in sizes]
+    print(format_table(results))
+    print()
+    print("floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this run;")
+    print("closed times include the public API's input validation ('check x' is that for x alone).")
+    worst = max(r[op]["rel_err"] for r in results for op in ("vjp", "hvp"))
+    agree = worst <= AGREE_TOL
+    print(f"closed forms vs autograd: largest rel.err {worst:.1e} (tolerance {AGREE_TOL:g}): "
+          f"{'agree' if agree else 'DISAGREE'}")
+    targets = check_targets(results)
+    for line in target_lines(targets):
+        print(line)
+    if args.json:
+        write_json_atomic(args.json, {"meta": meta, "results": results, "targets": targets,
+                                      "agree": agree, "agree_tolerance": AGREE_TOL})
+        print(f"wrote {args.json}")
+    return 0 if agree else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
