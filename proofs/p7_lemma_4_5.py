@@ -4,9 +4,10 @@ import sympy
 
 from bntheory.symbolic.proof import Proof
 
-a = sympy.Symbol(r"\|W_0\|^2", nonnegative=True)
-b = sympy.Symbol(r"\langle W_0, W^*\rangle", positive=True)  # the lemma assumes it positive
-s = sympy.Symbol(r"\|W^*\|^2", positive=True)
+a = sympy.Symbol("a", nonnegative=True)  # ||W0||^2
+b = sympy.Symbol("b", positive=True)  # <W0, W*>, positive by assumption
+s = sympy.Symbol("s", positive=True)  # ||W*||^2
+NAMES = {a: r"\|W_0\|^2", b: r"\langle W_0, W^*\rangle", s: r"\|W^*\|^2"}
 c = sympy.Symbol("c", real=True)
 
 
@@ -24,8 +25,9 @@ def build() -> Proof:
             r"optima. Scale invariance (proof e) gives $\hat{\mathcal L}(cW^*) = \hat{\mathcal L}(W^*)$ only for $\varepsilon = 0$, and "
             r"$W^*$ must first be an optimum of the BatchNorm network at all, which Observation 4.3 does not give "
             r"($\gamma, \beta$ are fixed across batches)",
-            r"$\hat W^*$ is the BatchNorm optimum closest to $W_0$ (the reading of \"closest optimum\" used here)",
+            r"$\hat W^*$ is the BatchNorm optimum closest to $W_0$ (the reading of “closest optimum” used here)",
         ],
+        symbol_names=NAMES,
     )
     f = a - 2 * c * b + c**2 * s
     p.eq(r"Expand $\|W_0 - cW^*\|^2 = \|W_0\|^2 - 2c\langle W_0,W^*\rangle + c^2\|W^*\|^2$; its derivative in $c$ vanishes at $c^*$",

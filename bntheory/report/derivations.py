@@ -39,7 +39,7 @@ def write_derivations(out: ReportDir, results: list[ProofResult], meta: dict) ->
         rel = f"derivations/{r.proof.id}.md"
         out.write(rel, render_markdown(r) + "\n" + provenance_markdown(meta))
         written.append(rel)
-        index.append(f"| [{r.proof.title}]({r.proof.id}.md) | {r.proof.claim.split('. ')[0]}. | "
+        index.append(f"| [{r.proof.title}]({r.proof.id}.md) | {r.proof.claim.split('. ')[0].rstrip('.')}. | "
                      f"{len(r.proof.steps)} | {'holds' if r.ok else 'FAILS'} |")
     out.write("derivations/README.md", "\n".join(index) + "\n")
     out.write("data/proofs.json", json.dumps(proofs_json(results, meta), indent=1) + "\n")

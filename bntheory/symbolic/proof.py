@@ -90,6 +90,8 @@ class Proof:
     assumptions: list[str] = field(default_factory=list)
     steps: list[Step | Check] = field(default_factory=list)
     definitions: list[tuple[str, sympy.Expr, sympy.Expr]] = field(default_factory=list)
+    #: LaTeX for symbols whose names SymPy would mangle (it reads ``_`` and ``^`` in names)
+    symbol_names: dict[sympy.Symbol, str] = field(default_factory=dict)
 
     def define(self, text: str, name: sympy.Expr, value: sympy.Expr) -> sympy.Expr:
         """Record a definition ``name := value`` (shown in the rendering); returns ``value``."""
@@ -133,12 +135,13 @@ def render_markdown(result: ProofResult) -> str:
     """The proof as a reader would write it, with each step's check (no timings: the page
     must be reproducible; ``bntheory prove`` prints the times)."""
     p = result.proof
+    tex = lambda e: sympy.latex(e, symbol_names=p.symbol_names)  # noqa: E731
     out = [f"# {p.title}", "", f"**Claim.** {p.claim}", ""]
     if p.assumptions:
         out += ["**Assumptions.**", ""] + [f"- {a}" for a in p.assumptions] + [""]
     if p.definitions:
         out += ["**Definitions.**", ""]
-        out += [f"- {text}: $${sympy.latex(name)} := {sympy.latex(value)}$$" for text, name, value in p.definitions]
+        out += [f"- {text}: $${tex(name)} := {tex(value)}$$" for text, name, value in p.definitions]
         out += [""]
     out += ["**Proof.**", ""]
     for i, s in enumerate(p.steps, 1):
@@ -146,9 +149,9 @@ def render_markdown(result: ProofResult) -> str:
         out.append(f"{i}. {s.text} ({mark})")
         if isinstance(s, Step):
             rel = {"=": "=", "<=": r"\le", ">=": r"\ge"}[s.relation]
-            out += ["", f"   $${sympy.latex(s.lhs)} {rel} {sympy.latex(s.rhs)}$$"]
+            out += ["", f"   $${tex(s.lhs)} {rel} {tex(s.rhs)}$$"]
             if s.certificate is not None:
-                out += ["", f"   certificate (gap, nonnegative): $${sympy.latex(s.certificate)}$$"]
+                out += ["", f"   certificate (gap, nonnegative): $${tex(s.certificate)}$$"]
         if s.detail:
             out += ["", f"   _{s.detail}_"]
         out.append("")
