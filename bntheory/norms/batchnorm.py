@@ -88,6 +88,17 @@ def _differentiated(*tensors: Any) -> bool:
     )
 
 
+def _centered_with_blocks(x: Tensor, dims: tuple[int, ...], m: int, k: int):
+    """``y - mu`` (the fast routes' one full-size buffer), the block length in samples (about
+    64K values per block on the CPU, so ``k`` scratch blocks stay in cache; one block on a
+    GPU), the scratch ``(k, rows, ...)`` and the reduction axes of a scratch block."""
+    out = x - x.sum(dims, keepdim=True).div_(m)
+    n = x.shape[0]
+    rows = max(1, (1 << 16) // (x.numel() // n)) if x.device.type == "cpu" else n
+    tmp = x.new_empty((k, min(rows, n)) + tuple(x.shape[1:]))
+    return out, rows, tmp, tuple(d + 1 for d in dims)
+
+
 def _check_finite(name: str, t: Tensor) -> None:
     # One reduction decides the common case: a sum is finite only if every term is (NaN and
     # Inf propagate).  Only a non-finite sum, which may also be an overflow, is scanned.
@@ -350,11 +361,7 @@ class BatchNorm(Normalization):
         # cache, each block reduced at once.
         dims, m = p.dims, p.m
         w_bar = w.sum(dims, keepdim=True).div_(m)
-        out = x - x.sum(dims, keepdim=True).div_(m)  # y - mu
-        n = x.shape[0]
-        rows = max(1, (1 << 16) // (x.numel() // n)) if x.device.type == "cpu" else n  # one block on GPUs
-        tmp = x.new_empty((2, min(rows, n)) + tuple(x.shape[1:]))
-        tdims = tuple(d + 1 for d in dims)
+        out, rows, tmp, tdims = _centered_with_blocks(x, dims, m, 2)
         sums = None
         for o, ws in zip(out.split(rows), w.split(rows)):
             t = tmp if o.shape[0] == tmp.shape[1] else tmp[:, : o.shape[0]]
@@ -430,11 +437,7 @@ class BatchNorm(Normalization):
             _check_like("v", v, x)
         g_bar.div_(m)
         v_bar.div_(m)
-        out = x - x.sum(dims, keepdim=True).div_(m)  # y - mu
-        n = x.shape[0]
-        rows = max(1, (1 << 16) // (x.numel() // n)) if x.device.type == "cpu" else n  # one block on GPUs
-        tmp = x.new_empty((4, min(rows, n)) + tuple(x.shape[1:]))
-        tdims = tuple(d + 1 for d in dims)
+        out, rows, tmp, tdims = _centered_with_blocks(x, dims, m, 4)
         sums = None
         for o, gs, vs in zip(out.split(rows), g.split(rows), v.split(rows)):
             t = tmp if o.shape[0] == tmp.shape[1] else tmp[:, : o.shape[0]]

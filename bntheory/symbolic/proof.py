@@ -17,6 +17,17 @@ from typing import Callable
 import sympy
 
 
+def _timed(step: "Step | Check", decide: Callable[[], tuple[bool, str]]) -> bool:
+    """Run ``decide``, store its verdict, detail and time on ``step``; a crash is a failure."""
+    start = time.perf_counter()
+    try:
+        step.ok, step.detail = decide()
+    except Exception as exc:  # a step that crashes is a failed step, reported as such
+        step.ok, step.detail = False, f"{type(exc).__name__}: {exc}"
+    step.seconds = time.perf_counter() - start
+    return bool(step.ok)
+
+
 def is_zero(expr: sympy.Expr) -> bool:
     """Decide ``expr == 0`` with increasingly expensive simplifications."""
     expr = sympy.sympify(expr)
@@ -40,24 +51,19 @@ class Step:
     detail: str = ""
 
     def check(self) -> bool:
-        start = time.perf_counter()
-        try:
-            if self.relation == "=":
-                self.ok = is_zero(self.lhs - self.rhs)
-                self.detail = "" if self.ok else f"lhs - rhs simplifies to {sympy.simplify(self.lhs - self.rhs)}"
-            else:
-                small, big = (self.lhs, self.rhs) if self.relation == "<=" else (self.rhs, self.lhs)
-                identity = is_zero(big - small - self.certificate)
-                nonneg = bool(sympy.simplify(self.certificate).is_nonnegative)
-                self.ok = identity and nonneg
-                if not identity:
-                    self.detail = "the certificate does not equal the gap"
-                elif not nonneg:
-                    self.detail = "SymPy cannot show the certificate is nonnegative"
-        except Exception as exc:  # a step that crashes is a failed step, reported as such
-            self.ok, self.detail = False, f"{type(exc).__name__}: {exc}"
-        self.seconds = time.perf_counter() - start
-        return bool(self.ok)
+        return _timed(self, self._decide)
+
+    def _decide(self) -> tuple[bool, str]:
+        if self.relation == "=":
+            if is_zero(self.lhs - self.rhs):
+                return True, ""
+            return False, f"lhs - rhs simplifies to {sympy.simplify(self.lhs - self.rhs)}"
+        small, big = (self.lhs, self.rhs) if self.relation == "<=" else (self.rhs, self.lhs)
+        if not is_zero(big - small - self.certificate):
+            return False, "the certificate does not equal the gap"
+        if not sympy.simplify(self.certificate).is_nonnegative:
+            return False, "SymPy cannot show the certificate is nonnegative"
+        return True, ""
 
 
 @dataclass
@@ -71,13 +77,7 @@ class Check:
     detail: str = ""
 
     def check(self) -> bool:
-        start = time.perf_counter()
-        try:
-            self.ok, self.detail = self.fn()
-        except Exception as exc:
-            self.ok, self.detail = False, f"{type(exc).__name__}: {exc}"
-        self.seconds = time.perf_counter() - start
-        return bool(self.ok)
+        return _timed(self, self.fn)
 
 
 @dataclass
