@@ -2,6 +2,7 @@
 
     bntheory layers [--json]                 list registered layers and what each provides
     bntheory prove [NAME ...]                run the executable proofs in proofs/
+    bntheory verify [--profile ci|thorough] [--out DIR]   judge every form of Theorems 1 and 2
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
 
 The CLI is the only place that prints, draws progress bars and writes files.
@@ -50,6 +51,32 @@ def _prove(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _judge_all(profile: str) -> list[dict]:
+    from bntheory.theorems.catalogue import REGIMES, STATEMENTS
+    from bntheory.verify.verdicts import judge
+
+    jobs = [(s, r) for s in STATEMENTS for r in REGIMES]
+    return [judge(s, r, profile).to_json() for s, r in tqdm(jobs, desc="verify", unit="statement", file=sys.stderr)]
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from bntheory.report.files import ReportDir
+    from bntheory.report.meta import provenance
+    from bntheory.report.verdicts import write_verdicts
+
+    out = ReportDir(args.out)
+    for rel in ("verdicts.json", "verdicts.md"):
+        out.check(rel)
+    verdicts = _judge_all(args.profile)
+    meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
+    for rel in write_verdicts(out, verdicts, meta, args.profile):
+        print(f"wrote {out.root / rel}")
+    width = max(len(v["id"]) for v in verdicts)
+    for v in verdicts:
+        print(f"{v['id'].ljust(width)}  {v['regime']:6s}  {v['verdict']}")
+    return 0
+
+
 def _report(args: argparse.Namespace) -> int:
     import torch
 
@@ -67,7 +94,8 @@ def _report(args: argparse.Namespace) -> int:
     layers = [get_layer(n) for n in names]  # unknown names fail before any work
     out = ReportDir(args.out)
     proofs = catalogue.load_proofs(args.proofs)
-    owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json"]
+    owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json",
+             "data/verdicts.json", "verdicts.md"]
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
@@ -78,6 +106,9 @@ def _report(args: argparse.Namespace) -> int:
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
+    from bntheory.report.verdicts import write_verdicts
+
+    written += write_verdicts(out, _judge_all("ci"), meta, "ci", json_name="data/verdicts.json")
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
@@ -103,6 +134,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("names", nargs="*", metavar="NAME", help="proof ids (default: all)")
     p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
     p.set_defaults(func=_prove)
+
+    p = sub.add_parser("verify", help="discover the verdict of every form of Theorems 1 and 2")
+    p.add_argument("--profile", default="ci", choices=("ci", "thorough"), help="search budget (default: ci)")
+    p.add_argument("--out", default="reports", help="directory for verdicts.json and verdicts.md")
+    p.set_defaults(func=_verify)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")

@@ -123,3 +123,81 @@ def raw_batches(draw: st.DrawFn, device: str | torch.device = "cpu") -> torch.Te
         idx = (0, c) + (0,) * (len(shape) - 2)
         arr[idx] += 1.0 + abs(arr[idx])
     return torch.as_tensor(arr, device=device)
+
+
+# ---------------------------------------------------------------- theorem cases
+GH_FAMILIES = ("random", "aligned_yhat", "aligned_one", "rank_one", "psd", "indefinite", "scaled_identity", "mlp_head")
+THEOREM_EPS = {"eps=0": (0.0,), "eps>0": (1e-5, 1e-2, 0.5)}
+
+
+def _mlp_head_g_h(z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``g`` and ``H`` of a small random head on each sample's activation: a hidden tanh
+    layer and softmax cross-entropy over 3 classes, averaged over the batch (by autograd)."""
+    from torch.func import grad, hessian
+
+    k, hidden = 3, 4
+    w1 = torch.as_tensor(rng.normal(size=(hidden,)), dtype=torch.float64)
+    b1 = torch.as_tensor(rng.normal(size=(hidden,)), dtype=torch.float64)
+    w2 = torch.as_tensor(rng.normal(size=(k, hidden)), dtype=torch.float64)
+    labels = torch.as_tensor(rng.integers(0, k, size=z.shape[0]))
+
+    def loss(zt: torch.Tensor) -> torch.Tensor:
+        logits = torch.tanh(zt[:, None] * w1 + b1) @ w2.T
+        return torch.nn.functional.cross_entropy(logits, labels)
+
+    zt = torch.as_tensor(z, dtype=torch.float64)
+    return grad(loss)(zt).numpy(), hessian(loss)(zt).numpy()
+
+
+def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A ``(g, H)`` pair of the named family for a channel with normalized values ``yhat``."""
+    m = yhat.shape[0]
+    g = rng.normal(size=m)
+    sym = rng.normal(size=(m, m))
+    h = (sym + sym.T) / 2
+    if family == "aligned_yhat":
+        g = rng.normal() * yhat + 1e-3 * g
+    elif family == "aligned_one":
+        g = rng.normal() * np.ones(m) + 1e-3 * g
+    elif family == "rank_one":
+        u = rng.normal(size=m)
+        h = np.outer(u, u) * rng.choice([-1.0, 1.0])
+    elif family == "psd":
+        a = rng.normal(size=(m, m))
+        h = a @ a.T / m
+    elif family == "scaled_identity":
+        h = abs(rng.normal()) * np.eye(m)
+    elif family == "mlp_head":
+        g, h = _mlp_head_g_h(z, rng)
+    elif family not in ("random", "indefinite"):
+        raise KeyError(f"unknown (g, H) family {family!r}; known: {', '.join(GH_FAMILIES)}")
+    return g, h
+
+
+def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float):
+    """A deterministic :class:`~bntheory.theorems.case.Case`."""
+    from bntheory.testing.batches import make_groups
+    from bntheory.theorems.case import Case
+
+    rng = np.random.default_rng(seed)
+    y = make_groups(family, rng, 1, m)[0]
+    yc = y - y.mean()
+    sigma = np.sqrt((yc**2).mean() + eps)
+    yhat = yc / sigma if sigma > 0 else yc
+    g, h = g_and_h(gh_family, yhat, gamma * yhat, rng)
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return Case(t(y), float(gamma), 0.0, float(eps), t(g), t(h))
+
+
+@st.composite
+def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 64):
+    """Cases of Theorems 1 and 2 in a regime (``"eps=0"`` or ``"eps>0"``): activation
+    families, ``m`` from 2 (small first, so counterexamples shrink), ``gamma`` of both signs
+    and magnitudes, and every ``(g, H)`` family."""
+    m = draw(st.one_of(st.integers(2, 8), st.integers(2, max_m)))
+    family = draw(families())
+    gh = draw(st.sampled_from(GH_FAMILIES))
+    gamma = draw(st.sampled_from([1.0, -1.0, 0.5, 3.0, -7.0, 0.01]))
+    eps = draw(st.sampled_from(THEOREM_EPS[regime]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return build_theorem_case(family, gh, m, seed, gamma, eps)

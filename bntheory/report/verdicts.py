@@ -1,0 +1,51 @@
+"""``verdicts.json`` and ``verdicts.md``: each statement as printed, its verdict per regime,
+and the counterexample's numbers."""
+
+from __future__ import annotations
+
+import json
+
+from bntheory.report.files import ReportDir
+from bntheory.report.meta import provenance_markdown
+
+SCHEMA = 1
+
+
+def verdicts_json(verdicts: list[dict], meta: dict, profile: str) -> dict:
+    return {"schema": SCHEMA, "meta": meta, "profile": profile, "statements": verdicts}
+
+
+def _number(x: float | None) -> str:
+    return "—" if x is None else "0" if x == 0 else f"{x:.3g}"
+
+
+def verdicts_markdown(doc: dict) -> str:
+    out = ["# Theorems 1 and 2: every published form, judged", "", provenance_markdown(doc["meta"]), "",
+           f"Verdicts are discovered by a Hypothesis search (profile `{doc['profile']}`) for a case "
+           "`(y, gamma, beta, eps, g, H)` that violates the statement by more than rounding explains; "
+           "a found counterexample is re-checked from its printed numbers. *max slack* is the largest "
+           "`(rhs - lhs) / scale` seen (0 for an identity).", "",
+           "| statement | source | regime | verdict | examples | max slack | violation |",
+           "|---|---|---|---|---|---|---|"]
+    for v in doc["statements"]:
+        out.append(f"| `{v['id']}` | {v['source']} | {v['regime']} | **{v['verdict']}** | {v['examples']} | "
+                   f"{_number(v['max_slack'])} | {_number(v['violation'])} |")
+    out += ["", "## Statements and counterexamples", ""]
+    for v in doc["statements"]:
+        out += [f"### `{v['id']}` ({v['regime']}): {v['verdict']}", "", f"$${v['latex']}$$", ""]
+        if v["assumptions"]:
+            out += ["Assumptions: " + "; ".join(v["assumptions"]), ""]
+        ce = v["counterexample"] or v.get("unconditional_counterexample")
+        if ce:
+            label = "Counterexample" if v["counterexample"] else "Counterexample once the assumptions are dropped"
+            out += [f"{label} ($m = {ce['m']}$, $\\gamma = {ce['gamma']}$, $\\varepsilon = {ce['eps']}$):", "",
+                    f"- $y = {ce['y']}$", f"- $g = {ce['g']}$", f"- $H = {ce['H']}$", ""]
+    return "\n".join(out) + "\n"
+
+
+def write_verdicts(out: ReportDir, verdicts: list[dict], meta: dict, profile: str,
+                   json_name: str = "verdicts.json", md_name: str = "verdicts.md") -> list[str]:
+    doc = verdicts_json(verdicts, meta, profile)
+    out.write(json_name, json.dumps(doc, indent=1) + "\n")
+    out.write(md_name, verdicts_markdown(doc))
+    return [json_name, md_name]

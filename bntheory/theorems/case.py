@@ -1,0 +1,121 @@
+r"""A *case* of Theorems 1 and 2 and the quantities both sides are made of.
+
+A case is ``(y, gamma, beta, eps, g, H)`` for one channel of ``m`` activations (DESIGN.md):
+any ``(g, H)`` is realised by the quadratic loss
+:math:`\mathcal L(z) = g^\top(z - z_0) + \tfrac12 (z-z_0)^\top H (z-z_0)` at :math:`z_0 = \mathrm{BN}(y)`,
+so :math:`\nabla_z\mathcal L = g` and :math:`\nabla^2_z\mathcal L = H` there.
+:func:`quantities` computes :math:`\hat g = \nabla_y\hat{\mathcal L}` and
+:math:`\hat g^\top\hat H\hat g` with ``torch.autograd`` through the registered BatchNorm layer,
+and cross-checks them against the layer's closed forms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.func import grad, jvp
+
+from bntheory.norms import get_layer
+from bntheory.verify.compare import compare
+
+
+@dataclass
+class Case:
+    y: Tensor  # (m,)
+    gamma: float
+    beta: float
+    eps: float
+    g: Tensor  # (m,)
+    H: Tensor  # (m, m), symmetric
+
+    @property
+    def m(self) -> int:
+        return self.y.shape[0]
+
+    def to_json(self) -> dict:
+        return {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
+                "g": self.g.tolist(), "H": self.H.tolist()}
+
+    @staticmethod
+    def from_json(d: dict, device: str | torch.device = "cpu") -> "Case":
+        t = lambda a: torch.tensor(a, dtype=torch.float64, device=device)  # noqa: E731
+        return Case(t(d["y"]), float(d["gamma"]), float(d["beta"]), float(d["eps"]), t(d["g"]), t(d["H"]))
+
+
+@dataclass
+class Quantities:
+    """Everything a statement's sides are built from, in float64."""
+
+    case: Case
+    m: int
+    sigma: float
+    var: float
+    yhat: Tensor
+    ghat: Tensor  # by autograd
+    ghat_Hhat_ghat: float  # by autograd
+    ghat_H_ghat: float
+    g_H_g: float
+    kappa: float  # the layer's condition estimate
+
+    @property
+    def ghat_bound(self) -> float:
+        """A priori :math:`\|\hat g\| \le |\gamma|\,\|g\|/\sigma` (the Jacobian's norm is at most
+        :math:`|\gamma|/\sigma`): the size against which the rounding of :math:`\hat g` is measured."""
+        return abs(self.case.gamma) * float(self.g.norm()) / self.sigma
+
+    @property
+    def hhat_bound(self) -> float:
+        """A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\| + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`."""
+        c = self.case
+        h_norm = float(torch.linalg.matrix_norm(c.H, ord=2))
+        return (c.gamma**2 * h_norm + 6 * abs(c.gamma) * float(self.g.norm()) / math.sqrt(self.m)) / self.sigma**2
+
+    @property
+    def g(self) -> Tensor:
+        return self.case.g
+
+
+def _bn_args(case: Case) -> tuple:
+    w = torch.tensor([case.gamma], dtype=torch.float64, device=case.y.device)
+    b = torch.tensor([case.beta], dtype=torch.float64, device=case.y.device)
+    return (None, None, w, b, True, 0.1, case.eps)
+
+
+def lhat(case: Case):
+    """:math:`y \\mapsto \\mathcal L(\\mathrm{BN}(y))` with the quadratic loss realising ``(g, H)``."""
+    bn = get_layer("batchnorm")
+    args = _bn_args(case)
+    z0 = bn.stateless_forward(case.y.reshape(-1, 1), *args).reshape(-1).detach()
+
+    def f(y: Tensor) -> Tensor:
+        d = bn.stateless_forward(y.reshape(-1, 1), *args).reshape(-1) - z0
+        return case.g @ d + 0.5 * d @ (case.H @ d)
+
+    return f
+
+
+def quantities(case: Case, cross_check: bool = True) -> Quantities:
+    """Both theorems' ingredients by autograd; with ``cross_check`` also by the closed forms,
+    which must agree under the error model (else AssertionError)."""
+    bn = get_layer("batchnorm")
+    f = lhat(case)
+    ghat = grad(f)(case.y)
+    hhat_ghat = jvp(grad(f), (case.y,), (ghat,))[1]  # one Hessian-vector product, any m
+    args = _bn_args(case)
+    x = case.y.reshape(-1, 1)
+    if cross_check:
+        closed = bn.vjp(x, case.g.reshape(-1, 1), *args).reshape(-1)
+        cmp = compare(bn, "vjp", x, closed.reshape(-1, 1), ghat.reshape(-1, 1), args, {}, g=case.g.reshape(-1, 1))
+        assert cmp.ok, f"closed-form vjp disagrees with autograd on {case.to_json()}: {cmp}"
+    m = case.m
+    mu = case.y.mean()
+    var = float(((case.y - mu) ** 2).mean())
+    sigma = math.sqrt(var + case.eps)
+    return Quantities(
+        case=case, m=m, sigma=sigma, var=var, yhat=(case.y - mu) / sigma, ghat=ghat,
+        ghat_Hhat_ghat=float(ghat @ hhat_ghat), ghat_H_ghat=float(ghat @ case.H @ ghat),
+        g_H_g=float(case.g @ case.H @ case.g), kappa=float(bn.condition(x, *args)[0]),
+    )

@@ -1,0 +1,166 @@
+r"""The statement catalogue: every published form of Theorems 1 and 2, as data.
+
+Each :class:`Statement` has an id, its source, its LaTeX as printed, its two sides as
+functions of :class:`~bntheory.theorems.case.Quantities`, the relation, and its stated
+assumptions as predicates.  Nothing here says whether a statement is true: verdicts are
+discovered by :mod:`bntheory.verify.verdicts`.
+
+Notation: :math:`\langle\mathbf 1, g\rangle = \sum g_i`, :math:`\mu(g) = \langle\mathbf 1,g\rangle/m`,
+:math:`\rho = \mathrm{var}/\sigma^2`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from bntheory.errors import InvalidArgumentError
+from bntheory.theorems.case import Quantities
+
+Side = Callable[[Quantities], list[float]]  # the terms whose sum is the side
+Predicate = Callable[[Quantities], bool]
+REGIMES = ("eps=0", "eps>0")
+
+
+@dataclass(frozen=True)
+class Assumption:
+    text: str
+    holds: Predicate
+
+
+@dataclass(frozen=True)
+class Statement:
+    id: str
+    theorem: int
+    source: str
+    latex: str
+    lhs: Side
+    rhs: Side
+    relation: str = "<="  # or "="
+    assumptions: tuple[Assumption, ...] = field(default_factory=tuple)
+    reading: str = ""  # how an ambiguous phrase was made precise
+
+
+# ------------------------------------------------------------------ pieces
+def _s(q: Quantities) -> float:
+    return float(q.case.gamma) ** 2 / q.sigma**2
+
+
+def _sq(t: torch.Tensor) -> float:
+    return float(t @ t)
+
+
+def _one_g(q: Quantities) -> float:
+    return float(q.g.sum())
+
+
+def _g_yhat(q: Quantities) -> float:
+    return float(q.g @ q.yhat)
+
+
+def _ghat_sq(q: Quantities) -> list[float]:
+    return [_sq(q.ghat)]
+
+
+def _thm1_rhs(mean_term: Callable[[Quantities], float], yhat_coeff: Callable[[Quantities], float]) -> Side:
+    def rhs(q: Quantities) -> list[float]:
+        s = _s(q)
+        return [s * _sq(q.g), -s * mean_term(q), -s * yhat_coeff(q) * _g_yhat(q) ** 2]
+
+    return rhs
+
+
+def _thm2_lhs(q: Quantities) -> list[float]:
+    return [q.ghat_Hhat_ghat]
+
+
+def _thm2_curv(q: Quantities) -> float:
+    """:math:`\\frac{\\gamma}{m\\sigma^2}\\langle g,\\hat y\\rangle\\|\\hat g\\|^2`."""
+    return q.case.gamma / (q.m * q.sigma**2) * _g_yhat(q) * _sq(q.ghat)
+
+
+def _psd(q: Quantities) -> bool:
+    return bool(torch.linalg.eigvalsh(q.case.H).min() >= -1e-12 * max(1.0, float(q.case.H.abs().max())))
+
+
+def _rayleigh_not_larger(q: Quantities) -> bool:
+    g, gh, n_g, n_gh = q.g, q.ghat, _sq(q.g), _sq(q.ghat)
+    if n_g == 0 or n_gh == 0:
+        return True
+    return q.ghat_H_ghat / n_gh <= q.g_H_g / n_g
+
+
+STATEMENTS: tuple[Statement, ...] = (
+    Statement(
+        "thm1.seed", 1, "seed 000 (the authors' blog post)",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \mu(g)^2 - \frac{1}{\sqrt m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq, _thm1_rhs(lambda q: (_one_g(q) / q.m) ** 2, lambda q: 1 / math.sqrt(q.m)),
+    ),
+    Statement(
+        "thm1.arxiv", 1, "arXiv 1805.11604, Theorem 4.1",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{1}{\sqrt m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / math.sqrt(q.m)),
+    ),
+    Statement(
+        "thm1.transcribed", 1, "transcriptions of Theorem 4.1",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac1m\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / q.m),
+    ),
+    Statement(
+        "thm1.exact", 1, "proofs/p3_theorem1.py",
+        r"\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: (2 - q.var / q.sigma**2) / q.m), relation="=",
+    ),
+    Statement(
+        "thm2.seed", 2, "seed 000 (the authors' blog post)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - \frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
+        _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
+    ),
+    Statement(
+        "thm2.paper", 2, "arXiv 1805.11604, Theorem 4.2 (first form)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\hat g^\top H\hat g - \frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|\hat g\|^2",
+        _thm2_lhs, lambda q: [_s(q) * q.ghat_H_ghat, -_thm2_curv(q)],
+    ),
+    Statement(
+        "thm2.paper-relnorm", 2, "arXiv 1805.11604, Theorem 4.2 (second form)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - \frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
+        _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
+        assumptions=(
+            Assumption(r"$H$ positive semi-definite", _psd),
+            Assumption(r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0),
+            Assumption(r"$H$ preserves the relative norms of $g$ and $\hat g$: "
+                       r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$", _rayleigh_not_larger),
+        ),
+        reading=r"“H preserves the relative norms of g and ĝ” read as: the Rayleigh quotient of H at ĝ "
+                r"is at most the one at g (H stretches ĝ, relative to its length, no more than g).",
+    ),
+    Statement(
+        "thm2.exact", 2, "proofs/p4_theorem2.py",
+        r"\hat g^\top\hat H\hat g = (J\hat g)^\top H (J\hat g) + \sum_{ikl} g_i\,\partial^2_{kl} z_i\,\hat g_k\hat g_l",
+        _thm2_lhs, lambda q: _thm2_exact_rhs(q), relation="=",
+    ),
+)
+
+
+def _thm2_exact_rhs(q: Quantities) -> list[float]:
+    """Both terms by the layer's closed forms (independent of the autograd left side)."""
+    from bntheory.norms import get_layer
+
+    bn = get_layer("batchnorm")
+    c = q.case
+    args = (None, None, torch.tensor([c.gamma], dtype=torch.float64, device=c.y.device),
+            torch.tensor([c.beta], dtype=torch.float64, device=c.y.device), True, 0.1, c.eps)
+    x, gh = c.y.reshape(-1, 1), q.ghat.reshape(-1, 1)
+    j_gh = bn.jvp(x, gh, *args).reshape(-1)
+    curv = bn.hvp(x, c.g.reshape(-1, 1), gh, *args).reshape(-1)
+    return [float(j_gh @ c.H @ j_gh), float(curv @ q.ghat)]
+
+
+def get_statement(sid: str) -> Statement:
+    for s in STATEMENTS:
+        if s.id == sid:
+            return s
+    raise InvalidArgumentError(f"unknown statement {sid!r}; known: {', '.join(s.id for s in STATEMENTS)}")

@@ -1,0 +1,87 @@
+"""Verdicts are discovered, re-checked independently, and agree with the proofs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch.func import grad, hessian
+
+from bntheory.cli import main
+from bntheory.theorems.case import Case, lhat, quantities
+from bntheory.theorems.catalogue import REGIMES, STATEMENTS, Statement, get_statement
+from bntheory.verify.verdicts import PROFILES, judge, margin
+
+JOBS = [(s, r) for s in STATEMENTS for r in REGIMES]
+COMMITTED = Path(__file__).parents[2] / "reports" / "data" / "verdicts.json"
+
+
+def independent_sides(statement: Statement, case: Case) -> tuple[float, float]:
+    """lhs and rhs with the full autograd Hessian (not the Hessian-vector product the search
+    uses) and the closed-form backward pass for ghat."""
+    q = quantities(case)
+    f = lhat(case)
+    full = hessian(f)(case.y)
+    g_hat = grad(f)(case.y)
+    q.ghat_Hhat_ghat = float(g_hat @ full @ g_hat)
+    return sum(statement.lhs(q)), sum(statement.rhs(q))
+
+
+@pytest.mark.parametrize("statement,regime", JOBS, ids=[f"{s.id}-{r}" for s, r in JOBS])
+def test_verdict_is_discovered_and_rechecked(statement, regime):
+    v = judge(statement, regime, "ci")
+    if v.verdict == "refuted":
+        case = Case.from_json(v.counterexample)
+        assert case.m == v.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
+        lhs, rhs = independent_sides(statement, case)
+        mg = margin(statement, case)
+        gap = (rhs - lhs) if statement.relation == "<=" else -abs(rhs - lhs)
+        assert gap < -mg.tolerance, f"counterexample does not re-check independently: {lhs} vs {rhs}"
+        assert all(a.holds(quantities(case)) for a in statement.assumptions)
+    else:
+        assert v.examples >= PROFILES["ci"] // 3, "the search must have judged many applicable cases"
+        assert v.counterexample is None
+
+
+# Identities established symbolically in proofs/ (p3: Theorem 1 exact and, at eps = 0, the
+# 1/m form; p4: Theorem 2 exact and, at eps = 0, the paper's first form): the numeric search
+# must never refute them.
+PROVED = [("thm1.exact", "eps=0"), ("thm1.exact", "eps>0"), ("thm1.transcribed", "eps=0"),
+          ("thm2.exact", "eps=0"), ("thm2.exact", "eps>0"), ("thm2.paper", "eps=0")]
+
+
+@pytest.mark.parametrize("sid,regime", PROVED)
+def test_proved_identities_are_not_refuted(sid, regime):
+    assert judge(get_statement(sid), regime, "ci").verdict == "holds"
+
+
+def test_a_planted_false_statement_is_refuted():
+    exact = get_statement("thm1.exact")
+    planted = Statement("planted", 1, "test", "", exact.lhs, lambda q: [0.999 * t for t in exact.rhs(q)])
+    v = judge(planted, "eps=0", "ci")
+    assert v.verdict == "refuted" and v.violation > 0
+
+
+def test_committed_counterexamples_replay():
+    """The counterexamples in the committed report (`make report`) still violate their statements."""
+    doc = json.loads(COMMITTED.read_text())
+    refuted = [v for v in doc["statements"] if v["verdict"] == "refuted"]
+    assert refuted, "the committed report lists no refuted statement"
+    for v in refuted:
+        assert margin(get_statement(v["id"]), Case.from_json(v["counterexample"])).violated, v["id"]
+
+
+def test_verify_cli_writes_schema(tmp_path, capsys):
+    assert main(["verify", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "verdicts.json").read_text())
+    assert doc["schema"] == 1 and len(doc["statements"]) == len(JOBS)
+    keys = {"id", "regime", "source", "latex", "verdict", "assumptions", "examples", "max_slack", "counterexample"}
+    for v in doc["statements"]:
+        assert keys <= set(v) and v["regime"] in REGIMES
+        assert v["verdict"] in ("holds", "refuted", "holds-under-assumptions")
+        if v["counterexample"]:
+            ce = v["counterexample"]
+            assert len(ce["y"]) == ce["m"] and len(ce["H"]) == ce["m"] and all(len(r) == ce["m"] for r in ce["H"])
+    assert "thm1.seed" in (tmp_path / "verdicts.md").read_text()
