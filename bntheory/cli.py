@@ -108,7 +108,8 @@ def _report(args: argparse.Namespace) -> int:
     written += write_derivations(out, results, meta)
     from bntheory.report.verdicts import write_verdicts
 
-    written += write_verdicts(out, _judge_all("ci"), meta, "ci", json_name="data/verdicts.json")
+    written += write_verdicts(out, _judge_all(args.verify_profile), meta, args.verify_profile,
+                              json_name="data/verdicts.json")
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
@@ -136,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_prove)
 
     p = sub.add_parser("verify", help="discover the verdict of every form of Theorems 1 and 2")
-    p.add_argument("--profile", default="ci", choices=("ci", "thorough"), help="search budget (default: ci)")
+    p.add_argument("--profile", default="ci", choices=("quick", "ci", "thorough"), help="search budget (default: ci)")
     p.add_argument("--out", default="reports", help="directory for verdicts.json and verdicts.md")
     p.set_defaults(func=_verify)
 
@@ -146,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
     p.add_argument("--layer", action="append", metavar="NAME", help="only this layer (repeatable)")
     p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
+    p.add_argument("--verify-profile", default="ci", choices=("quick", "ci", "thorough"),
+                   help="search budget of the theorem verdicts (default: ci)")
     p.set_defaults(func=_report)
     return parser
 

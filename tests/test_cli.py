@@ -63,7 +63,7 @@ def fast_proofs(tmp_path_factory):
 
 
 def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
-    assert main(["report", "--out", str(tmp_path), "--seed", "3", "--proofs", fast_proofs]) == 0
+    assert main(["report", "--out", str(tmp_path), "--seed", "3", "--proofs", fast_proofs, "--verify-profile", "quick"]) == 0
     md = (tmp_path / "layers.md").read_text()
     doc = json.loads((tmp_path / "data" / "layers.json").read_text())
     assert doc["schema"] == 1 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
@@ -74,8 +74,8 @@ def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
         assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
     assert "bntheory report --out" in md and "torch" in md
     assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == [
-        "data/layers.json", "data/proofs.json", "derivations/README.md", "derivations/lemma-4.5.md",
-        "derivations/observation-4.3.md", "layers.md"]
+        "data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
+        "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "layers.md", "verdicts.md"]
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
     proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
@@ -84,18 +84,18 @@ def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
 
 def test_report_is_deterministic_up_to_the_timestamp(tmp_path, fast_proofs):
     for d in ("a", "b"):
-        assert main(["report", "--out", str(tmp_path / d), "--seed", "1", "--proofs", fast_proofs]) == 0
-    docs = [json.loads((tmp_path / d / "data" / name).read_text()) for d in ("a", "b") for name in ("layers.json", "proofs.json")]
+        assert main(["report", "--out", str(tmp_path / d), "--seed", "1", "--proofs", fast_proofs, "--verify-profile", "quick"]) == 0
+    docs = [json.loads((tmp_path / d / "data" / name).read_text()) for d in ("a", "b") for name in ("layers.json", "proofs.json", "verdicts.json")]
     for doc in docs:
         doc["meta"].pop("generated")
         assert "--seed 1" in doc["meta"].pop("command")  # the out dirs differ
-    assert docs[0] == docs[2] and docs[1] == docs[3]
+    assert docs[:3] == docs[3:]
 
 
 def test_report_never_overwrites_a_users_file(tmp_path, fast_proofs):
     mine = tmp_path / "layers.md"
     mine.write_text("my own notes\n")
-    assert main(["report", "--out", str(tmp_path), "--proofs", fast_proofs]) == 2
+    assert main(["report", "--out", str(tmp_path), "--proofs", fast_proofs, "--verify-profile", "quick"]) == 2
     assert mine.read_text() == "my own notes\n"
     with pytest.raises(ReportConflictError, match="not written by bntheory report"):
         ReportDir(tmp_path).write("layers.md", "x")

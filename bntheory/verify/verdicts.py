@@ -28,7 +28,7 @@ from bntheory.theorems.case import Case, quantities
 from bntheory.theorems.catalogue import Statement
 from bntheory.verify.errormodel import relative_tolerance_scalar
 
-PROFILES = {"ci": 150, "thorough": 3000}
+PROFILES = {"quick": 25, "ci": 150, "thorough": 3000}
 
 
 @dataclass
