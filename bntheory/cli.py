@@ -65,6 +65,8 @@ def _verify(args: argparse.Namespace) -> int:
     from bntheory.report.verdicts import write_verdicts
 
     out = ReportDir(args.out)
+    if args.sweep:
+        return _sweep(args, out)
     for rel in ("verdicts.json", "verdicts.md"):
         out.check(rel)
     verdicts = _judge_all(args.profile)
@@ -74,6 +76,25 @@ def _verify(args: argparse.Namespace) -> int:
     width = max(len(v["id"]) for v in verdicts)
     for v in verdicts:
         print(f"{v['id'].ljust(width)}  {v['regime']:6s}  {v['verdict']}")
+    return 0
+
+
+def _sweep(args: argparse.Namespace, out) -> int:
+    from bntheory.report.meta import provenance
+    from bntheory.theorems.catalogue import REGIMES, STATEMENTS
+    from bntheory.verify.sweep import sweep
+
+    out.check("sweep.json")
+    results = []
+    for s in STATEMENTS:
+        for r in REGIMES:
+            bar = lambda it, d=f"sweep {s.id} {r}": tqdm(list(it), desc=d, unit="chunk", file=sys.stderr, leave=False)  # noqa: E731
+            res = sweep(s, r, args.sweep, m=args.m, seed=args.seed, progress=bar)
+            results.append(res.to_json())
+            print(f"{s.id:20s} {r:6s} {res.violations:9d} / {res.cases} violated   worst {res.worst_violation:.3g}")
+    meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
+    out.write("sweep.json", json.dumps({"schema": 1, "meta": meta, "m": args.m, "results": results}, indent=1) + "\n")
+    print(f"wrote {out.root / 'sweep.json'}")
     return 0
 
 
@@ -139,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="discover the verdict of every form of Theorems 1 and 2")
     p.add_argument("--profile", default="ci", choices=("quick", "ci", "thorough"), help="search budget (default: ci)")
     p.add_argument("--out", default="reports", help="directory for verdicts.json and verdicts.md")
+    p.add_argument("--sweep", type=int, default=0, metavar="N",
+                   help="instead, a vectorised random campaign of N cases per statement and regime (writes sweep.json)")
+    p.add_argument("--m", type=int, default=64, help="batch size of the sweep's cases (default: 64)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sweep (default: 0)")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("report", help="measure and write the report under --out")

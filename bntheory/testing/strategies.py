@@ -190,11 +190,11 @@ def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: fl
 
 
 @st.composite
-def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 64):
+def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024):
     """Cases of Theorems 1 and 2 in a regime (``"eps=0"`` or ``"eps>0"``): activation
     families, ``m`` from 2 (small first, so counterexamples shrink), ``gamma`` of both signs
     and magnitudes, and every ``(g, H)`` family."""
-    m = draw(st.one_of(st.integers(2, 8), st.integers(2, max_m)))
+    m = draw(st.one_of(st.integers(2, 8), st.integers(2, 64), st.integers(2, max_m)))
     family = draw(families())
     gh = draw(st.sampled_from(GH_FAMILIES))
     gamma = draw(st.sampled_from([1.0, -1.0, 0.5, 3.0, -7.0, 0.01]))

@@ -55,39 +55,51 @@ class Quantities:
     var: float
     yhat: Tensor
     ghat: Tensor  # by autograd
-    ghat_Hhat_ghat: float  # by autograd
-    ghat_H_ghat: float
-    g_H_g: float
-    kappa: float  # the layer's condition estimate
+    ghat_Hhat_ghat: Tensor  # by autograd
+    ghat_H_ghat: Tensor
+    g_H_g: Tensor
+    kappa: Tensor  # the layer's condition estimate
 
     @property
-    def ghat_bound(self) -> float:
+    def ghat_bound(self) -> Tensor:
         """A priori :math:`\|\hat g\| \le |\gamma|\,\|g\|/\sigma` (the Jacobian's norm is at most
         :math:`|\gamma|/\sigma`): the size against which the rounding of :math:`\hat g` is measured."""
-        return abs(self.case.gamma) * float(self.g.norm()) / self.sigma
+        return abs(self.case.gamma) * self.g.norm(dim=-1) / self.sigma
 
     @property
-    def hhat_bound(self) -> float:
-        """A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\| + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`."""
+    def hhat_bound(self) -> Tensor:
+        """A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\|_F + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`
+        (the Frobenius norm bounds the spectral norm and costs no decomposition)."""
         c = self.case
-        h_norm = float(torch.linalg.matrix_norm(c.H, ord=2))
-        return (c.gamma**2 * h_norm + 6 * abs(c.gamma) * float(self.g.norm()) / math.sqrt(self.m)) / self.sigma**2
+        h_norm = torch.linalg.matrix_norm(c.H)
+        return (c.gamma**2 * h_norm + 6 * abs(c.gamma) * self.g.norm(dim=-1) / math.sqrt(self.m)) / self.sigma**2
 
     @property
     def g(self) -> Tensor:
         return self.case.g
 
 
-def _bn_args(case: Case) -> tuple:
-    w = torch.tensor([case.gamma], dtype=torch.float64, device=case.y.device)
-    b = torch.tensor([case.beta], dtype=torch.float64, device=case.y.device)
-    return (None, None, w, b, True, 0.1, case.eps)
+def as_channels(t: Tensor) -> Tensor:
+    """A case's ``(m,)`` vector, or a batch's ``(K, m)``, as a BatchNorm input ``(m, K)``:
+    every case is one channel, so the layer evaluates a whole batch of cases at once."""
+    return t.reshape(-1, t.shape[-1]).T
+
+
+def from_channels(t: Tensor, like: Tensor) -> Tensor:
+    return t.T.reshape(like.shape)
+
+
+def bn_args(case: Case) -> tuple:
+    """BatchNorm's arguments for a case (or a batch of cases sharing one ``eps``)."""
+    k = 1 if case.y.dim() == 1 else case.y.shape[0]
+    as_t = lambda v: torch.as_tensor(v, dtype=torch.float64, device=case.y.device).reshape(-1).expand(k).clone()  # noqa: E731
+    return (None, None, as_t(case.gamma), as_t(case.beta), True, 0.1, float(case.eps))
 
 
 def lhat(case: Case):
     """:math:`y \\mapsto \\mathcal L(\\mathrm{BN}(y))` with the quadratic loss realising ``(g, H)``."""
     bn = get_layer("batchnorm")
-    args = _bn_args(case)
+    args = bn_args(case)
     z0 = bn.stateless_forward(case.y.reshape(-1, 1), *args).reshape(-1).detach()
 
     def f(y: Tensor) -> Tensor:
@@ -104,7 +116,7 @@ def quantities(case: Case, cross_check: bool = True) -> Quantities:
     f = lhat(case)
     ghat = grad(f)(case.y)
     hhat_ghat = jvp(grad(f), (case.y,), (ghat,))[1]  # one Hessian-vector product, any m
-    args = _bn_args(case)
+    args = bn_args(case)
     x = case.y.reshape(-1, 1)
     if cross_check:
         closed = bn.vjp(x, case.g.reshape(-1, 1), *args).reshape(-1)
@@ -116,6 +128,6 @@ def quantities(case: Case, cross_check: bool = True) -> Quantities:
     sigma = math.sqrt(var + case.eps)
     return Quantities(
         case=case, m=m, sigma=sigma, var=var, yhat=(case.y - mu) / sigma, ghat=ghat,
-        ghat_Hhat_ghat=float(ghat @ hhat_ghat), ghat_H_ghat=float(ghat @ case.H @ ghat),
-        g_H_g=float(case.g @ case.H @ case.g), kappa=float(bn.condition(x, *args)[0]),
+        ghat_Hhat_ghat=ghat @ hhat_ghat, ghat_H_ghat=ghat @ case.H @ ghat,
+        g_H_g=case.g @ case.H @ case.g, kappa=bn.condition(x, *args)[0],
     )

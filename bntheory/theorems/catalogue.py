@@ -45,20 +45,22 @@ class Statement:
 
 
 # ------------------------------------------------------------------ pieces
-def _s(q: Quantities) -> float:
-    return float(q.case.gamma) ** 2 / q.sigma**2
+# Every side works on one case (vectors of shape (m,)) and on a batch of cases (shape
+# (K, m), gamma and sigma of shape (K,)): the vectorised sweep uses the same formulas.
+def _s(q: Quantities):
+    return q.case.gamma**2 / q.sigma**2
 
 
-def _sq(t: torch.Tensor) -> float:
-    return float(t @ t)
+def _sq(t: torch.Tensor) -> torch.Tensor:
+    return (t * t).sum(-1)
 
 
-def _one_g(q: Quantities) -> float:
-    return float(q.g.sum())
+def _one_g(q: Quantities) -> torch.Tensor:
+    return q.g.sum(-1)
 
 
-def _g_yhat(q: Quantities) -> float:
-    return float(q.g @ q.yhat)
+def _g_yhat(q: Quantities) -> torch.Tensor:
+    return (q.g * q.yhat).sum(-1)
 
 
 def _ghat_sq(q: Quantities) -> list[float]:
@@ -82,15 +84,16 @@ def _thm2_curv(q: Quantities) -> float:
     return q.case.gamma / (q.m * q.sigma**2) * _g_yhat(q) * _sq(q.ghat)
 
 
-def _psd(q: Quantities) -> bool:
-    return bool(torch.linalg.eigvalsh(q.case.H).min() >= -1e-12 * max(1.0, float(q.case.H.abs().max())))
+def _psd(q: Quantities) -> torch.Tensor:
+    h = q.case.H
+    size = h.abs().amax(dim=(-2, -1)).clamp(min=1.0)
+    return torch.linalg.eigvalsh(h).amin(-1) >= -1e-12 * size
 
 
-def _rayleigh_not_larger(q: Quantities) -> bool:
-    g, gh, n_g, n_gh = q.g, q.ghat, _sq(q.g), _sq(q.ghat)
-    if n_g == 0 or n_gh == 0:
-        return True
-    return q.ghat_H_ghat / n_gh <= q.g_H_g / n_g
+def _rayleigh_not_larger(q: Quantities) -> torch.Tensor:
+    n_g, n_gh = _sq(q.g), _sq(q.ghat)
+    degenerate = (n_g == 0) | (n_gh == 0)
+    return degenerate | (q.ghat_H_ghat * n_g <= q.g_H_g * n_gh)
 
 
 STATEMENTS: tuple[Statement, ...] = (
@@ -145,18 +148,21 @@ STATEMENTS: tuple[Statement, ...] = (
 )
 
 
-def _thm2_exact_rhs(q: Quantities) -> list[float]:
+def _thm2_exact_rhs(q: Quantities) -> list[torch.Tensor]:
     """Both terms by the layer's closed forms (independent of the autograd left side)."""
+    from bntheory.theorems.case import as_channels, bn_args, from_channels
+
+    c = q.case
+    x, args = as_channels(c.y), bn_args(c)
+    j_gh = from_channels(_bn().jvp(x, as_channels(q.ghat), *args), c.y)
+    curv = from_channels(_bn().hvp(x, as_channels(c.g), as_channels(q.ghat), *args), c.y)
+    return [(j_gh * (c.H @ j_gh.unsqueeze(-1)).squeeze(-1)).sum(-1), (curv * q.ghat).sum(-1)]
+
+
+def _bn():
     from bntheory.norms import get_layer
 
-    bn = get_layer("batchnorm")
-    c = q.case
-    args = (None, None, torch.tensor([c.gamma], dtype=torch.float64, device=c.y.device),
-            torch.tensor([c.beta], dtype=torch.float64, device=c.y.device), True, 0.1, c.eps)
-    x, gh = c.y.reshape(-1, 1), q.ghat.reshape(-1, 1)
-    j_gh = bn.jvp(x, gh, *args).reshape(-1)
-    curv = bn.hvp(x, c.g.reshape(-1, 1), gh, *args).reshape(-1)
-    return [float(j_gh @ c.H @ j_gh), float(curv @ q.ghat)]
+    return get_layer("batchnorm")
 
 
 def get_statement(sid: str) -> Statement:

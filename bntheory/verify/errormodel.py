@@ -49,7 +49,3 @@ def ratio(error: Tensor, allowed: Tensor) -> Tensor:
     safe = torch.where(allowed > 0, allowed, torch.ones_like(allowed))
     return torch.where(allowed > 0, error / safe, torch.where(error > 0, torch.inf, 0.0))
 
-
-def relative_tolerance_scalar(kappa: float, m: int, dtype: torch.dtype = torch.float64) -> float:
-    """:func:`relative_tolerance` for one group, as a float."""
-    return ROUNDING_STEPS * unit_roundoff(dtype) * kappa * (1 + math.log2(max(m, 1)))

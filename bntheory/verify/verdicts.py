@@ -20,13 +20,14 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import torch
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample
 
 from bntheory.testing.strategies import theorem_cases
 from bntheory.theorems.case import Case, quantities
 from bntheory.theorems.catalogue import Statement
-from bntheory.verify.errormodel import relative_tolerance_scalar
+from bntheory.verify.errormodel import relative_tolerance
 
 PROFILES = {"quick": 25, "ci": 150, "thorough": 3000}
 
@@ -45,15 +46,23 @@ class Margin:
         return self.applicable and self.slack < -self.tolerance
 
 
-def margin(statement: Statement, case: Case) -> Margin:
-    q = quantities(case)
+def margin_terms(statement: Statement, q) -> tuple:
+    """``(slack, scale, tolerance, applicable)`` as tensors: for one case or a batch."""
     lhs, rhs = statement.lhs(q), statement.rhs(q)
     a_priori = q.ghat_bound**2 * (1.0 if statement.theorem == 1 else q.hhat_bound)
     scale = sum(abs(t) for t in lhs + rhs) + a_priori
     diff = sum(rhs) - sum(lhs)
     slack = -abs(diff) if statement.relation == "=" else diff
-    tol = relative_tolerance_scalar(q.kappa, q.m) * scale
-    return Margin(slack, scale, tol, all(a.holds(q) for a in statement.assumptions))
+    tol = relative_tolerance(torch.float64, q.kappa, q.m) * scale
+    applicable = torch.ones_like(torch.as_tensor(slack), dtype=torch.bool)
+    for a in statement.assumptions:
+        applicable = applicable & torch.as_tensor(a.holds(q))
+    return slack, scale, tol, applicable
+
+
+def margin(statement: Statement, case: Case) -> Margin:
+    slack, scale, tol, applicable = margin_terms(statement, quantities(case))
+    return Margin(float(slack), float(scale), float(tol), bool(applicable))
 
 
 @dataclass
