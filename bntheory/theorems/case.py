@@ -24,6 +24,10 @@ from bntheory.verify.compare import compare
 
 @dataclass
 class Case:
+    """One case; the vectorised sweep uses the same type for ``K`` cases at once
+    (``y``, ``g``: ``(K, m)``; ``gamma``, ``beta``: ``(K,)`` tensors; ``H``: ``(K, m, m)``;
+    one shared ``eps``)."""
+
     y: Tensor  # (m,)
     gamma: float
     beta: float

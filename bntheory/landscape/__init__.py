@@ -1,1 +1,0 @@
-"""landscape (see DESIGN.md)."""

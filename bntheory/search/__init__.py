@@ -1,1 +1,0 @@
-"""search (see DESIGN.md)."""
