@@ -174,7 +174,8 @@ def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generat
     return g, h
 
 
-def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float):
+def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float,
+                       device: str | torch.device = "cpu"):
     """A deterministic :class:`~bntheory.theorems.case.Case`."""
     from bntheory.testing.batches import make_groups
     from bntheory.theorems.case import Case
@@ -185,12 +186,12 @@ def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: fl
     sigma = np.sqrt((yc**2).mean() + eps)
     yhat = yc / sigma if sigma > 0 else yc
     g, h = g_and_h(gh_family, yhat, gamma * yhat, rng)
-    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
     return Case(t(y), float(gamma), 0.0, float(eps), t(g), t(h))
 
 
 @st.composite
-def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024):
+def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024, device: str | torch.device = "cpu"):
     """Cases of Theorems 1 and 2 in a regime (``"eps=0"`` or ``"eps>0"``): activation
     families, ``m`` from 2 (small first, so counterexamples shrink), ``gamma`` of both signs
     and magnitudes, and every ``(g, H)`` family."""
@@ -200,4 +201,4 @@ def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024):
     gamma = draw(st.sampled_from([1.0, -1.0, 0.5, 3.0, -7.0, 0.01]))
     eps = draw(st.sampled_from(THEOREM_EPS[regime]))
     seed = draw(st.integers(0, 2**32 - 1))
-    return build_theorem_case(family, gh, m, seed, gamma, eps)
+    return build_theorem_case(family, gh, m, seed, gamma, eps, device)

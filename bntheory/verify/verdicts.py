@@ -83,8 +83,8 @@ class Verdict:
         return asdict(self)
 
 
-def judge(statement: Statement, regime: str, profile: str = "ci", seed: int = 0) -> Verdict:
-    """Search for a counterexample to ``statement`` in ``regime``."""
+def judge(statement: Statement, regime: str, profile: str = "ci", device: str | torch.device = "cpu") -> Verdict:
+    """Search for a counterexample to ``statement`` in ``regime`` (float64 on ``device``)."""
     stats = {"examples": 0, "max_slack": -math.inf}
 
     def violated(case: Case, require_assumptions: bool = True) -> bool:
@@ -97,7 +97,7 @@ def judge(statement: Statement, regime: str, profile: str = "ci", seed: int = 0)
 
     cfg = settings(max_examples=PROFILES[profile], database=None, deadline=None, derandomize=True,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    strategy = theorem_cases(regime)
+    strategy = theorem_cases(regime, device=device)
     base = dict(id=statement.id, regime=regime, source=statement.source, latex=statement.latex,
                 assumptions=[a.text for a in statement.assumptions])
     try:
@@ -113,7 +113,7 @@ def judge(statement: Statement, regime: str, profile: str = "ci", seed: int = 0)
             except NoSuchExample:
                 pass
         return out
-    recheck = margin(statement, Case.from_json(ce.to_json()))  # from the reported numbers
+    recheck = margin(statement, Case.from_json(ce.to_json(), device))  # from the reported numbers
     if not recheck.violated:
         raise AssertionError(f"{statement.id}: the counterexample does not re-check: {recheck}")
     return Verdict(verdict="refuted", examples=stats["examples"], max_slack=_finite(stats["max_slack"]),

@@ -30,10 +30,10 @@ def independent_sides(statement: Statement, case: Case) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("statement,regime", JOBS, ids=[f"{s.id}-{r}" for s, r in JOBS])
-def test_verdict_is_discovered_and_rechecked(statement, regime):
-    v = judge(statement, regime, "ci")
+def test_verdict_is_discovered_and_rechecked(statement, regime, device):
+    v = judge(statement, regime, "ci", device=device)
     if v.verdict == "refuted":
-        case = Case.from_json(v.counterexample)
+        case = Case.from_json(v.counterexample, device)
         assert case.m == v.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
         lhs, rhs = independent_sides(statement, case)
         mg = margin(statement, case)
@@ -53,8 +53,8 @@ PROVED = [("thm1.exact", "eps=0"), ("thm1.exact", "eps>0"), ("thm1.transcribed",
 
 
 @pytest.mark.parametrize("sid,regime", PROVED)
-def test_proved_identities_are_not_refuted(sid, regime):
-    assert judge(get_statement(sid), regime, "ci").verdict == "holds"
+def test_proved_identities_are_not_refuted(sid, regime, device):
+    assert judge(get_statement(sid), regime, "ci", device=device).verdict == "holds"
 
 
 def test_a_planted_false_statement_is_refuted():
