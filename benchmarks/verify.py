@@ -12,6 +12,7 @@ per-case ones in the same run.
 from __future__ import annotations
 
 import argparse
+import platform
 import sys
 import time
 
@@ -31,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", type=int, default=200, help="cases for the per-case route")
     ap.add_argument("--vectorised", type=int, default=40000, help="cases for the vectorised route")
     args = ap.parse_args(argv)
-    print(f"# torch {torch.__version__}, {torch.get_num_threads()} threads, float64, m = {args.m}")
+    print(f"# torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} threads, float64, m = {args.m}")
     gen = torch.Generator().manual_seed(0)
     sample = random_batch(args.cases, args.m, 1e-5, gen)
     sweep(get_statement("thm1.exact"), "eps>0", 64, m=args.m)  # warm-up (imports, first calls)
