@@ -105,6 +105,7 @@ def _report(args: argparse.Namespace) -> int:
     from bntheory.report.derivations import write_derivations
     from bntheory.report.files import ReportDir
     from bntheory.report.layers import write_layers
+    from bntheory.report.verdicts import write_verdicts
     from bntheory.symbolic import catalogue
     from bntheory.report.meta import provenance
     from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
@@ -127,8 +128,6 @@ def _report(args: argparse.Namespace) -> int:
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
-    from bntheory.report.verdicts import write_verdicts
-
     written += write_verdicts(out, _judge_all(args.verify_profile), meta, args.verify_profile,
                               json_name="data/verdicts.json")
     for note in out.notes:

@@ -24,6 +24,7 @@ so :math:`J = \mathrm{diag}(\gamma/\sqrt{\mathrm{var}_{run}+\varepsilon})` and t
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -41,16 +42,7 @@ from bntheory.errors import (
 )
 from bntheory.norms.base import Normalization, group_norm, unit_roundoff
 
-_ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")
-_DEFAULTS: dict[str, Any] = {
-    "running_mean": None,
-    "running_var": None,
-    "weight": None,
-    "bias": None,
-    "training": False,
-    "momentum": 0.1,
-    "eps": 1e-5,
-}
+_ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")  # after input
 
 
 @dataclass(frozen=True)
@@ -113,25 +105,24 @@ def _check_finite(name: str, t: Tensor) -> None:
         )
 
 
-def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
-    """Bind and validate the arguments of ``torch.nn.functional.batch_norm`` after ``x``."""
-    if len(args) > len(_ARG_NAMES):
-        raise InvalidArgumentError(
-            f"batchnorm takes at most {len(_ARG_NAMES)} arguments after the input, got {len(args)}"
-        )
-    bound = dict(_DEFAULTS)
-    for key, value in zip(_ARG_NAMES, args):
-        bound[key] = value
-    for key, value in kwargs.items():
-        if key not in bound:
-            raise InvalidArgumentError(
-                f"batchnorm got an unexpected keyword argument {key!r}; "
-                f"its arguments are {', '.join(_ARG_NAMES)}"
-            )
-        if key in _ARG_NAMES[: len(args)]:
-            raise InvalidArgumentError(f"batchnorm got multiple values for argument {key!r}")
-        bound[key] = value
+def _batch_norm_signature(input, running_mean=None, running_var=None, weight=None, bias=None,  # noqa: A002
+                          training=False, momentum=0.1, eps=1e-5):
+    """The parameter list of ``torch.nn.functional.batch_norm``, for ``inspect`` to bind."""
 
+
+_SIGNATURE = inspect.signature(_batch_norm_signature)
+
+
+def _bind(x: Tensor, args: tuple, kwargs: dict) -> dict[str, Any]:
+    try:
+        bound = _SIGNATURE.bind(x, *args, **kwargs)
+    except TypeError as exc:
+        raise InvalidArgumentError(f"batchnorm: {exc}; its arguments are input, {', '.join(_ARG_NAMES)}") from None
+    bound.apply_defaults()
+    return dict(bound.arguments)
+
+
+def _check_input(x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise InvalidArgumentError(f"input must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2:
@@ -141,11 +132,34 @@ def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
     if not x.is_floating_point():
         raise InvalidArgumentError(f"input must be a floating-point tensor, got dtype {x.dtype}")
     _check_finite("input", x)
+
+
+def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
+    """Bind and validate the arguments of ``torch.nn.functional.batch_norm`` after ``x``."""
+    bound = _bind(x, args, kwargs)
+    _check_input(x)
     channels = x.shape[1]
     dims = (0,) + tuple(range(2, x.dim()))
     m = x.numel() // channels if channels else 0
     bshape = (1, channels) + (1,) * (x.dim() - 2)
+    eps, momentum, training = _check_scalars(bound)
+    _check_per_channel(bound, x, channels)
+    _check_mode(bound, x, training, eps, m, channels)
+    return BatchNormArgs(
+        running_mean=bound["running_mean"],
+        running_var=bound["running_var"],
+        weight=bound["weight"],
+        bias=bound["bias"],
+        training=training,
+        momentum=float(momentum),
+        eps=eps,
+        dims=dims,
+        bshape=bshape,
+        m=m,
+    )
 
+
+def _check_scalars(bound: dict[str, Any]) -> tuple[float, float, bool]:
     eps = bound["eps"]
     try:
         eps = float(eps)
@@ -156,8 +170,10 @@ def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
     momentum = bound["momentum"]
     if momentum is None or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
         raise InvalidArgumentError(f"momentum must be a number in [0, 1], got momentum={momentum!r}")
-    training = bool(bound["training"])
+    return eps, momentum, bool(bound["training"])
 
+
+def _check_per_channel(bound: dict[str, Any], x: Tensor, channels: int) -> None:
     for key in ("running_mean", "running_var", "weight", "bias"):
         t = bound[key]
         if t is None:
@@ -181,6 +197,9 @@ def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
             f"running_mean={'None' if bound['running_mean'] is None else 'tensor'}, "
             f"running_var={'None' if bound['running_var'] is None else 'tensor'}"
         )
+
+
+def _check_mode(bound: dict[str, Any], x: Tensor, training: bool, eps: float, m: int, channels: int) -> None:
     if not training:
         if bound["running_mean"] is None:
             raise InvalidArgumentError(
@@ -207,18 +226,6 @@ def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
                     f"channel {c} of input is constant ({flat[c, 0].item()}) so its variance is 0, "
                     "and eps=0: the normalization divides by zero; use eps > 0"
                 )
-    return BatchNormArgs(
-        running_mean=bound["running_mean"],
-        running_var=bound["running_var"],
-        weight=bound["weight"],
-        bias=bound["bias"],
-        training=training,
-        momentum=float(momentum),
-        eps=eps,
-        dims=dims,
-        bshape=bshape,
-        m=m,
-    )
 
 
 def _check_like(name: str, t: Tensor, x: Tensor) -> None:

@@ -35,6 +35,8 @@ def verdicts_markdown(doc: dict) -> str:
         out += [f"### `{v['id']}` ({v['regime']}): {v['verdict']}", "", f"$${v['latex']}$$", ""]
         if v["assumptions"]:
             out += ["Assumptions: " + "; ".join(v["assumptions"]), ""]
+        if v.get("reading"):
+            out += [f"Reading: {v['reading']}", ""]
         ce = v["counterexample"] or v.get("unconditional_counterexample")
         if ce:
             label = "Counterexample" if v["counterexample"] else "Counterexample once the assumptions are dropped"

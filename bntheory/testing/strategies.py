@@ -55,7 +55,7 @@ def weights(channels: int, kind: str, rng: np.random.Generator) -> np.ndarray:
 
 
 @dataclass
-class Case:
+class LayerCall:
     """One call: the input, the arguments of ``F.batch_norm`` after it, and directions."""
 
     family: str
@@ -66,11 +66,11 @@ class Case:
 
     def __repr__(self) -> str:  # readable in Hypothesis failure reports
         kw = {k: (tuple(t.tolist()) if isinstance(t, torch.Tensor) else t) for k, t in self.kwargs.items()}
-        return f"Case(family={self.family!r}, shape={tuple(self.x.shape)}, kwargs={kw}, x={self.x.tolist()})"
+        return f"LayerCall(family={self.family!r}, shape={tuple(self.x.shape)}, kwargs={kw}, x={self.x.tolist()})"
 
 
 def build_case(family: str, shape: tuple[int, ...], seed: int, eps: float, training: bool,
-               weight_kind: str, device: str | torch.device = "cpu") -> Case:
+               weight_kind: str, device: str | torch.device = "cpu") -> LayerCall:
     """A deterministic case: the same arguments give the same tensors on the CPU."""
     rng = np.random.default_rng(seed)
     c = shape[1]
@@ -88,13 +88,13 @@ def build_case(family: str, shape: tuple[int, ...], seed: int, eps: float, train
         kwargs["running_var"] = as_t(groups.var(axis=1) * np.exp(rng.normal(size=c)) + 1e-3)
     g = as_t(rng.normal(size=shape))
     v = as_t(rng.normal(size=shape))
-    return Case(family=family, x=as_t(x), g=g, v=v, kwargs=kwargs)
+    return LayerCall(family=family, x=as_t(x), g=g, v=v, kwargs=kwargs)
 
 
 @st.composite
 def batchnorm_cases(draw: st.DrawFn, device: str | torch.device = "cpu",
                     eps_values: tuple[float, ...] = EPS_VALUES,
-                    training: bool | None = None) -> Case:
+                    training: bool | None = None) -> LayerCall:
     """A full BatchNorm call (see the module docstring)."""
     shape = draw(shapes())
     family = draw(families())

@@ -73,6 +73,7 @@ class Verdict:
     latex: str
     verdict: str
     assumptions: list[str]
+    reading: str
     examples: int
     max_slack: float | None
     counterexample: dict | None = None
@@ -99,7 +100,7 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
     strategy = theorem_cases(regime, device=device)
     base = dict(id=statement.id, regime=regime, source=statement.source, latex=statement.latex,
-                assumptions=[a.text for a in statement.assumptions])
+                assumptions=[a.text for a in statement.assumptions], reading=statement.reading)
     try:
         ce = find(strategy, violated, settings=cfg)
     except NoSuchExample:

@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 from torch.func import grad, hessian
 
 from bntheory.cli import main
@@ -85,3 +84,17 @@ def test_verify_cli_writes_schema(tmp_path, capsys):
             ce = v["counterexample"]
             assert len(ce["y"]) == ce["m"] and len(ce["H"]) == ce["m"] and all(len(r) == ce["m"] for r in ce["H"])
     assert "thm1.seed" in (tmp_path / "verdicts.md").read_text()
+
+
+def test_readme_headline_table_matches_the_committed_report():
+    """The README's verdict table is copied from the report: it must say what the report says."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    doc = json.loads(COMMITTED.read_text())
+    for v in doc["statements"]:
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{v['id']}` |"))
+        cell = row.split("|")[3 if v["regime"] == "eps=0" else 4]
+        word = {"holds": "holds", "refuted": "refuted", "holds-under-assumptions": "holds under"}[v["verdict"]]
+        assert cell.strip().startswith(word), (v["id"], v["regime"], cell)
+        if v["violation"] is not None:
+            shown = float(cell.split("(")[1].rstrip(") "))
+            assert abs(shown - v["violation"]) <= 0.05 * v["violation"], (v["id"], v["regime"], shown)
