@@ -95,7 +95,7 @@ class Normalization(abc.ABC):
     @abc.abstractmethod
     def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
                    *args: Any, **kwargs: Any) -> Tensor:
-        """Per-group magnitude of the terms the layer's formula for ``op`` adds up, ``(G,)``.
+        r"""Per-group magnitude of the terms the layer's formula for ``op`` adds up, ``(G,)``.
 
         ``op`` is ``forward``, ``jvp`` (direction ``v``), ``vjp`` (``g``) or ``hvp``
         (``g`` and ``v``).  For a sum of terms :math:`\sum_k t_k` it is

@@ -40,6 +40,7 @@ from bntheory.errors import (
     ShapeMismatchError,
     ZeroVarianceError,
 )
+from bntheory.norms import _fused
 from bntheory.norms.base import Normalization, group_norm, unit_roundoff
 
 _ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")  # after input
@@ -273,6 +274,14 @@ class BatchNorm(Normalization):
             )
         return mu, sigma, var
 
+    def _sigma(self, x: Tensor, p: BatchNormArgs, var: Tensor) -> Tensor:
+        """``sqrt(var + eps)`` from a fast route's variance, with the checks of :meth:`_stats`."""
+        sigma = torch.sqrt(var + p.eps)
+        if not bool(torch.isfinite(sigma).all()) or (p.eps == 0 and not bool((sigma > 0).all())):
+            _, sigma, _ = self._stats(x, p)  # raises the error that names the channel, if any
+            sigma = sigma.reshape(var.shape)
+        return sigma
+
     # ------------------------------------------------------------------- forward
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""``torch.nn.functional.batch_norm`` with the same arguments, ``eps = 0`` allowed.
@@ -361,12 +370,19 @@ class BatchNorm(Normalization):
             yhat = (x - mu) / sigma
             a = (yhat * w).mean(dim=p.dims, keepdim=True)
             return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
+        dims, m = p.dims, p.m
+        if _fused.usable(x, w):
+            # Two passes (statistics, result) of the Numba kernels in bntheory.norms._fused.
+            _, mu, w_bar, sxx, sxw = _fused.stats(x, w).unbind(0)
+            sigma = self._sigma(x, p, sxx / m)
+            scale = p.gamma(x).reshape(-1) / sigma
+            coef = -scale * (sxw / m / sigma) / sigma
+            return _fused.combine(torch.stack((coef, mu, scale, w_bar)), x, w)
         # The same formula in fewer passes over memory, everything centered:
         # J w = scale (w - w_bar) - (scale a / sigma) (y - mu).  The one full-size buffer is
         # the result, which holds y - mu until the per-channel coefficients are known; the
         # products go through small blocks of whole samples (about 64K values) that stay in
         # cache, each block reduced at once.
-        dims, m = p.dims, p.m
         w_bar = w.sum(dims, keepdim=True).div_(m)
         out, rows, tmp, tdims = _centered_with_blocks(x, dims, m, 2)
         sums = None
@@ -378,9 +394,7 @@ class BatchNorm(Normalization):
             part = t.sum(tdims, keepdim=True)
             sums = part if sums is None else sums.add_(part)
         var, yw = sums.div_(m).unbind(0)  # <y - mu, y - mu>/m, <y - mu, w>/m
-        sigma = torch.sqrt(var + p.eps)
-        if p.eps == 0 and not bool((sigma > 0).all()):
-            _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
+        sigma = self._sigma(x, p, var)
         scale = p.gamma(x) / sigma
         a = yw / sigma  # <yhat, w>/m
         coef = -scale * a / sigma
@@ -435,6 +449,17 @@ class BatchNorm(Normalization):
         # known; the products go through small blocks of whole samples (about 64K values)
         # that stay in cache, each block reduced at once.
         dims, m = p.dims, p.m
+        if _fused.usable(x, g, v):
+            # Two passes (statistics, result) of the Numba kernels in bntheory.norms._fused.
+            _, mu, g_bar, v_bar, sxx, sxv, sxg, sgv = _fused.stats(x, g, v).unbind(0)
+            if not math.isfinite(float((g_bar + v_bar).sum())):
+                _check_like("g", g, x)  # a mean is finite when all its terms are; one is not
+                _check_like("v", v, x)
+            sigma = self._sigma(x, p, sxx / m)
+            a, b, c_gv = sxv / m / sigma, sxg / m / sigma, sgv / m
+            k = p.gamma(x).reshape(-1) / (sigma * sigma)
+            coef = torch.stack((k * (3 * a * b - c_gv) / sigma, mu, -k * a, g_bar, -k * b, v_bar))
+            return _fused.combine(coef, x, g, v)
         g_bar = g.sum(dims, keepdim=True)
         v_bar = v.sum(dims, keepdim=True)
         if not math.isfinite(float((g_bar + v_bar).sum())):
@@ -457,9 +482,7 @@ class BatchNorm(Normalization):
             sums = part if sums is None else sums.add_(part)
         # <y - mu, y - mu>/m, <y - mu, v>/m, <y - mu, g>/m, <g, v - v_bar>/m = c_gv
         var, yv, yg, c_gv = sums.div_(m).unbind(0)
-        sigma = torch.sqrt(var + p.eps)
-        if p.eps == 0 and not bool((sigma > 0).all()):
-            _, sigma, _ = self._stats(x, p)  # raises ZeroVarianceError unless its variance is > 0
+        sigma = self._sigma(x, p, var)
         a, b = yv / sigma, yg / sigma  # <yhat, v>/m, <yhat, g>/m
         k = p.gamma(x) / (sigma * sigma)
         coef, ka, kb = k * (3 * a * b - c_gv) / sigma, -k * a, -k * b

@@ -84,10 +84,19 @@ def _thm2_curv(q: Quantities) -> float:
     return q.case.gamma / (q.m * q.sigma**2) * _g_yhat(q) * _sq(q.ghat)
 
 
+#: ``H`` counts as positive semi-definite when its smallest eigenvalue is at least
+#: ``-PSD_TOLERANCE * max(1, max|H_ij|)``: the rounding of an ``H`` built as ``U U^T`` in float64
+#: is far below it (about ``m u max|H_ij|``), a genuinely indefinite ``H`` far above it.
+PSD_TOLERANCE = 1e-12
+
+
 def _psd(q: Quantities) -> torch.Tensor:
+    """``lambda_min(H) >= -tol``, decided by a Cholesky factorization of ``H + tol I`` (it exists
+    iff that matrix is positive definite): a few times cheaper than the eigenvalues, batched."""
     h = q.case.H
     size = h.abs().amax(dim=(-2, -1)).clamp(min=1.0)
-    return torch.linalg.eigvalsh(h).amin(-1) >= -1e-12 * size
+    shift = (PSD_TOLERANCE * size)[..., None, None] * torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
+    return torch.linalg.cholesky_ex(h + shift).info == 0
 
 
 def _rayleigh_not_larger(q: Quantities) -> torch.Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from bntheory import get_layer
 from bntheory.errors import NonFiniteInputError
+from bntheory.norms import _fused
 from bntheory.norms.base import unit_roundoff
 from bntheory.testing.strategies import batchnorm_cases, build_case, raw_batches
 from bntheory.verify.compare import compare
@@ -18,6 +21,21 @@ from bntheory.verify.oracle import closed_form, layer_map, oracle
 
 BN = get_layer("batchnorm")
 OPS = ("jvp", "vjp", "hvp")
+# The closed forms' two CPU routes for plain (untracked) tensors: the fused Numba kernels
+# (2-D inputs, when Numba is installed) and the blocked torch route.  Both are tested.
+ROUTES = pytest.mark.parametrize("route", ["fused", "torch"])
+
+
+@contextlib.contextmanager
+def closed_form_route(route):
+    if route == "fused" and not _fused.ENABLED:
+        pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
+    saved = _fused.ENABLED
+    _fused.ENABLED = route == "fused"
+    try:
+        yield
+    finally:
+        _fused.ENABLED = saved
 
 
 def torch_reference_map(case):
@@ -52,11 +70,13 @@ def test_forward_matches_torch_functional(case, device):
     assert_agree("forward", case, ours, ref, "torch" if ref_map else "numpy")
 
 
+@ROUTES
 @pytest.mark.parametrize("op", OPS)
 @given(case=batchnorm_cases())
-def test_closed_form_matches_autograd(op, case, device):
+def test_closed_form_matches_autograd(op, case, device, route):
     case = _to(case, device)
-    ours = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
+    with closed_form_route(route):
+        ours = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
     ref = oracle(op, layer_map(BN, (), case.kwargs), case.x, case.g, case.v)
     assert_agree(op, case, ours, ref, "autograd of the layer's forward")
     torch_map = torch_reference_map(case)
@@ -64,8 +84,9 @@ def test_closed_form_matches_autograd(op, case, device):
         assert_agree(op, case, ours, oracle(op, torch_map, case.x, case.g, case.v), "autograd of F.batch_norm")
 
 
+@ROUTES
 @given(x=raw_batches(), eps=st.sampled_from([0.0, 1e-5, 0.5]), data=st.data())
-def test_closed_forms_on_arbitrary_values(x, eps, data, device):
+def test_closed_forms_on_arbitrary_values(x, eps, data, device, route):
     """Hypothesis's own values (zeros, powers of ten, near-duplicates), training mode."""
     x = x.to(device)
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
@@ -73,8 +94,9 @@ def test_closed_forms_on_arbitrary_values(x, eps, data, device):
     v = torch.as_tensor(rng.normal(size=x.shape), device=device)
     kw = {"weight": torch.as_tensor(rng.normal(size=x.shape[1]), device=device), "training": True, "eps": eps}
     for op in OPS:
-        cmp = compare(BN, op, x, closed_form(BN, op, x, g, v, (), kw),
-                      oracle(op, layer_map(BN, (), kw), x, g, v), (), kw, g=g, v=v)
+        with closed_form_route(route):
+            ours = closed_form(BN, op, x, g, v, (), kw)
+        cmp = compare(BN, op, x, ours, oracle(op, layer_map(BN, (), kw), x, g, v), (), kw, g=g, v=v)
         assert cmp.ok, f"{op}: {cmp} on x={x.tolist()} eps={eps}"
 
 
@@ -232,3 +254,40 @@ def test_adjacent_floats_have_nonzero_variance(device):
     assert torch.isfinite(out).all()
     kappa = BN.condition(x, training=True, eps=0.0)
     assert kappa[1] > 0.5 / unit_roundoff(torch.float64) and kappa[0] < 3  # u kappa ~ 1: no digit
+
+
+@pytest.mark.parametrize("op", ["vjp", "hvp"])
+def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
+    """The fused kernels really run (so the route tests above test them), and agree with
+    the torch route to the error model."""
+    if not _fused.ENABLED:
+        pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
+    calls = []
+    real = _fused.combine
+    monkeypatch.setattr(_fused, "combine", lambda *a: calls.append(1) or real(*a))
+    gen = torch.Generator().manual_seed(3)
+    x, g, v = (torch.randn(200, 7, dtype=torch.float64, generator=gen) for _ in range(3))
+    x[5] += 1e4  # one outlier sample: the blocked statistics must stay two-pass accurate
+    kw = {"weight": torch.randn(7, dtype=torch.float64, generator=gen), "training": True, "eps": 1e-5}
+    fused = closed_form(BN, op, x, g, v, (), kw)
+    assert calls, "the fused kernels were not used for a contiguous 2-D float64 CPU batch"
+    with closed_form_route("torch"):
+        plain = closed_form(BN, op, x, g, v, (), kw)
+    assert len(calls) == 1, "the torch route called the fused kernels"
+    assert compare(BN, op, x, fused, plain, (), kw, g=g, v=v).ok
+
+
+def test_fused_route_reports_bad_input_like_the_torch_route():
+    if not _fused.ENABLED:
+        pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
+    x = torch.randn(8, 3, dtype=torch.float64)
+    g = torch.randn(8, 3, dtype=torch.float64)
+    bad = g.clone()
+    bad[2, 1] = float("nan")
+    with pytest.raises(NonFiniteInputError, match=r"v contains a non-finite value \(nan\) at index \(2, 1\)"):
+        BN.hvp(x, g, bad, None, None, None, None, True, 0.1, 1e-5)
+    const = x.clone()
+    const[:, 2] = 3.0
+    from bntheory.errors import ZeroVarianceError
+    with pytest.raises(ZeroVarianceError):
+        BN.vjp(const, g, None, None, None, None, True, 0.1, 0.0)
