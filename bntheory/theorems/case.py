@@ -12,7 +12,7 @@ and cross-checks them against the layer's closed forms.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -20,6 +20,20 @@ from torch.func import grad, jvp
 
 from bntheory.norms import get_layer
 from bntheory.verify.compare import compare
+
+
+def _take(obj, idx: Tensor):
+    """``obj`` (a batched dataclass) with every batched field indexed by ``idx``: tensors
+    with a leading batch axis and nested batched dataclasses; scalars are shared."""
+    k = obj.y.shape[0] if isinstance(obj, Case) else obj.case.y.shape[0]
+    changes = {}
+    for f in fields(obj):
+        value = getattr(obj, f.name)
+        if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == k:
+            changes[f.name] = value[idx]
+        elif hasattr(value, "take"):
+            changes[f.name] = value.take(idx)
+    return replace(obj, **changes)
 
 
 @dataclass
@@ -38,6 +52,10 @@ class Case:
     @property
     def m(self) -> int:
         return self.y.shape[0]
+
+    def take(self, idx: Tensor) -> "Case":
+        """The cases ``idx`` of a batch of cases."""
+        return _take(self, idx)
 
     def to_json(self) -> dict:
         return {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
@@ -63,6 +81,10 @@ class Quantities:
     ghat_H_ghat: Tensor
     g_H_g: Tensor
     kappa: Tensor  # the layer's condition estimate
+
+    def take(self, idx: Tensor) -> "Quantities":
+        """The quantities of the cases ``idx`` of a batch."""
+        return _take(self, idx)
 
     @property
     def ghat_bound(self) -> Tensor:

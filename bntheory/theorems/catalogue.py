@@ -29,6 +29,9 @@ REGIMES = ("eps=0", "eps>0")
 class Assumption:
     text: str
     holds: Predicate
+    #: Costly to decide (a factorization per case): a batch evaluates it last, and only on
+    #: the cases the other assumptions leave applicable.
+    expensive: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,9 +97,10 @@ def _psd(q: Quantities) -> torch.Tensor:
     """``lambda_min(H) >= -tol``, decided by a Cholesky factorization of ``H + tol I`` (it exists
     iff that matrix is positive definite): a few times cheaper than the eigenvalues, batched."""
     h = q.case.H
-    size = h.abs().amax(dim=(-2, -1)).clamp(min=1.0)
-    shift = (PSD_TOLERANCE * size)[..., None, None] * torch.eye(h.shape[-1], dtype=h.dtype, device=h.device)
-    return torch.linalg.cholesky_ex(h + shift).info == 0
+    size = torch.maximum(h.amax(dim=(-2, -1)), -h.amin(dim=(-2, -1))).clamp(min=1.0)  # max |H_ij|
+    shifted = h.clone()
+    shifted.diagonal(dim1=-2, dim2=-1).add_((PSD_TOLERANCE * size).unsqueeze(-1))
+    return torch.linalg.cholesky_ex(shifted).info == 0
 
 
 def _rayleigh_not_larger(q: Quantities) -> torch.Tensor:
@@ -141,7 +145,7 @@ STATEMENTS: tuple[Statement, ...] = (
         r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - \frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
         _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
         assumptions=(
-            Assumption(r"$H$ positive semi-definite", _psd),
+            Assumption(r"$H$ positive semi-definite", _psd, expensive=True),
             Assumption(r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0),
             Assumption(r"$H$ preserves the relative norms of $g$ and $\hat g$: "
                        r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$", _rayleigh_not_larger),

@@ -42,14 +42,15 @@ def batch_quantities(cases: Case) -> Quantities:
     ghat = from_channels(bn.vjp(x, as_channels(cases.g), *args), cases.y)
     j_gh = from_channels(bn.jvp(x, as_channels(ghat), *args), cases.y)
     curv = from_channels(bn.hvp(x, as_channels(cases.g), as_channels(ghat), *args), cases.y)
-    h_times = lambda v: (cases.H @ v.unsqueeze(-1)).squeeze(-1)  # noqa: E731
+    # H applied to the three vectors at once: one pass over the (K, m, m) H
+    h_jgh, h_ghat, h_g = (cases.H @ torch.stack((j_gh, ghat, cases.g), -1)).unbind(-1)
     mu = cases.y.mean(-1, keepdim=True)
     var = ((cases.y - mu) ** 2).mean(-1)
     sigma = torch.sqrt(var + cases.eps)
     return Quantities(
         case=cases, m=m, sigma=sigma, var=var, yhat=(cases.y - mu) / sigma.unsqueeze(-1), ghat=ghat,
-        ghat_Hhat_ghat=(j_gh * h_times(j_gh)).sum(-1) + (curv * ghat).sum(-1),
-        ghat_H_ghat=(ghat * h_times(ghat)).sum(-1), g_H_g=(cases.g * h_times(cases.g)).sum(-1),
+        ghat_Hhat_ghat=(j_gh * h_jgh).sum(-1) + (curv * ghat).sum(-1),
+        ghat_H_ghat=(ghat * h_ghat).sum(-1), g_H_g=(cases.g * h_g).sum(-1),
         kappa=bn.condition(x, *args),
     )
 

@@ -55,8 +55,14 @@ def margin_terms(statement: Statement, q) -> tuple:
     slack = -abs(diff) if statement.relation == "=" else diff
     tol = relative_tolerance(torch.float64, q.kappa, q.m) * scale
     applicable = torch.ones_like(torch.as_tensor(slack), dtype=torch.bool)
-    for a in statement.assumptions:
-        applicable = applicable & torch.as_tensor(a.holds(q))
+    for a in sorted(statement.assumptions, key=lambda a: a.expensive):  # cheap ones first
+        if a.expensive and applicable.dim() > 0:  # a batch: decide it only where still open
+            idx = applicable.nonzero().squeeze(-1)
+            if idx.numel():
+                applicable = applicable.clone()
+                applicable[idx] = torch.as_tensor(a.holds(q.take(idx)))
+        else:
+            applicable = applicable & torch.as_tensor(a.holds(q))
     return slack, scale, tol, applicable
 
 
