@@ -88,13 +88,13 @@ class Quantities:
 
     @property
     def ghat_bound(self) -> Tensor:
-        """A priori :math:`\|\hat g\| \le |\gamma|\,\|g\|/\sigma` (the Jacobian's norm is at most
+        r"""A priori :math:`\|\hat g\| \le |\gamma|\,\|g\|/\sigma` (the Jacobian's norm is at most
         :math:`|\gamma|/\sigma`): the size against which the rounding of :math:`\hat g` is measured."""
         return abs(self.case.gamma) * self.g.norm(dim=-1) / self.sigma
 
     @property
     def hhat_bound(self) -> Tensor:
-        """A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\|_F + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`
+        r"""A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\|_F + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`
         (the Frobenius norm bounds the spectral norm and costs no decomposition)."""
         c = self.case
         h_norm = torch.linalg.matrix_norm(c.H)
@@ -152,8 +152,42 @@ def quantities(case: Case, cross_check: bool = True) -> Quantities:
     mu = case.y.mean()
     var = float(((case.y - mu) ** 2).mean())
     sigma = math.sqrt(var + case.eps)
-    return Quantities(
+    q = Quantities(
         case=case, m=m, sigma=sigma, var=var, yhat=(case.y - mu) / sigma, ghat=ghat,
         ghat_Hhat_ghat=ghat @ hhat_ghat, ghat_H_ghat=ghat @ case.H @ ghat,
         g_H_g=case.g @ case.H @ case.g, kappa=bn.condition(x, *args)[0],
     )
+    if cross_check:
+        _cross_check(q, bn, x, args)
+    return q
+
+
+def _cross_check(q: Quantities, bn, x: Tensor, args: tuple) -> None:
+    """Autograd's ``ghat^T Hhat ghat`` against the closed forms, and for small ``m`` both
+    ``ghat`` and ``ghat^T Hhat ghat`` against the lambdified symbolic derivatives
+    (:mod:`bntheory.verify.symbolic_ref`); AssertionError on a disagreement beyond the error
+    model, measured against the a-priori sizes ``|ghat| <= ghat_bound`` and
+    ``|ghat^T Hhat ghat| <= ghat_bound^2 hhat_bound`` (the scales the verdicts use)."""
+    from bntheory.verify.errormodel import relative_tolerance
+    from bntheory.verify.symbolic_ref import SYMBOLIC_MAX_M, symbolic_quantities
+
+    case = q.case
+    tol = float(relative_tolerance(torch.float64, q.kappa, q.m))
+    g_scale, c_scale = float(q.ghat_bound), float(q.ghat_bound**2 * q.hhat_bound)
+    if not math.isfinite(c_scale):
+        # ghat^T Hhat ghat overflows float64 (e.g. sigma ~ 1e-100): nothing to compare, and
+        # no statement about it can be judged in float64 (their margins are not finite).
+        c_scale = math.nan
+    col = lambda t: t.reshape(-1, 1)  # noqa: E731
+    j_gh = bn.jvp(x, col(q.ghat), *args).reshape(-1)
+    closed = float(j_gh @ case.H @ j_gh + q.ghat @ bn.hvp(x, col(case.g), col(q.ghat), *args).reshape(-1))
+    auto = float(q.ghat_Hhat_ghat)
+    assert math.isnan(c_scale) or abs(closed - auto) <= tol * c_scale, (
+        f"closed-form ghat^T Hhat ghat {closed!r} disagrees with autograd {auto!r} on {case.to_json()}")
+    if q.m <= SYMBOLIC_MAX_M:
+        s_ghat, s_curv = symbolic_quantities(case.y.tolist(), case.gamma, case.beta, case.eps,
+                                             case.g.tolist(), case.H.tolist())
+        err = float(torch.linalg.vector_norm(q.ghat.cpu() - torch.tensor(s_ghat, dtype=torch.float64)))
+        assert err <= tol * g_scale, f"autograd ghat disagrees with the symbolic one by {err:.3g} on {case.to_json()}"
+        assert math.isnan(c_scale) or abs(s_curv - auto) <= tol * c_scale, (
+            f"autograd ghat^T Hhat ghat {auto!r} disagrees with the symbolic {s_curv!r} on {case.to_json()}")
