@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from bntheory import get_layer
+from bntheory.norms import _fused
 from bntheory.norms.batchnorm import parse_args
 from bntheory.verify.compare import compare
 
@@ -161,6 +162,21 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
     def check_x() -> Any:
         return parse_args(x, *args)
 
+    def torch_route(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        def run() -> torch.Tensor:
+            saved, _fused.ENABLED = _fused.ENABLED, False
+            try:
+                return fn()
+            finally:
+                _fused.ENABLED = saved
+        return run
+
+    coef = torch.randn(6, c, dtype=DTYPE, generator=gen)
+
+    def output_pass() -> torch.Tensor:
+        # the fused hvp's second pass alone: read x, g, v once, write the result once
+        return _fused.combine(coef, x, g, v)
+
     src = torch.randn(n, c, dtype=DTYPE, generator=gen)
     dst = torch.empty_like(src)
 
@@ -175,11 +191,12 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
         "hvp": compare(bn, "hvp", x, closed_hvp(), autograd_hvp(), args, {}, g=g, v=v).max_ratio,
     }
 
-    t = time_interleaved(
-        {"copy": copy, "check_x": check_x, "closed_vjp": closed_vjp, "autograd_vjp": autograd_vjp,
-         "closed_hvp": closed_hvp, "autograd_hvp": autograd_hvp},
-        min_run_time, rounds,
-    )
+    fns = {"copy": copy, "check_x": check_x, "closed_vjp": closed_vjp, "autograd_vjp": autograd_vjp,
+           "closed_hvp": closed_hvp, "autograd_hvp": autograd_hvp}
+    if _fused.ENABLED:  # the blocked torch route side by side, and the fused output pass alone
+        fns.update(torchroute_vjp=torch_route(closed_vjp), torchroute_hvp=torch_route(closed_hvp),
+                   output_pass=output_pass)
+    t = time_interleaved(fns, min_run_time, rounds)
     nbytes = x.numel() * x.element_size()
     bandwidth = 2 * nbytes / t["copy"]  # read + write, bytes per second
     res: dict[str, Any] = {
@@ -200,6 +217,9 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
             "floor_bytes": arrays * nbytes,
             "floor_s": floor,
             "closed_over_floor": t_closed / floor,
+            "torch_route_s": t.get("torchroute_" + op),
+            "output_pass_s": t.get("output_pass") if op == "hvp" else None,
+            "output_pass_over_floor": t["output_pass"] / floor if op == "hvp" and "output_pass" in t else None,
             "rel_err": err,
             "error_bound_used": used[op],
         }
@@ -210,18 +230,25 @@ def _us(seconds: float) -> str:
     return f"{seconds * 1e6:.0f}"
 
 
+def _opt_us(seconds: float | None) -> str:
+    return "-" if seconds is None else _us(seconds)
+
+
 def format_table(results: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'N':>5} {'C':>4} | {'op':>3} | {'closed us':>9} {'autograd us':>11} {'speedup':>7} | "
-        f"{'floor us':>8} {'closed/floor':>12} | {'copy GB/s':>9} {'check x us':>10} | {'rel.err':>8}"
+        f"{'torch-route us':>14} | {'floor us':>8} {'closed/floor':>12} {'out-pass/floor':>14} | "
+        f"{'copy GB/s':>9} {'check x us':>10} | {'rel.err':>8}"
     )
     lines = [head, "-" * len(head)]
     for r in results:
         for op in ("vjp", "hvp"):
             o = r[op]
+            out_pass = "-" if o["output_pass_over_floor"] is None else f"{o['output_pass_over_floor']:.1f}x"
             lines.append(
                 f"{r['N']:>5} {r['C']:>4} | {op:>3} | {_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} "
-                f"{o['speedup']:>6.2f}x | {_us(o['floor_s']):>8} {o['closed_over_floor']:>11.1f}x | "
+                f"{o['speedup']:>6.2f}x | {_opt_us(o['torch_route_s']):>14} | {_us(o['floor_s']):>8} "
+                f"{o['closed_over_floor']:>11.1f}x {out_pass:>14} | "
                 f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} {_us(r['check_x_s']):>10} | {o['rel_err']:>8.1e}"
             )
     return "\n".join(lines)
@@ -323,12 +350,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "timer": (f"torch.utils.benchmark.Timer.blocked_autorange, {rounds} interleaved round(s), "
                   f"{min_run_time:g} s per function; median of the blocks"),
         "quick": args.quick,
+        "fused_route": _fused.ENABLED,
         "cpu_busy_before_start": busy,
     }
     print("BatchNorm closed forms vs torch.autograd (bntheory)")
     print(f"torch {meta['torch']}, python {meta['python']}, threads {meta['threads']} "
           f"(of {meta['cores']} cores), CPU: {meta['cpu']}")
     print(f"{meta['dtype']}, cpu, training mode, eps={EPS:g}, random weight and bias; {meta['timer']}")
+    print(f"closed-form route: {'fused Numba kernels' if _fused.ENABLED else 'blocked torch (Numba unavailable or BNTHEORY_FUSED=0)'}")
     if busy is not None:
         print(f"CPU busy before the start (other processes, steal): {100 * busy:.0f}% of all cores")
         if busy > 0.1:
@@ -341,7 +370,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_table(results))
     print()
     print("floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this run;")
-    print("closed times include the public API's input validation ('check x' is that for x alone).")
+    print("closed times include the public API's input validation ('check x' is that for x alone);")
+    print("closed = the fused Numba route where it applies (2-D CPU batches), torch-route = the blocked")
+    print("torch route of the same formulas; out-pass = the fused hvp's output pass alone (reads x, g, v")
+    print("and writes the result once, after the statistics are known): no two-pass hvp beats it.")
     worst = max(r[op]["rel_err"] for r in results for op in ("vjp", "hvp"))
     used = max(r[op]["error_bound_used"] for r in results for op in ("vjp", "hvp"))
     agree = used <= 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+from bntheory.report import latex
 from bntheory.report.files import ReportDir
 from bntheory.report.meta import provenance_markdown
 
@@ -40,9 +41,25 @@ def verdicts_markdown(doc: dict) -> str:
         ce = v["counterexample"] or v.get("unconditional_counterexample")
         if ce:
             label = "Counterexample" if v["counterexample"] else "Counterexample once the assumptions are dropped"
-            out += [f"{label} ($m = {ce['m']}$, $\\gamma = {ce['gamma']}$, $\\varepsilon = {ce['eps']}$):", "",
-                    f"- $y = {ce['y']}$", f"- $g = {ce['g']}$", f"- $H = {ce['H']}$", ""]
+            out += [f"{label}:", ""] + counterexample_markdown(ce, v.get("sides") if v["counterexample"] else
+                                                            v.get("unconditional_sides"))
     return "\n".join(out) + "\n"
+
+
+def counterexample_markdown(ce: dict, sides: dict | None) -> list[str]:
+    """A case as display math (its exact numbers are in the JSON), and both sides evaluated."""
+    scalars = (rf"m = {ce['m']},\quad \gamma = {latex.number(ce['gamma'])},\quad "
+               rf"\beta = {latex.number(ce['beta'])},\quad \varepsilon = {latex.number(ce['eps'])}")
+    out = ["$$" + scalars + "$$", "",
+           "$$y = " + latex.vector(ce["y"]) + "$$", "",
+           "$$g = " + latex.vector(ce["g"]) + "$$", "",
+           "$$H = " + latex.matrix(ce["H"]) + "$$", ""]
+    if sides:
+        out += [rf"$$\text{{lhs}} = {latex.number(sides['lhs'], 10)},\qquad "
+                rf"\text{{rhs}} = {latex.number(sides['rhs'], 10)},\qquad "
+                rf"\text{{rounding allows}}\ {latex.number(sides['tolerance'], 3)}$$", ""]
+    out += ["(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the JSON.)", ""]
+    return out
 
 
 def write_verdicts(out: ReportDir, verdicts: list[dict], meta: dict, profile: str,

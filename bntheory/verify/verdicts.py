@@ -85,6 +85,8 @@ class Verdict:
     counterexample: dict | None = None
     violation: float | None = None  # relative: -slack / scale of the counterexample
     unconditional_counterexample: dict | None = field(default=None)
+    sides: dict | None = None  # lhs, rhs, tolerance at the counterexample
+    unconditional_sides: dict | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -117,6 +119,7 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
             try:
                 ce = find(strategy, lambda c: violated(c, require_assumptions=False), settings=cfg)
                 out.unconditional_counterexample = ce.to_json()
+                out.unconditional_sides = sides(statement, ce)
             except NoSuchExample:
                 pass
         return out
@@ -124,7 +127,15 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
     if not recheck.violated:
         raise AssertionError(f"{statement.id}: the counterexample does not re-check: {recheck}")
     return Verdict(verdict="refuted", examples=stats["examples"], max_slack=_finite(stats["max_slack"]),
-                   counterexample=ce.to_json(), violation=-recheck.slack / recheck.scale, **base)
+                   counterexample=ce.to_json(), violation=-recheck.slack / recheck.scale,
+                   sides=sides(statement, Case.from_json(ce.to_json(), device)), **base)
+
+
+def sides(statement: Statement, case: Case) -> dict[str, float]:
+    """Both sides of ``statement`` at ``case`` and the rounding the error model allows there."""
+    q = quantities(case)
+    mg = margin(statement, case)
+    return {"lhs": float(sum(statement.lhs(q))), "rhs": float(sum(statement.rhs(q))), "tolerance": mg.tolerance}
 
 
 def _finite(x: float) -> float | None:
