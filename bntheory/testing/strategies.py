@@ -175,7 +175,7 @@ def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generat
 
 
 def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float,
-                       device: str | torch.device = "cpu"):
+                       device: str | torch.device = "cpu", lam: float = 1.0):
     """A deterministic :class:`~bntheory.theorems.case.Case`."""
     from bntheory.testing.batches import make_groups
     from bntheory.theorems.case import Case
@@ -187,18 +187,21 @@ def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: fl
     yhat = yc / sigma if sigma > 0 else yc
     g, h = g_and_h(gh_family, yhat, gamma * yhat, rng)
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
-    return Case(t(y), float(gamma), 0.0, float(eps), t(g), t(h))
+    return Case(t(y), float(gamma), 0.0, float(eps), t(g), t(h), float(lam))
 
 
 @st.composite
-def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024, device: str | torch.device = "cpu"):
+def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024, device: str | torch.device = "cpu",
+                  with_lam: bool = False):
     """Cases of Theorems 1 and 2 in a regime (``"eps=0"`` or ``"eps>0"``): activation
     families, ``m`` from 2 (small first, so counterexamples shrink), ``gamma`` of both signs
-    and magnitudes, and every ``(g, H)`` family."""
+    and magnitudes, and every ``(g, H)`` family; ``with_lam`` also draws Theorem 4.4's input
+    bound ``lam`` (1 first, then small and large)."""
     m = draw(st.one_of(st.integers(2, 8), st.integers(2, 64), st.integers(2, max_m)))
     family = draw(families())
     gh = draw(st.sampled_from(GH_FAMILIES))
     gamma = draw(st.sampled_from([1.0, -1.0, 0.5, 3.0, -7.0, 0.01]))
     eps = draw(st.sampled_from(THEOREM_EPS[regime]))
     seed = draw(st.integers(0, 2**32 - 1))
-    return build_theorem_case(family, gh, m, seed, gamma, eps, device)
+    lam = draw(st.sampled_from([1.0, 0.1, 10.0, 1e-3, 1e3])) if with_lam else 1.0
+    return build_theorem_case(family, gh, m, seed, gamma, eps, device, lam)

@@ -48,6 +48,7 @@ class Case:
     eps: float
     g: Tensor  # (m,)
     H: Tensor  # (m, m), symmetric
+    lam: float = 1.0  # Theorem 4.4's bound on the input batch, ||X|| <= lam; unused elsewhere
 
     @property
     def m(self) -> int:
@@ -58,13 +59,17 @@ class Case:
         return _take(self, idx)
 
     def to_json(self) -> dict:
-        return {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
-                "g": self.g.tolist(), "H": self.H.tolist()}
+        out = {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
+               "g": self.g.tolist(), "H": self.H.tolist()}
+        if self.lam != 1.0:
+            out["lam"] = self.lam
+        return out
 
     @staticmethod
     def from_json(d: dict, device: str | torch.device = "cpu") -> "Case":
         t = lambda a: torch.tensor(a, dtype=torch.float64, device=device)  # noqa: E731
-        return Case(t(d["y"]), float(d["gamma"]), float(d["beta"]), float(d["eps"]), t(d["g"]), t(d["H"]))
+        return Case(t(d["y"]), float(d["gamma"]), float(d["beta"]), float(d["eps"]), t(d["g"]), t(d["H"]),
+                    float(d.get("lam", 1.0)))
 
 
 @dataclass

@@ -109,6 +109,38 @@ def _rayleigh_not_larger(q: Quantities) -> torch.Tensor:
     return degenerate | (q.ghat_H_ghat * n_g <= q.g_H_g * n_gh)
 
 
+def _thm44_rhs(reading: str) -> Side:
+    r"""Theorem 4.4's right side with the inner maximisations solved in closed form:
+    :math:`g_j = \max_{\|X\|\le\lambda}\|X^\top g\|^2 = \lambda^2\|g\|^2` (attained by
+    :math:`X = \lambda\,g v^\top/\|g\|`, any unit :math:`v`; spectral or Frobenius norm alike)."""
+
+    def rhs(q: Quantities) -> list:
+        s, lam2 = _s(q), q.case.lam**2
+        g_j, mean_sq = lam2 * _sq(q.g), q.m * (_one_g(q) / q.m) ** 2
+        if reading == "printed":  # g_j^2 - m mu^2 - lam^2 <g, yhat>^2, as printed
+            return [s * g_j**2, -s * mean_sq, -s * lam2 * _g_yhat(q) ** 2]
+        if reading == "consistent":  # every term a squared gradient times lam^2
+            return [s * g_j, -s * lam2 * mean_sq, -s * lam2 * _g_yhat(q) ** 2]
+        # derived: lam^2 times Theorem 1 as transcribed (which the suite finds to hold)
+        return [s * g_j, -s * lam2 * mean_sq, -s * lam2 * _g_yhat(q) ** 2 / q.m]
+
+    return rhs
+
+
+def _thm44_lhs(q: Quantities) -> list:
+    r""":math:`\hat g_j = \max_{\|X\|\le\lambda}\|X^\top\hat g\|^2 = \lambda^2\|\hat g\|^2`."""
+    return [q.case.lam**2 * _sq(q.ghat)]
+
+
+_THM44_READING = (
+    r"Weight-space gradients $\nabla_{w_j}\mathcal L = X^\top\nabla_{y_j}\mathcal L$ over input batches "
+    r"$\|X\|\le\lambda$ with the activation gradients $g = \nabla_{y_j}\mathcal L$ and "
+    r"$\hat g = \nabla_{y_j}\hat{\mathcal L}$ held fixed (the worst case over the chain-rule factor), so "
+    r"$g_j = \lambda^2\|g\|^2$ and $\hat g_j = \lambda^2\|\hat g\|^2$ exactly; "
+    r"$\mu_{g_j} = \tfrac1m\langle\mathbf 1, g\rangle$."
+)
+
+
 STATEMENTS: tuple[Statement, ...] = (
     Statement(
         "thm1.seed", 1, "seed 000 (the authors' blog post)",
@@ -157,6 +189,24 @@ STATEMENTS: tuple[Statement, ...] = (
         "thm2.exact", 2, "proofs/p4_theorem2.py",
         r"\hat g^\top\hat H\hat g = (J\hat g)^\top H (J\hat g) + \sum_{ikl} g_i\,\partial^2_{kl} z_i\,\hat g_k\hat g_l",
         _thm2_lhs, lambda q: _thm2_exact_rhs(q), relation="=",
+    ),
+    Statement(
+        "thm4.4.printed", 4, "arXiv 1805.11604, Theorem 4.4",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j^2 - m\mu_{g_j}^2 - \lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs, lambda q: _thm44_rhs("printed")(q), reading=_THM44_READING,
+    ),
+    Statement(
+        "thm4.4.consistent", 4, "Theorem 4.4, dimensionally consistent reading",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - \lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs, lambda q: _thm44_rhs("consistent")(q),
+        reading=_THM44_READING + r" Every term made a squared gradient times $\lambda^2$: $g_j$ not squared again, "
+                                 r"$\lambda^2$ on the mean term.",
+    ),
+    Statement(
+        "thm4.4.derived", 4, "Theorem 4.4 derived from Theorem 1 (transcribed form)",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - \frac{\lambda^2}{m}\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs, lambda q: _thm44_rhs("derived")(q),
+        reading=_THM44_READING + r" $\lambda^2$ times Theorem 1 in its transcribed form.",
     ),
 )
 

@@ -49,7 +49,9 @@ class Margin:
 def margin_terms(statement: Statement, q) -> tuple:
     """``(slack, scale, tolerance, applicable)`` as tensors: for one case or a batch."""
     lhs, rhs = statement.lhs(q), statement.rhs(q)
-    a_priori = q.ghat_bound**2 * (1.0 if statement.theorem == 1 else q.hhat_bound)
+    # the size of the left side that rounding is measured against: |ghat|^2 (times ||Hhat||
+    # for Theorem 2, times lam^2 for Theorem 4.4, whose sides are lam^2 |ghat|^2 and the like)
+    a_priori = q.ghat_bound**2 * {1: 1.0, 2: q.hhat_bound, 4: q.case.lam**2}[statement.theorem]
     scale = sum(abs(t) for t in lhs + rhs) + a_priori
     diff = sum(rhs) - sum(lhs)
     slack = -abs(diff) if statement.relation == "=" else diff
@@ -106,7 +108,7 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
 
     cfg = settings(max_examples=PROFILES[profile], database=None, deadline=None, derandomize=True,
                    suppress_health_check=list(HealthCheck), phases=[Phase.generate, Phase.shrink])
-    strategy = theorem_cases(regime, device=device)
+    strategy = theorem_cases(regime, device=device, with_lam=statement.theorem == 4)
     base = dict(id=statement.id, regime=regime, source=statement.source, latex=statement.latex,
                 assumptions=[a.text for a in statement.assumptions], reading=statement.reading)
     try:
