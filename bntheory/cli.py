@@ -2,8 +2,9 @@
 
     bntheory layers [--json]                 list registered layers and what each provides
     bntheory prove [NAME ...]                run the executable proofs in proofs/
-    bntheory verify [--profile ci|thorough] [--out DIR]   judge every form of Theorems 1 and 2
-    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
+    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness]   judge every catalogued statement
+    bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]   worst case / tightness
+    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick]
 
 The CLI is the only place that prints, draws progress bars and writes files.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from tqdm import tqdm
@@ -52,11 +54,56 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _judge_all(profile: str) -> list[dict]:
+    """Every catalogued statement in both regimes, then Lemma 4.5 (settled exactly)."""
+    from bntheory.theorems import lemma45
     from bntheory.theorems.catalogue import REGIMES, STATEMENTS
     from bntheory.verify.verdicts import judge
 
     jobs = [(s, r) for s in STATEMENTS for r in REGIMES]
-    return [judge(s, r, profile).to_json() for s, r in tqdm(jobs, desc="verify", unit="statement", file=sys.stderr)]
+    out = [judge(s, r, profile).to_json() for s, r in tqdm(jobs, desc="verify", unit="statement", file=sys.stderr)]
+    return out + lemma45.verdicts()
+
+
+def _study_all(verdicts: list[dict], quick: bool, seed: int) -> None:
+    """Attach ``tightness`` and ``worst_case`` to every catalogued statement's verdict."""
+    from bntheory.search.study import StudyGrid, study
+    from bntheory.theorems.catalogue import STATEMENTS, get_statement
+
+    grid = StudyGrid.quick() if quick else StudyGrid()
+    known = {s.id for s in STATEMENTS}
+    todo = [v for v in verdicts if v["id"] in known]
+    for v in tqdm(todo, desc="worst cases", unit="statement", file=sys.stderr):
+        v.update(study(get_statement(v["id"]), v["regime"], v["verdict"], grid, seed=seed))
+        if v.get("refuted_by_search"):  # a re-checked counterexample from the search settles it
+            w = v["worst_case"]
+            v.update(verdict="refuted", counterexample=w["case"], violation=w["value"],
+                     sides={"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]})
+
+
+def _search(args: argparse.Namespace) -> int:
+    from bntheory.report.files import atomic_write
+    from bntheory.search import search
+    from bntheory.theorems.catalogue import get_statement
+
+    statement = get_statement(args.statement)
+    if args.json and Path(args.json).exists():
+        raise BNTheoryError(f"--json {args.json} exists; choose another path or remove it (nothing is overwritten)")
+    bar = lambda it: tqdm(list(it), desc=f"search {statement.id}", unit="start", file=sys.stderr)  # noqa: E731
+    res = search(statement, args.regime, args.objective, m=args.m, eps_ratio=args.eps_ratio,
+                 starts=args.starts, maxfun=args.budget, seed=args.seed, progress=bar)
+    print(f"{statement.id} ({args.regime}, m={args.m}, eps/var={res.eps_ratio:g}): {args.objective} "
+          f"{res.value:.6g} after {res.evaluations} evaluations in {res.starts} starts")
+    if res.case is not None:
+        print(f"  lhs {res.lhs:.10g}  rhs {res.rhs:.10g}  (rounding allows {res.tolerance:.3g}); "
+              f"re-checked by autograd: {'VIOLATED' if res.violated else 'not violated'}")
+    if res.minimal:
+        mn = res.minimal
+        print(f"  minimal: m={mn['m']}, {mn['digits']} significant digit(s), {mn['distinct_values']} distinct values, "
+              f"violation {mn['violation']:.3g}")
+    if args.json:
+        atomic_write(Path(args.json), json.dumps(res.to_json(), indent=1) + "\n")
+        print(f"wrote {args.json}")
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -70,6 +117,8 @@ def _verify(args: argparse.Namespace) -> int:
     for rel in ("verdicts.json", "verdicts.md"):
         out.check(rel)
     verdicts = _judge_all(args.profile)
+    if args.tightness:
+        _study_all(verdicts, quick=args.profile == "quick", seed=args.seed)
     meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
     for rel in write_verdicts(out, verdicts, meta, args.profile):
         print(f"wrote {out.root / rel}")
@@ -117,7 +166,7 @@ def _report(args: argparse.Namespace) -> int:
     out = ReportDir(args.out)
     proofs = catalogue.load_proofs(args.proofs)
     owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json",
-             "data/verdicts.json", "verdicts.md"]
+             "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
@@ -128,8 +177,11 @@ def _report(args: argparse.Namespace) -> int:
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
-    written += write_verdicts(out, _judge_all(args.verify_profile), meta, args.verify_profile,
-                              json_name="data/verdicts.json")
+    profile = "quick" if args.quick else args.verify_profile
+    verdicts = _judge_all(profile)
+    _study_all(verdicts, quick=args.quick, seed=args.seed)
+    written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
+                              figure="figures/tightness")
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
@@ -162,8 +214,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sweep", type=int, default=0, metavar="N",
                    help="instead, a vectorised random campaign of N cases per statement and regime (writes sweep.json)")
     p.add_argument("--m", type=int, default=64, help="batch size of the sweep's cases (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sweep (default: 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sweep and the worst-case search (default: 0)")
+    p.add_argument("--tightness", action="store_true",
+                   help="also search each statement's tightness and worst case over m and eps/var (minutes)")
     p.set_defaults(func=_verify)
+
+    p = sub.add_parser("search", help="worst case (largest violation) or tightness (sup lhs/rhs) of one statement")
+    p.add_argument("statement", help="statement id, e.g. thm1.arxiv (see `bntheory verify`)")
+    p.add_argument("--m", type=int, default=4, help="batch size of the cases (default: 4)")
+    p.add_argument("--regime", default="eps>0", choices=("eps=0", "eps>0"), help="default: eps>0")
+    p.add_argument("--eps-ratio", type=float, default=None, help="eps / var in the eps>0 regime (default: 0.1)")
+    p.add_argument("--objective", default="violation", choices=("violation", "tightness"), help="default: violation")
+    p.add_argument("--starts", type=int, default=8, help="random starts of L-BFGS-B (default: 8)")
+    p.add_argument("--budget", type=int, default=300, help="objective evaluations per start (default: 300)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the starts (default: 0)")
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON (atomically)")
+    p.set_defaults(func=_search)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")
@@ -173,6 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
     p.add_argument("--verify-profile", default="ci", choices=("quick", "ci", "thorough"),
                    help="search budget of the theorem verdicts (default: ci)")
+    p.add_argument("--quick", action="store_true",
+                   help="small budgets everywhere (verdicts: quick profile; worst cases: a small grid)")
     p.set_defaults(func=_report)
     return parser
 

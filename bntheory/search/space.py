@@ -3,7 +3,7 @@ r"""The search space of a worst-case search: a flat parameter vector <-> one cas
 Every Theorem 1/2 statement is invariant under shifting ``y`` and under scaling ``y`` and
 ``sqrt(eps)`` together (only :math:`\hat y` and :math:`\sigma` enter, and both sides scale
 alike), so without loss of generality a case has :math:`\mathrm{var}(y) = 1` and
-:math:`\varepsilon = \rho = \varepsilon/\mathrm{var}`:
+:math:`\varepsilon` = ``eps_ratio`` (the ratio :math:`\varepsilon/\mathrm{var}`):
 
 * ``u`` (``m`` numbers) :math:`\to y = \sqrt m\,Pu/\|Pu\|` (mean 0, variance 1);
 * ``g`` (``m`` numbers), as is;
@@ -31,7 +31,7 @@ from bntheory.theorems.case import Case
 @dataclass(frozen=True)
 class CaseSpace:
     m: int
-    rho: float  # eps / var(y); 0 in the eps=0 regime
+    eps_ratio: float  # eps / var(y); 0 in the eps=0 regime
     psd: bool = False  # H = F F^T
     rank: int = 0  # columns of F (0: m, full rank)
     gamma_sign: float = 1.0
@@ -41,8 +41,8 @@ class CaseSpace:
     def __post_init__(self):
         if self.m < 2:
             raise InvalidArgumentError(f"m must be >= 2 (a batch of one has no variance), got m={self.m}")
-        if not (self.rho >= 0 and math.isfinite(self.rho)):
-            raise InvalidArgumentError(f"rho = eps/var must be finite and >= 0, got {self.rho}")
+        if not (self.eps_ratio >= 0 and math.isfinite(self.eps_ratio)):
+            raise InvalidArgumentError(f"eps_ratio = eps/var must be finite and >= 0, got {self.eps_ratio}")
 
     @property
     def r(self) -> int:
@@ -86,11 +86,9 @@ class CaseSpace:
         gamma = self.gamma_sign * torch.exp(p["t"])
         lam = torch.exp(p["lam"])[0] if self.with_lam else None
         zero = torch.zeros(1, dtype=theta.dtype, device=theta.device)
-        return Case(y=y[None], gamma=gamma, beta=zero, eps=float(self.rho), g=p["g"][None], H=h[None]), lam
+        return Case(y=y[None], gamma=gamma, beta=zero, eps=float(self.eps_ratio), g=p["g"][None], H=h[None]), lam
 
     def random(self, rng: np.random.Generator) -> np.ndarray:
         """A random start inside the box."""
         theta = rng.normal(size=self.dim)
-        for name, n in self.sizes:
-            pass
         return np.clip(theta, [b[0] for b in self.bounds()], [b[1] for b in self.bounds()])

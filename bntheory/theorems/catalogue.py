@@ -29,6 +29,9 @@ REGIMES = ("eps=0", "eps>0")
 class Assumption:
     text: str
     holds: Predicate
+    #: A continuous version for the worst-case search: ``>= 0`` exactly where ``holds`` is
+    #: true, scale-free (``None``: the search builds it into its parametrisation instead).
+    margin: Callable[[Quantities], torch.Tensor] | None = None
     #: Costly to decide (a factorization per case): a batch evaluates it last, and only on
     #: the cases the other assumptions leave applicable.
     expensive: bool = False
@@ -101,6 +104,17 @@ def _psd(q: Quantities) -> torch.Tensor:
     shifted = h.clone()
     shifted.diagonal(dim1=-2, dim2=-1).add_((PSD_TOLERANCE * size).unsqueeze(-1))
     return torch.linalg.cholesky_ex(shifted).info == 0
+
+
+def _rayleigh_margin(q: Quantities) -> torch.Tensor:
+    """``(g^T H g |ghat|^2 - ghat^T H ghat |g|^2) / (|H|_F |g|^2 |ghat|^2)``."""
+    n_g, n_gh = _sq(q.g), _sq(q.ghat)
+    h = torch.linalg.matrix_norm(q.case.H)
+    return (q.g_H_g * n_gh - q.ghat_H_ghat * n_g) / (h * n_g * n_gh).clamp_min(1e-300)
+
+
+def _g_yhat_margin(q: Quantities) -> torch.Tensor:
+    return _g_yhat(q) / (torch.sqrt(_sq(q.g) * _sq(q.yhat))).clamp_min(1e-300)
 
 
 def _rayleigh_not_larger(q: Quantities) -> torch.Tensor:
@@ -178,9 +192,10 @@ STATEMENTS: tuple[Statement, ...] = (
         _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
         assumptions=(
             Assumption(r"$H$ positive semi-definite", _psd, expensive=True),
-            Assumption(r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0),
+            Assumption(r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0, margin=_g_yhat_margin),
             Assumption(r"$H$ preserves the relative norms of $g$ and $\hat g$: "
-                       r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$", _rayleigh_not_larger),
+                       r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$", _rayleigh_not_larger,
+                       margin=_rayleigh_margin),
         ),
         reading=r"“H preserves the relative norms of g and ĝ” read as: the Rayleigh quotient of H at ĝ "
                 r"is at most the one at g (H stretches ĝ, relative to its length, no more than g).",
@@ -226,6 +241,11 @@ def _bn():
     from bntheory.norms import get_layer
 
     return get_layer("batchnorm")
+
+
+def needs_psd(statement: Statement) -> bool:
+    """Whether ``statement`` assumes ``H`` positive semi-definite."""
+    return any(a.holds is _psd for a in statement.assumptions)
 
 
 def get_statement(sid: str) -> Statement:

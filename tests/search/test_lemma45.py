@@ -1,0 +1,66 @@
+"""Lemma 4.5 settled exactly on single-neuron problems."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy
+import torch
+from scipy.optimize import minimize
+
+from bntheory.errors import InvalidArgumentError
+from bntheory.theorems.lemma45 import (
+    Problem, batchnorm_direction, batchnorm_loss_at_best_affine, evaluate, settle, standard_optimum, verdicts)
+
+X = sympy.Matrix([[3, 3], [-1, 0], [-1, 1]])
+T = sympy.Matrix([-2, 1, -2])
+
+
+def test_a_counterexample_is_exact_and_rechecks():
+    p = Problem(X, T, standard_optimum(Problem(X, T, sympy.zeros(2, 1))))  # W0 = W*: the rhs is 0
+    ev = evaluate(p)
+    assert ev["applicable"] and ev["rhs"] == 0 and ev["lhs"] > 0 and ev["violated"]
+
+
+def test_settle_finds_violations_and_centered_inputs_give_equality():
+    general = settle(40, seed=0)
+    assert general["violated"] > 0 and "counterexample" in general
+    centered = settle(20, seed=1, centered=True)
+    assert centered["problems"] > 0 and centered["violated"] == 0 and centered["max_slack"] == 0.0
+
+
+def test_the_batchnorm_optima_are_the_multiples_of_w_c():
+    """Minimise the BatchNorm network's loss over (w, gamma, beta) numerically, eps = 0 and
+    eps > 0: the minimum equals the exact value and every minimiser is parallel to w_c."""
+    p = Problem(X, T, sympy.zeros(2, 1))
+    w_c = np.array([float(v) for v in batchnorm_direction(p)])
+    exact_min = float(batchnorm_loss_at_best_affine(p, batchnorm_direction(p)))
+    x = torch.tensor(np.array(X.tolist(), dtype=float))
+    t = torch.tensor([float(v) for v in T])
+    rng = np.random.default_rng(0)
+    for eps in (0.0, 1e-3):
+        def loss(theta):
+            th = torch.tensor(theta, requires_grad=True)
+            y = x @ th[:2]
+            z = th[2] * (y - y.mean()) / torch.sqrt(y.var(unbiased=False) + eps) + th[3]
+            val = ((z - t) ** 2).sum()
+            (g,) = torch.autograd.grad(val, th)
+            return float(val.detach()), g.numpy()
+
+        for _ in range(3):
+            res = minimize(loss, rng.normal(size=4), jac=True, method="BFGS", options={"gtol": 1e-10})
+            w = res.x[:2]
+            assert res.fun == pytest.approx(exact_min, abs=1e-6 if eps else 1e-9)
+            cos = abs(w @ w_c) / (np.linalg.norm(w) * np.linalg.norm(w_c))
+            assert cos == pytest.approx(1.0, abs=1e-6)
+
+
+def test_verdict_entries_and_bad_problems():
+    entries = verdicts()
+    assert [e["regime"] for e in entries] == ["eps=0", "eps>0"]
+    assert all(e["verdict"] == "refuted" and e["counterexample"]["lhs_float"] > e["counterexample"]["rhs_float"]
+               for e in entries)
+    with pytest.raises(InvalidArgumentError, match="full column rank"):
+        standard_optimum(Problem(sympy.Matrix([[1, 2], [2, 4], [3, 6]]), T, sympy.zeros(2, 1)))
+    with pytest.raises(InvalidArgumentError, match="shapes must be"):
+        Problem(X, sympy.Matrix([1, 2]), sympy.zeros(2, 1))
