@@ -62,8 +62,17 @@ def fast_proofs(tmp_path_factory):
     return str(d)
 
 
-def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
-    assert main(["report", "--out", str(tmp_path), "--seed", "3", "--proofs", fast_proofs, "--verify-profile", "quick"]) == 0
+@pytest.fixture(scope="module")
+def quick_reports(tmp_path_factory, fast_proofs):
+    """Two ``bntheory report --quick`` runs with the same seed, into ``a`` and ``b``."""
+    root = tmp_path_factory.mktemp("reports")
+    for d in ("a", "b"):
+        assert main(["report", "--out", str(root / d), "--seed", "3", "--proofs", fast_proofs, "--quick"]) == 0
+    return root
+
+
+def test_report_writes_layers_page_and_json(quick_reports):
+    tmp_path = quick_reports / "a"
     md = (tmp_path / "layers.md").read_text()
     doc = json.loads((tmp_path / "data" / "layers.json").read_text())
     assert doc["schema"] == 1 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
@@ -75,21 +84,39 @@ def test_report_writes_layers_page_and_json(tmp_path, capsys, fast_proofs):
     assert "bntheory report --out" in md and "torch" in md
     assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == [
         "data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
-        "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "layers.md", "verdicts.md"]
+        "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
+        "figures/tightness.svg", "layers.md", "verdicts.md"]
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
     proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
     assert [p["ok"] for p in proofs["proofs"]] == [True, True]
 
 
-def test_report_is_deterministic_up_to_the_timestamp(tmp_path, fast_proofs):
-    for d in ("a", "b"):
-        assert main(["report", "--out", str(tmp_path / d), "--seed", "1", "--proofs", fast_proofs, "--verify-profile", "quick"]) == 0
+def test_report_is_deterministic_up_to_the_timestamp(quick_reports):
+    tmp_path = quick_reports
     docs = [json.loads((tmp_path / d / "data" / name).read_text()) for d in ("a", "b") for name in ("layers.json", "proofs.json", "verdicts.json")]
     for doc in docs:
         doc["meta"].pop("generated")
-        assert "--seed 1" in doc["meta"].pop("command")  # the out dirs differ
+        assert "--seed 3" in doc["meta"].pop("command")  # the out dirs differ
     assert docs[:3] == docs[3:]
+    for fig in ("figures/tightness.png", "figures/tightness.svg"):
+        assert (tmp_path / "a" / fig).read_bytes() == (tmp_path / "b" / fig).read_bytes()
+
+
+def test_report_shows_tightness_worst_cases_and_lemma_4_5(quick_reports):
+    doc = json.loads((quick_reports / "a" / "data" / "verdicts.json").read_text())
+    by_id = {(v["id"], v["regime"]): v for v in doc["statements"]}
+    assert by_id[("thm1.exact", "eps>0")]["tightness"]["attained"] is True
+    arxiv = by_id[("thm1.arxiv", "eps=0")]
+    assert arxiv["tightness"]["objective"] == "violation" and arxiv["worst_case"]["violated"]
+    assert arxiv["worst_case"]["minimal"]["m"] >= 2
+    for sid in ("thm4.4.printed", "thm4.4.consistent", "lemma4.5"):
+        assert by_id[(sid, "eps=0")]["verdict"] == "refuted"
+    assert by_id[("thm4.4.derived", "eps>0")]["verdict"] == "holds"
+    md = (quick_reports / "a" / "verdicts.md").read_text()
+    assert "## Tightness and worst cases" in md and "![tightness and worst cases](figures/tightness.png)" in md
+    assert "## Lemma 4.5" in md and r"\begin{pmatrix}" in md
+    assert (quick_reports / "a" / "figures" / "tightness.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_report_never_overwrites_a_users_file(tmp_path, fast_proofs):

@@ -27,8 +27,10 @@ def tightness_figure(statements: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """Left: sup lhs/rhs of the statements that hold, against m. Middle: the largest relative
     violation of the refuted ones, against m. Right: both against eps/var (eps>0 regime,
     the largest over m)."""
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.6))
+    fig, axes = plt.subplots(1, 3, figsize=(16, 6.2))
     styles = {"eps=0": "-", "eps>0": "--"}
+    for ax in axes:
+        ax.set_prop_cycle(color=plt.cm.tab20.colors)  # up to 20 distinguishable lines
     for v in statements:
         t = v.get("tightness")
         if not t or not t.get("grid"):
@@ -50,7 +52,7 @@ def tightness_figure(statements: list[dict[str, Any]]) -> tuple[bytes, bytes]:
             marker = "o" if t["objective"] == "tightness" else "s"
             axes[2].plot(rs, [by_r[r] for r in rs], "-" if t["objective"] == "tightness" else ":",
                          marker=marker, label=f"{v['id']} ({t['objective']})")
-    axes[0].set_title("statements that hold: sup lhs/rhs found")
+    axes[0].set_title("statements that hold: sup lhs/rhs found\n(points where both sides vanish are left out)")
     axes[0].axhline(1.0, color="grey", lw=0.8)
     axes[0].set_ylabel("sup lhs / rhs  (1 = attained)")
     axes[1].set_title("refuted statements: largest violation found")
@@ -64,6 +66,6 @@ def tightness_figure(statements: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         ax.set_xlabel("m (batch size)")
     for ax in axes:
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
     fig.tight_layout()
     return _render(fig)

@@ -143,7 +143,8 @@ def _recheck(statement: Statement, case: Case, objective: str) -> tuple[float, d
         if not mg.applicable:
             value = -math.inf
     else:
-        value = s["lhs"] / s["rhs"] if s["rhs"] > 0 else -math.inf
+        # lhs/rhs means nothing where rhs is rounding (e.g. m = 2, eps = 0: both sides are 0)
+        value = s["lhs"] / s["rhs"] if s["rhs"] > s["tolerance"] else -math.inf
         if not mg.applicable:
             value = -math.inf
     return value, s, mg.violated

@@ -111,6 +111,13 @@ def to_json(p: Problem, ev: dict[str, Any]) -> dict[str, Any]:
             "lhs_float": float(ev["lhs"]), "rhs_float": float(ev["rhs"])}
 
 
+def from_json(ce: dict[str, Any]) -> Problem:
+    """The problem of a counterexample record (exact rationals from their strings)."""
+    mat = lambda rows: sympy.Matrix([[sympy.Rational(v) for v in r] for r in rows])  # noqa: E731
+    vec = lambda xs: sympy.Matrix([sympy.Rational(v) for v in xs])  # noqa: E731
+    return Problem(mat(ce["X"]), vec(ce["t"]), vec(ce["W0"]))
+
+
 def random_problem(rng: random.Random, m: int = 3, d: int = 2, centered: bool = False) -> Problem:
     """Small integer inputs and targets, ``W0 = W*`` plus a small integer offset."""
     while True:

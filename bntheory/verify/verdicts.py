@@ -17,6 +17,7 @@ while a gap larger than rounding can explain is always a violation.
 from __future__ import annotations
 
 import math
+from random import Random
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -112,14 +113,14 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
     base = dict(id=statement.id, regime=regime, source=statement.source, latex=statement.latex,
                 assumptions=[a.text for a in statement.assumptions], reading=statement.reading)
     try:
-        ce = find(strategy, violated, settings=cfg)
+        ce = find(strategy, violated, settings=cfg, random=Random(0))
     except NoSuchExample:
         conditional = bool(statement.assumptions)
         out = Verdict(verdict="holds-under-assumptions" if conditional else "holds",
                       examples=stats["examples"], max_slack=_finite(stats["max_slack"]), **base)
         if conditional:  # show the assumptions matter: a counterexample once they are dropped
             try:
-                ce = find(strategy, lambda c: violated(c, require_assumptions=False), settings=cfg)
+                ce = find(strategy, lambda c: violated(c, require_assumptions=False), settings=cfg, random=Random(0))
                 out.unconditional_counterexample = ce.to_json()
                 out.unconditional_sides = sides(statement, ce)
             except NoSuchExample:
