@@ -42,3 +42,7 @@ class NonFiniteInputError(BNTheoryError, ValueError):
 
 class InvalidArgumentError(BNTheoryError, ValueError):
     """An argument outside its domain (negative eps, wrong dtype, missing running stats, ...)."""
+
+
+class DataError(BNTheoryError, ValueError):
+    """A data set is missing, malformed or unusable (the message names the path or the field)."""

@@ -1,0 +1,86 @@
+"""Named experiments: data, model, normalizations, learning rates, steps and probe schedule.
+
+* ``smoke`` -- Gaussian blobs and a small MLP, seconds (the tests run it);
+* ``digits`` -- scikit-learn's bundled 8x8 digits and a small VGG-style CNN (embedded default);
+* ``dln`` -- the paper's 25-layer deep linear network on synthetic Gaussian data, full-batch
+  gradient descent (embedded default);
+* ``cifar10-vgg`` -- the paper's protocol: CIFAR-10 from a local directory (``--data``),
+  VGG-11, batch 128, learning rates 0.1 and 0.5, Glorot initialization, no augmentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from bntheory.errors import InvalidArgumentError
+from bntheory.landscape import data as datasets
+from bntheory.landscape.models import VGG11
+from bntheory.landscape.train import RunConfig
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    load: Callable[..., datasets.Dataset]  # (seed, data_dir) -> Dataset
+    base: RunConfig  # norm and lr are filled per run
+    norms: tuple[str, ...]
+    lrs: tuple[float, ...]
+
+    def configs(self, norms=None, lrs=None, steps=None, device=None, seed=None) -> list[RunConfig]:
+        out = []
+        for lr in lrs or self.lrs:
+            for norm in norms or self.norms:
+                c = replace(self.base, norm=norm, lr=lr)
+                if steps is not None:
+                    c = replace(c, steps=steps)
+                if device is not None:
+                    c = replace(c, device=device)
+                if seed is not None:
+                    c = replace(c, seed=seed)
+                out.append(c)
+        return out
+
+
+def _cifar(seed: int, data_dir: str | None) -> datasets.Dataset:
+    if not data_dir:
+        raise InvalidArgumentError("the cifar10-vgg preset needs --data DIR: a local CIFAR-10 in the standard "
+                                   "python-pickle layout (data_batch_1..5, test_batch); nothing is downloaded")
+    return datasets.load_cifar10(data_dir)
+
+
+PRESETS: dict[str, Preset] = {
+    "smoke": Preset(
+        "smoke", "Gaussian blobs (16 features, 4 classes), MLP 32-32, 30 SGD steps",
+        lambda seed, d: datasets.synthetic_classification(512, dim=16, classes=4, seed=seed),
+        RunConfig(model="mlp", norm="none", lr=0.1, steps=30, batch_size=64, probe_every=10,
+                  etas=(0.05, 0.2, 0.4), hessian_every=30, checkpoint_every=10, hidden=(32, 32),
+                  data="synthetic_classification(512, dim=16, classes=4)"),
+        ("none", "batchnorm"), (0.1,)),
+    "digits": Preset(
+        "digits", "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD",
+        lambda seed, d: datasets.load_digits(seed=seed),
+        RunConfig(model="vgg", norm="none", lr=0.1, steps=400, batch_size=128, probe_every=40,
+                  hessian_every=200, checkpoint_every=100, cfg=(16, "M", 32, "M"), data="sklearn digits"),
+        ("none", "batchnorm", "noisybatchnorm"), (0.05, 0.5)),
+    "dln": Preset(
+        "dln", "25-layer deep linear network (10x10), y = Ax, 1000 Gaussian samples, full-batch GD",
+        lambda seed, d: datasets.synthetic_regression(1000, dim=10, seed=seed)[0],
+        RunConfig(model="dln", norm="none", lr=1e-3, steps=300, batch_size=None, probe_every=30,
+                  etas=(0.001, 0.002, 0.004, 0.006, 0.008), hessian_every=150, checkpoint_every=100,
+                  dtype="float64", depth=25, data="synthetic_regression(1000, dim=10)"),
+        ("none", "batchnorm"), (1e-3,)),
+    "cifar10-vgg": Preset(
+        "cifar10-vgg", "CIFAR-10 (local copy), VGG-11, batch 128, lr 0.1 and 0.5 (the paper's protocol)",
+        _cifar,
+        RunConfig(model="vgg", norm="none", lr=0.1, steps=2000, batch_size=128, probe_every=100,
+                  hessian_every=1000, checkpoint_every=200, cfg=VGG11, data="CIFAR-10"),
+        ("none", "batchnorm"), (0.1, 0.5)),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise InvalidArgumentError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,207 @@
+r"""Probes of the loss landscape at the current training state (the paper's Figures 4-7, 9, 10).
+
+Every probe runs inside :func:`preserved`, which restores the model's parameters, its
+buffers (BatchNorm running statistics) and torch's RNG state afterwards, so training goes on
+exactly as if no probe had run.  Gradients are taken with ``torch.autograd.grad``, never
+accumulated into ``.grad``.  The model stays in training mode (BatchNorm uses batch
+statistics): the probes measure the function SGD actually optimises.  Before each loss
+evaluation the RNG is reset to its state at the probe's start, so with noisy BatchNorm every
+evaluation sees the same noise and the landscape is a function of the parameters alone.
+
+* :func:`gradient_probes` -- with :math:`x' = x - \eta\nabla\mathcal L(x)` for each
+  :math:`\eta` of a grid: the loss variation :math:`\mathcal L(x')`, the gradient
+  predictiveness :math:`\|\nabla\mathcal L(x) - \nabla\mathcal L(x')\|` and the effective
+  :math:`\beta`-smoothness :math:`\max_\eta \|\nabla\mathcal L(x) - \nabla\mathcal L(x')\|/\|\eta\nabla\mathcal L(x)\|`.
+* :func:`internal_covariate_shift` -- Definition 2.1: per layer :math:`i`,
+  :math:`G_i = \nabla_{W_i}\mathcal L` and :math:`G_i'` the same gradient after every
+  parameter *before* :math:`W_i` took its SGD step; :math:`\|G_i - G_i'\|` and :math:`\cos(G_i, G_i')`.
+* :func:`activation_stats` -- mean, standard deviation and a histogram of each Norm layer's output.
+* :func:`hessian_top` -- the largest-magnitude Hessian eigenvalues of the batch loss, by
+  ``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` of Hessian-vector products
+  (counted), in float64 on a copy of the model; :func:`power_iteration` is the method
+  PyHessian uses, for the benchmark.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+from scipy.sparse.linalg import LinearOperator, eigsh
+from torch import Tensor, nn
+
+from bntheory.landscape.models import weight_layers
+from bntheory.nn import Norm
+
+Loss = Callable[[Tensor, Tensor], Tensor]
+HIST_RANGE = (-4.0, 4.0)
+HIST_BINS = 40
+
+
+@contextmanager
+def preserved(model: nn.Module) -> Iterator[Callable[[], None]]:
+    """Snapshot parameters, buffers and RNG; yields a function that restores them (also run
+    on exit)."""
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+
+    def restore() -> None:
+        with torch.no_grad():
+            model.load_state_dict(state)
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+    try:
+        yield restore
+    finally:
+        restore()
+
+
+def _params(model: nn.Module) -> list[nn.Parameter]:
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def loss_and_grad(model: nn.Module, loss: Loss, x: Tensor, y: Tensor,
+                  params: Sequence[Tensor]) -> tuple[float, list[Tensor]]:
+    value = loss(model(x), y)
+    grads = torch.autograd.grad(value, list(params))
+    return float(value.detach()), [g.detach() for g in grads]
+
+
+def _norm(ts: Sequence[Tensor]) -> float:
+    return math.sqrt(sum(float((t.double() ** 2).sum()) for t in ts))
+
+
+def gradient_probes(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, etas: Sequence[float]) -> dict[str, Any]:
+    params = _params(model)
+    with preserved(model) as restore:
+        l0, g = loss_and_grad(model, loss, x, y, params)
+        gnorm = _norm(g)
+        losses, pred, beta = [], [], []
+        for eta in etas:
+            restore()
+            with torch.no_grad():
+                for p, gi in zip(params, g):
+                    p.sub_(eta * gi)
+            li, gi_new = loss_and_grad(model, loss, x, y, params)
+            diff = _norm([a - b for a, b in zip(g, gi_new)])
+            losses.append(li)
+            pred.append(diff)
+            beta.append(diff / (eta * gnorm) if gnorm > 0 else 0.0)
+    finite = [v for v in losses if math.isfinite(v)]
+    return {"loss": l0, "grad_norm": gnorm, "etas": list(etas), "loss_along": losses,
+            "loss_min": min(finite) if finite else math.nan, "loss_max": max(finite) if finite else math.nan,
+            "predictiveness": pred, "pred_min": min(pred), "pred_max": max(pred),
+            "beta_smoothness": max(beta)}
+
+
+def internal_covariate_shift(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, lr: float) -> list[dict[str, Any]]:
+    params = _params(model)
+    layers = weight_layers(model)
+    index = {id(p): i for i, p in enumerate(params)}
+    rows = []
+    with preserved(model) as restore:
+        _, g = loss_and_grad(model, loss, x, y, params)
+        for name, w in layers:
+            k = index[id(w)]
+            restore()
+            with torch.no_grad():
+                for p, gp in zip(params[:k], g[:k]):  # every parameter before W_i takes its step
+                    p.sub_(lr * gp)
+            (g_new,) = torch.autograd.grad(loss(model(x), y), [w])
+            a, b = g[k].double().reshape(-1), g_new.detach().double().reshape(-1)
+            denom = float(a.norm() * b.norm())
+            rows.append({"layer": name, "l2": float((a - b).norm()),
+                         "cos": float(a @ b) / denom if denom > 0 else 1.0, "grad_norm": float(a.norm())})
+    return rows
+
+
+def activation_stats(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = []
+    hooks = []
+    names = {m: n for n, m in model.named_modules()}
+
+    def hook(module, _inp, out):
+        a = out.detach().double().reshape(-1)
+        hist = torch.histc(a, bins=HIST_BINS, min=HIST_RANGE[0], max=HIST_RANGE[1])
+        records.append({"layer": names[module], "mean": float(a.mean()), "std": float(a.std()),
+                        "hist": hist.tolist(), "outside": float(((a < HIST_RANGE[0]) | (a > HIST_RANGE[1])).double().mean())})
+
+    for m in model.modules():
+        if isinstance(m, Norm):
+            hooks.append(m.register_forward_hook(hook))
+    try:
+        with preserved(model), torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return records
+
+
+class HessianOperator:
+    """The batch loss's Hessian as a float64 ``LinearOperator`` (a copy of the model, train mode)."""
+
+    def __init__(self, model: nn.Module, loss: Loss, x: Tensor, y: Tensor):
+        self.model = copy.deepcopy(model).to(torch.float64)
+        self.model.train(model.training)
+        x = x.to(torch.float64)
+        y = y.to(torch.float64) if y.is_floating_point() else y
+        self.params = _params(self.model)
+        rng = torch.get_rng_state()  # a copy of the model: only the RNG (noisy BatchNorm) is shared
+        try:
+            value = loss(self.model(x), y)
+            grads = torch.autograd.grad(value, self.params, create_graph=True)
+        finally:
+            torch.set_rng_state(rng)
+        self.flat = torch.cat([g.reshape(-1) for g in grads])
+        self.n = self.flat.numel()
+        self.products = 0
+
+    def matvec(self, v: np.ndarray) -> np.ndarray:
+        self.products += 1
+        vt = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), device=self.flat.device)
+        hv = torch.autograd.grad(self.flat @ vt, self.params, retain_graph=True, allow_unused=True)
+        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1)
+                          for h, p in zip(hv, self.params)]).cpu().numpy()
+
+    def linear_operator(self) -> LinearOperator:
+        return LinearOperator((self.n, self.n), matvec=self.matvec, rmatvec=self.matvec, dtype=np.float64)
+
+
+def hessian_top(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, k: int = 1, tol: float = 1e-3,
+                seed: int = 0) -> dict[str, Any]:
+    op = HessianOperator(model, loss, x, y)
+    v0 = np.random.default_rng(seed).normal(size=op.n)
+    k = min(k, op.n - 1)
+    values = eigsh(op.linear_operator(), k=k, which="LM", tol=tol, v0=v0, return_eigenvectors=False)
+    order = np.argsort(-np.abs(values))
+    return {"eigenvalues": [float(values[i]) for i in order], "hvp_products": op.products, "tol": tol,
+            "mode": "train (batch statistics)" if model.training else "eval (running statistics)",
+            "parameters": op.n}
+
+
+def power_iteration(op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """PyHessian's method: ``v <- Hv/|Hv|`` until the Rayleigh quotient changes by less than
+    ``tol`` relative."""
+    v = np.random.default_rng(seed).normal(size=op.n)
+    v /= np.linalg.norm(v)
+    start, lam = op.products, None
+    for _ in range(max_iter):
+        hv = op.matvec(v)
+        new = float(v @ hv)
+        nrm = np.linalg.norm(hv)
+        if nrm == 0:
+            return {"eigenvalue": 0.0, "hvp_products": op.products - start}
+        v = hv / nrm
+        if lam is not None and abs(new - lam) <= tol * abs(new):
+            lam = new
+            break
+        lam = new
+    return {"eigenvalue": lam, "hvp_products": op.products - start}

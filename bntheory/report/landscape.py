@@ -1,0 +1,160 @@
+"""Landscape figures (the paper's figure types) and the page that shows them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bntheory.landscape.probes import HIST_BINS, HIST_RANGE  # noqa: E402
+from bntheory.report.figures import _render  # noqa: E402
+from bntheory.report.files import ReportDir  # noqa: E402
+from bntheory.report.meta import provenance_markdown  # noqa: E402
+
+SCHEMA = 1
+
+
+def _label(doc: dict[str, Any]) -> str:
+    return f"{doc['config']['norm']} (lr {doc['config']['lr']:g})"
+
+
+def _steps(doc):
+    return [p["step"] for p in doc["probes"]]
+
+
+def curves_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    lrs = sorted({r["config"]["lr"] for r in runs})
+    fig, axes = plt.subplots(1, len(lrs), figsize=(6 * len(lrs), 4.2), squeeze=False)
+    for ax, lr in zip(axes[0], lrs):
+        for r in (r for r in runs if r["config"]["lr"] == lr):
+            line, = ax.plot(range(1, len(r["train_loss"]) + 1), r["train_loss"], lw=0.8, alpha=0.7,
+                            label=f"{r['config']['norm']} train")
+            ax.plot(_steps(r), [p["test"]["loss"] for p in r["probes"]], "o--", color=line.get_color(),
+                    ms=3, label=f"{r['config']['norm']} test")
+            if r["diverged_at"] is not None:
+                ax.axvline(r["diverged_at"], color=line.get_color(), ls=":", lw=1)
+        ax.set_yscale("log")
+        ax.set_title(f"training and test loss, lr {lr:g}")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """Loss-variation band, gradient-predictiveness band, effective beta-smoothness."""
+    fig, axes = plt.subplots(1, 3, figsize=(17, 4.4))
+    for r in runs:
+        s = _steps(r)
+        lab = _label(r)
+        band = axes[0].fill_between(s, [p["loss_min"] for p in r["probes"]], [p["loss_max"] for p in r["probes"]],
+                                    alpha=0.3, label=lab)
+        color = band.get_facecolor()[0]
+        axes[1].fill_between(s, [p["pred_min"] for p in r["probes"]], [p["pred_max"] for p in r["probes"]],
+                             alpha=0.3, color=color, label=lab)
+        axes[2].plot(s, [p["beta_smoothness"] for p in r["probes"]], "o-", ms=3, color=color[:3], label=lab)
+    titles = ("loss along the gradient: min-max over eta", "gradient predictiveness: min-max over eta",
+              "effective beta-smoothness")
+    ylabels = ("L(x - eta grad L)", "|grad L(x) - grad L(x - eta grad L)|", "max_eta |grad diff| / |eta grad L|")
+    for ax, t, yl in zip(axes, titles, ylabels):
+        ax.set_title(t)
+        ax.set_xlabel("step")
+        ax.set_ylabel(yl)
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """ICS per layer (Definition 2.1), averaged over the probes after initialization."""
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    for r in runs:
+        body = r["probes"][1:] or r["probes"]
+        n = len(body[0]["ics"])
+        l2 = [sum(p["ics"][i]["l2"] for p in body) / len(body) for i in range(n)]
+        cos = [sum(p["ics"][i]["cos"] for p in body) / len(body) for i in range(n)]
+        axes[0].plot(range(1, n + 1), l2, "o-", ms=3, label=_label(r))
+        axes[1].plot(range(1, n + 1), cos, "o-", ms=3, label=_label(r))
+    axes[0].set_title("internal covariate shift: |G - G'| per layer")
+    axes[0].set_yscale("log")
+    axes[1].set_title("internal covariate shift: cos(G, G') per layer")
+    for ax in axes:
+        ax.set_xlabel("layer (forward order)")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _render(fig)
+
+
+def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """Histograms of the first and the last Norm layer's output at the final probe."""
+    with_acts = [r for r in runs if r["probes"] and r["probes"][-1]["activations"]]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    edges = [HIST_RANGE[0] + (HIST_RANGE[1] - HIST_RANGE[0]) * i / HIST_BINS for i in range(HIST_BINS + 1)]
+    centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
+    for ax, which in zip(axes, (0, -1)):
+        for r in with_acts:
+            rec = r["probes"][-1]["activations"][which]
+            total = sum(rec["hist"]) or 1.0
+            ax.plot(centers, [h / total for h in rec["hist"]], label=f"{_label(r)} ({rec['layer']})")
+        ax.set_title(f"{'first' if which == 0 else 'last'} normalized layer's activations, final step")
+        ax.set_xlabel("activation value")
+        ax.set_ylabel("fraction")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _render(fig)
+
+
+FIGURES = (("curves", curves_figure), ("landscape", landscape_figure), ("ics", ics_figure),
+           ("activations", activations_figure))
+
+
+def _fmt(x) -> str:
+    if x is None:
+        return "—"
+    if isinstance(x, list):
+        return ", ".join(_fmt(v) for v in x) or "—"
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: list[dict[str, Any]],
+                    summaries: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
+    """``{prefix}.md``, ``{prefix}.json`` and ``{prefix}-<figure>.png/.svg`` under ``out``."""
+    written = []
+    for name, fn in FIGURES:
+        png, svg = fn(runs)
+        for ext, data in (("png", png), ("svg", svg)):
+            rel = f"{prefix}-{name}.{ext}"
+            out.write(rel, data)
+            written.append(rel)
+    doc = {"schema": SCHEMA, "meta": meta, "preset": preset, "summaries": summaries, "runs": runs}
+    out.write(f"{prefix}.json", json.dumps(doc, indent=1) + "\n")
+    base = prefix.rsplit("/", 1)[-1]
+    md = [f"# Landscape: `{preset['name']}`", "", provenance_markdown(meta), "", preset["description"] + ".", "",
+          "Every probe runs in training mode (BatchNorm uses batch statistics) on the step's batch, and "
+          "restores parameters, running statistics and RNG afterwards. Numbers are medians over the probes "
+          "after initialization.", "",
+          "| norm | lr | diverged at | final test loss | test acc. | loss variation | predictiveness (max) "
+          "| beta-smoothness | ICS l2 | ICS cos | top Hessian eigenvalue(s) | HVPs |",
+          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for s in summaries:
+        md.append(f"| `{s['norm']}` | {s['lr']:g} | {_fmt(s['diverged_at'])} | {_fmt(s['final_test_loss'])} | "
+                  f"{_fmt(s['final_test_accuracy'])} | {_fmt(s['loss_variation'])} | {_fmt(s['predictiveness_max'])} | "
+                  f"{_fmt(s['beta_smoothness'])} | {_fmt(s['ics_l2'])} | {_fmt(s['ics_cos'])} | "
+                  f"{_fmt(s['hessian_top'])} | {_fmt(s['hvp_products'])} |")
+    md += ["", "Hessian eigenvalues: largest in magnitude, `scipy.sparse.linalg.eigsh` on Hessian-vector "
+           "products of the batch loss in training mode (float64).", ""]
+    for name, _ in FIGURES:
+        md += [f"![{name}]({base}-{name}.png)", ""]
+    md += [f"All numbers: [`{base}.json`]({base}.json)."]
+    out.write(f"{prefix}.md", "\n".join(md) + "\n")
+    return written + [f"{prefix}.json", f"{prefix}.md"]
