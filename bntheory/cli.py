@@ -147,6 +147,97 @@ def _sweep(args: argparse.Namespace, out) -> int:
     return 0
 
 
+def _run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed: int, data_dir: str | None,
+                resume: bool) -> tuple[dict, list[dict], list[dict]]:
+    """Train every (norm, lr) run of a preset under ``out_runs``, with a progress bar each."""
+    from bntheory.landscape.presets import get_preset
+    from bntheory.landscape.summary import run_summary
+    from bntheory.landscape.train import train
+    from bntheory.nn import norm_names
+
+    preset = get_preset(name)
+    known = norm_names()
+    for n in norms or ():
+        if n not in known:
+            from bntheory.errors import UnknownLayerError
+
+            raise UnknownLayerError(f"unknown normalization {n!r}; known: {', '.join(known)}")
+    data = preset.load(seed, data_dir)
+    runs = []
+    for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
+        bar = tqdm(total=cfg.steps, desc=f"{name}: {cfg.norm}, lr {cfg.lr:g}", unit="step", file=sys.stderr)
+        done = [0]
+
+        def progress(step: int, total: int, bar=bar, done=done) -> None:
+            bar.update(step - done[0])
+            done[0] = step
+
+        try:
+            runs.append(train(cfg, data, out_runs / f"{cfg.norm}_lr{cfg.lr:g}", resume=resume, progress=progress))
+        finally:
+            bar.close()
+    info = {"name": preset.name, "description": preset.description, "norms": list(norms or preset.norms),
+            "lrs": list(lrs or preset.lrs), "data": preset.base.data}
+    return info, runs, [run_summary(r) for r in runs]
+
+
+def _print_summaries(summaries: list[dict]) -> None:
+    cols = ("norm", "lr", "diverged_at", "final_test_loss", "loss_variation", "predictiveness_max",
+            "beta_smoothness", "ics_l2", "ics_cos")
+    print("  ".join(f"{c:>18s}" for c in cols))
+    for s in summaries:
+        print("  ".join(f"{s[c]:>18.4g}" if isinstance(s[c], float) else f"{str(s[c]):>18s}" for c in cols))
+
+
+def _landscape(args: argparse.Namespace) -> int:
+    import torch
+
+    from bntheory.report.files import ReportDir
+    from bntheory.report.landscape import write_landscape
+    from bntheory.report.meta import provenance
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise BNTheoryError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
+    out = Path(args.out)
+    norms = [n.strip() for n in args.norm.split(",")] if args.norm else None
+    try:
+        lrs = [float(v) for v in args.lr.split(",")] if args.lr else None
+    except ValueError:
+        raise BNTheoryError(f"--lr must be a comma-separated list of numbers, got {args.lr!r}") from None
+    pages = ReportDir(out)
+    prefix = args.preset
+    for ext in ("md", "json"):
+        pages.check(f"{prefix}.{ext}")
+    info, runs, summaries = _run_preset(args.preset, out / "runs", norms, lrs, args.steps, args.device,
+                                        args.seed, args.data, args.resume)
+    meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
+    for rel in write_landscape(pages, prefix, info, runs, summaries, meta):
+        print(f"wrote {out / rel}")
+    _print_summaries(summaries)
+    return 0
+
+
+#: The landscape presets the report runs (``--quick``: the smoke preset only).
+REPORT_PRESETS = ("digits", "dln")
+
+
+def _report_landscape(out, args: argparse.Namespace, meta: dict) -> list[str]:
+    import shutil
+    import tempfile
+
+    from bntheory.report.landscape import write_landscape
+
+    written = []
+    for name in ("smoke",) if args.quick else REPORT_PRESETS:
+        runs_dir = Path(tempfile.mkdtemp(prefix=f"bntheory-{name}-"))  # checkpoints live here, not in the report
+        try:
+            info, runs, summaries = _run_preset(name, runs_dir, None, None, None, args.device, args.seed, None, False)
+        finally:
+            shutil.rmtree(runs_dir, ignore_errors=True)
+        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta)
+    return written
+
+
 def _report(args: argparse.Namespace) -> int:
     import torch
 
@@ -167,6 +258,11 @@ def _report(args: argparse.Namespace) -> int:
     proofs = catalogue.load_proofs(args.proofs)
     owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json",
              "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
+    from bntheory.report.landscape import FIGURES
+
+    for name in ("smoke",) if args.quick else REPORT_PRESETS:
+        owned += [f"landscape/{name}.{ext}" for ext in ("md", "json")]
+        owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
@@ -177,6 +273,7 @@ def _report(args: argparse.Namespace) -> int:
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
+    written += _report_landscape(out, args, meta)
     profile = "quick" if args.quick else args.verify_profile
     verdicts = _judge_all(profile)
     _study_all(verdicts, quick=args.quick, seed=args.seed)
@@ -230,6 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the starts (default: 0)")
     p.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON (atomically)")
     p.set_defaults(func=_search)
+
+    p = sub.add_parser("landscape", help="train with each normalization and probe the loss landscape")
+    p.add_argument("--preset", required=True, choices=("smoke", "digits", "dln", "cifar10-vgg"))
+    p.add_argument("--norm", default=None, help="comma-separated normalizations (default: the preset's)")
+    p.add_argument("--lr", default=None, help="comma-separated learning rates (default: the preset's)")
+    p.add_argument("--steps", type=int, default=None, help="SGD steps per run (default: the preset's)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data", default=None, help="data directory (cifar10-vgg: a local CIFAR-10, python-pickle layout)")
+    p.add_argument("--resume", action="store_true", help="continue runs from their checkpoints under --out")
+    p.add_argument("--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)")
+    p.set_defaults(func=_landscape)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")

@@ -85,7 +85,9 @@ def test_report_writes_layers_page_and_json(quick_reports):
     assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == [
         "data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
         "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
-        "figures/tightness.svg", "layers.md", "verdicts.md"]
+        "figures/tightness.svg", *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape")
+                                   for e in ("png", "svg")],
+        "landscape/smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md"]
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
     proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
@@ -94,12 +96,13 @@ def test_report_writes_layers_page_and_json(quick_reports):
 
 def test_report_is_deterministic_up_to_the_timestamp(quick_reports):
     tmp_path = quick_reports
-    docs = [json.loads((tmp_path / d / "data" / name).read_text()) for d in ("a", "b") for name in ("layers.json", "proofs.json", "verdicts.json")]
+    names = ("data/layers.json", "data/proofs.json", "data/verdicts.json", "landscape/smoke.json")
+    docs = [json.loads((tmp_path / d / name).read_text()) for d in ("a", "b") for name in names]
     for doc in docs:
         doc["meta"].pop("generated")
         assert "--seed 3" in doc["meta"].pop("command")  # the out dirs differ
-    assert docs[:3] == docs[3:]
-    for fig in ("figures/tightness.png", "figures/tightness.svg"):
+    assert docs[:4] == docs[4:]
+    for fig in ("figures/tightness.png", "figures/tightness.svg", "landscape/smoke-landscape.png"):
         assert (tmp_path / "a" / fig).read_bytes() == (tmp_path / "b" / fig).read_bytes()
 
 

@@ -1,0 +1,161 @@
+"""Landscape probes against analytic values, Hessian spectra against dense Hessians, ICS,
+state restoration, exact resume, and the CLI's smoke preset."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from bntheory.cli import main
+from bntheory.errors import UnknownLayerError
+from bntheory.landscape import probes
+from bntheory.landscape.data import synthetic_classification
+from bntheory.landscape.models import MLP, DeepLinear, loss_fn
+from bntheory.landscape.presets import get_preset
+from bntheory.landscape.train import RunConfig, RunExistsError, train
+from bntheory.nn import Norm
+
+MSE = loss_fn("dln")
+
+
+def regression(n=40, d=3, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, dtype=torch.float64, generator=gen)
+    y = torch.randn(n, d, dtype=torch.float64, generator=gen)
+    torch.manual_seed(seed)
+    model = DeepLinear(d, depth=1).double()  # one linear map: an exactly quadratic loss
+    return model, x, y
+
+
+def test_probes_match_their_analytic_values_on_a_quadratic_loss():
+    """L(W) = mean |W x - y|^2 has the constant Hessian V -> 2 V C, C = X^T X / n, so along
+    x - eta g: loss L - eta|g|^2 + eta^2 <g, Hg>/2, predictiveness eta |Hg|, beta |Hg|/|g|."""
+    model, x, y = regression()
+    etas = (0.05, 0.1, 0.3)
+    out = probes.gradient_probes(model, MSE, x, y, etas)
+    w = model.net[0].weight.detach()
+    g = 2 * (x @ w.T - y).T @ x / x.shape[0]
+    hg = 2 * g @ (x.T @ x / x.shape[0])
+    l0 = float(((x @ w.T - y) ** 2).sum(1).mean())
+    assert out["loss"] == pytest.approx(l0, rel=1e-12)
+    assert out["grad_norm"] == pytest.approx(float(g.norm()), rel=1e-12)
+    for eta, loss, pred in zip(etas, out["loss_along"], out["predictiveness"]):
+        expected = l0 - eta * float((g * g).sum()) + eta**2 / 2 * float((g * hg).sum())
+        assert loss == pytest.approx(expected, rel=1e-10)
+        assert pred == pytest.approx(eta * float(hg.norm()), rel=1e-10)
+    assert out["beta_smoothness"] == pytest.approx(float(hg.norm() / g.norm()), rel=1e-10)
+
+
+def test_eigsh_top_eigenvalue_matches_the_dense_hessian():
+    torch.manual_seed(1)
+    model = MLP(4, (5,), 3, norm="batchnorm").double().train()
+    data = synthetic_classification(16, dim=4, classes=3, seed=2, dtype=torch.float64)
+    x, y = data.x_train, data.y_train
+    loss = loss_fn("mlp")
+    op = probes.HessianOperator(model, loss, x, y)
+    dense = np.stack([op.matvec(e) for e in np.eye(op.n)])
+    assert np.allclose(dense, dense.T, atol=1e-10)
+    eig = np.linalg.eigvalsh((dense + dense.T) / 2)
+    top = eig[np.argmax(np.abs(eig))]
+    res = probes.hessian_top(model, loss, x, y, k=1, tol=1e-8)
+    assert res["eigenvalues"][0] == pytest.approx(top, rel=1e-6)
+    assert res["hvp_products"] > 0 and res["mode"].startswith("train")
+    power = probes.power_iteration(probes.HessianOperator(model, loss, x, y), tol=1e-9)
+    assert abs(power["eigenvalue"]) == pytest.approx(abs(top), rel=1e-4)
+
+
+def test_ics_is_zero_where_the_preceding_layers_do_not_move():
+    torch.manual_seed(0)
+    model = MLP(6, (8, 8), 3, norm="batchnorm").double().train()
+    data = synthetic_classification(32, dim=6, classes=3, seed=0, dtype=torch.float64)
+    loss = loss_fn("mlp")
+    rows = probes.internal_covariate_shift(model, loss, data.x_train, data.y_train, lr=0.1)
+    assert [r["layer"] for r in rows] == ["net.1.weight", "net.4.weight", "net.7.weight"]
+    assert rows[0]["l2"] == 0.0 and rows[0]["cos"] == pytest.approx(1.0)  # nothing precedes layer 1
+    assert rows[1]["l2"] > 0 and rows[2]["l2"] > 0
+    still = probes.internal_covariate_shift(model, loss, data.x_train, data.y_train, lr=0.0)
+    assert all(r["l2"] == 0.0 for r in still)
+
+
+@pytest.mark.parametrize("norm", ["batchnorm", "noisybatchnorm"])
+def test_probes_restore_parameters_running_statistics_and_rng(norm):
+    torch.manual_seed(0)
+    model = MLP(6, (8,), 3, norm=norm).train()
+    data = synthetic_classification(32, dim=6, classes=3, seed=0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    loss = loss_fn("mlp")
+    probes.gradient_probes(model, loss, data.x_train, data.y_train, (0.1, 0.2))
+    probes.internal_covariate_shift(model, loss, data.x_train, data.y_train, 0.1)
+    probes.activation_stats(model, data.x_train)
+    probes.hessian_top(model, loss, data.x_train, data.y_train)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert torch.equal(rng, torch.get_rng_state())
+
+
+def test_resume_after_a_kill_gives_the_same_numbers(tmp_path):
+    p = get_preset("smoke")
+    cfg = RunConfig(**{**p.base.__dict__, "norm": "noisybatchnorm", "steps": 20, "checkpoint_every": 5,
+                       "probe_every": 7, "hessian_every": 14})
+    data = p.load(0, None)
+    whole = train(cfg, data, tmp_path / "whole")
+
+    class Killed(Exception):
+        pass
+
+    def kill(step):
+        if step == 12:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(cfg, data, tmp_path / "killed", on_step=kill)
+    assert (tmp_path / "killed" / "checkpoint.pt").exists()
+    with pytest.raises(RunExistsError, match="resume"):
+        train(cfg, data, tmp_path / "killed")  # never silently restarted over a run
+    resumed = train(cfg, data, tmp_path / "killed", resume=True)
+    assert json.dumps(resumed, sort_keys=True) == json.dumps(whole, sort_keys=True)
+    assert not (tmp_path / "killed" / "checkpoint.pt").exists()
+    assert (tmp_path / "killed" / "metrics.csv").read_text().startswith("schema,step,")
+
+
+def test_divergence_is_recorded_not_hidden(tmp_path):
+    p = get_preset("smoke")
+    cfg = RunConfig(**{**p.base.__dict__, "norm": "none", "lr": 1e6, "steps": 10})
+    doc = train(cfg, p.load(0, None), tmp_path / "r")
+    assert doc["diverged_at"] is not None and doc["steps_done"] < 10
+
+
+def test_norm_layers():
+    x = torch.randn(64, 5, dtype=torch.float64) * 3 + 1
+    torch.manual_seed(0)
+    linf = Norm("linfbatchnorm", 5).double().train()
+    assert float(linf(x).detach().abs().amax()) == pytest.approx(1.0, rel=1e-4)  # gamma = 1: max |c| / max |c|
+    noisy = Norm("noisybatchnorm", 5).double()
+    bn = Norm("batchnorm", 5).double()
+    assert not torch.allclose(noisy.train()(x), bn.train()(x))
+    noisy.eval(), bn.eval()
+    assert torch.equal(noisy(x), bn(x))  # no noise at evaluation
+    with pytest.raises(UnknownLayerError, match="known: none, noisybatchnorm"):
+        Norm("batchnrom", 5)
+
+
+def test_landscape_cli_smoke(tmp_path, capsys):
+    out = tmp_path / "smoke"
+    assert main(["landscape", "--preset", "smoke", "--out", str(out)]) == 0
+    doc = json.loads((out / "smoke.json").read_text())
+    assert doc["schema"] == 1 and {s["norm"] for s in doc["summaries"]} == {"none", "batchnorm"}
+    for s in doc["summaries"]:
+        assert s["diverged_at"] is None and math.isfinite(s["beta_smoothness"]) and s["hessian_top"]
+    for fig in ("curves", "landscape", "ics", "activations"):
+        assert (out / f"smoke-{fig}.png").read_bytes().startswith(b"\x89PNG")
+    assert "beta-smoothness" in (out / "smoke.md").read_text()
+    assert main(["landscape", "--preset", "smoke", "--out", str(out)]) == 2  # runs exist: no overwrite
+    assert "resume" in capsys.readouterr().err
+    assert main(["landscape", "--preset", "smoke", "--out", str(out), "--resume"]) == 0
+    assert main(["landscape", "--preset", "smoke", "--norm", "batchnrom", "--out", str(tmp_path / "x")]) == 2
+    assert main(["landscape", "--preset", "cifar10-vgg", "--out", str(tmp_path / "c")]) == 2
