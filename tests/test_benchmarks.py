@@ -22,6 +22,7 @@ def _load(name: str):
     ("closed_forms", ["--quick"]),
     ("verify", ["--m", "8", "--cases", "5", "--vectorised", "200"]),
     ("symbolic", ["--ms", "2", "--timeout", "20"]),
+    ("landscape", ["--quick"]),
 ])
 def test_benchmark_runs(name, argv, capsys):
     assert _load(name).main(argv) == 0

@@ -44,7 +44,7 @@ class RunConfig:
     steps: int
     batch_size: int | None = 128  # None: full batch (gradient descent)
     seed: int = 0
-    probe_every: int = 50
+    probe_every: int = 50  # 0: no probes at all
     etas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4)
     hessian_every: int = 0  # 0: never
     hessian_k: int = 1
@@ -59,8 +59,8 @@ class RunConfig:
     def __post_init__(self):
         if self.lr <= 0 or not math.isfinite(self.lr):
             raise InvalidArgumentError(f"lr must be a positive number, got {self.lr}")
-        if self.steps < 1 or self.probe_every < 1 or self.checkpoint_every < 1:
-            raise InvalidArgumentError("steps, probe_every and checkpoint_every must be >= 1")
+        if self.steps < 1 or self.probe_every < 0 or self.checkpoint_every < 1:
+            raise InvalidArgumentError("steps and checkpoint_every must be >= 1, probe_every >= 0 (0: no probes)")
         if self.dtype not in ("float32", "float64"):
             raise InvalidArgumentError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
@@ -170,7 +170,7 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
     while step < cfg.steps and metrics.diverged_at is None:
         idx = batches.next()
         x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
-        if step % cfg.probe_every == 0:
+        if cfg.probe_every and step % cfg.probe_every == 0:
             probe(step, x, y)
         opt.zero_grad(set_to_none=True)
         value = loss(model(x), y)
@@ -189,7 +189,7 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
                                     "rng": torch.get_rng_state(), "metrics": asdict(metrics), "step": step})
         if on_step is not None:
             on_step(step)
-    if metrics.diverged_at is None:
+    if metrics.diverged_at is None and cfg.probe_every:
         idx = batches.next()
         x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
         probe(step, x, y)  # the final state

@@ -81,9 +81,9 @@ def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         n = len(body[0]["ics"])
         l2 = [sum(p["ics"][i]["l2"] for p in body) / len(body) for i in range(n)]
         cos = [sum(p["ics"][i]["cos"] for p in body) / len(body) for i in range(n)]
-        axes[0].plot(range(1, n + 1), l2, "o-", ms=3, label=_label(r))
+        axes[0].plot(range(1, n + 1), [v if v > 0 else float("nan") for v in l2], "o-", ms=3, label=_label(r))
         axes[1].plot(range(1, n + 1), cos, "o-", ms=3, label=_label(r))
-    axes[0].set_title("internal covariate shift: |G - G'| per layer")
+    axes[0].set_title("internal covariate shift: |G - G'| per layer\n(layer 1: 0 by definition, not drawn)")
     axes[0].set_yscale("log")
     axes[1].set_title("internal covariate shift: cos(G, G') per layer")
     for ax in axes:
