@@ -217,11 +217,25 @@ def _landscape(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dict, profile: str) -> list[str]:
+    """The per-statement pages, ``index.md`` and ``bntheory.tex``."""
+    from bntheory.report.derivations import proofs_json
+    from bntheory.report.tex import document
+    from bntheory.report.theorems import index_markdown, write_theorem_pages
+    from bntheory.report.verdicts import verdicts_json
+
+    doc = verdicts_json(verdicts, meta, profile)
+    written = write_theorem_pages(out, doc, meta)
+    out.write("index.md", index_markdown(doc, landscape, meta))
+    out.write("bntheory.tex", document(doc, proofs_json(results, meta), landscape, meta))
+    return written + ["index.md", "bntheory.tex"]
+
+
 #: The landscape presets the report runs (``--quick``: the smoke preset only).
 REPORT_PRESETS = ("digits", "dln")
 
 
-def _report_landscape(out, args: argparse.Namespace, meta: dict) -> list[str]:
+def _report_landscape(out, args: argparse.Namespace, meta: dict, summaries_out: dict) -> list[str]:
     import shutil
     import tempfile
 
@@ -235,6 +249,7 @@ def _report_landscape(out, args: argparse.Namespace, meta: dict) -> list[str]:
         finally:
             shutil.rmtree(runs_dir, ignore_errors=True)
         written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta)
+        summaries_out[name] = summaries
     return written
 
 
@@ -260,6 +275,10 @@ def _report(args: argparse.Namespace) -> int:
              "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
     from bntheory.report.landscape import FIGURES
 
+    from bntheory.theorems.catalogue import STATEMENTS
+
+    owned += ["index.md", "bntheory.tex"] + [f"theorems/{s}.md" for s in [st.id for st in STATEMENTS] + ["lemma4.5"]]
+    owned += [f"theorems/{st.id}-tightness.{ext}" for st in STATEMENTS for ext in ("png", "svg")]
     for name in ("smoke",) if args.quick else REPORT_PRESETS:
         owned += [f"landscape/{name}.{ext}" for ext in ("md", "json")]
         owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
@@ -273,12 +292,14 @@ def _report(args: argparse.Namespace) -> int:
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
-    written += _report_landscape(out, args, meta)
+    landscape: dict[str, list[dict]] = {}
+    written += _report_landscape(out, args, meta, landscape)
     profile = "quick" if args.quick else args.verify_profile
     verdicts = _judge_all(profile)
     _study_all(verdicts, quick=args.quick, seed=args.seed)
     written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
                               figure="figures/tightness")
+    written += _report_pages(out, verdicts, results, landscape, meta, profile)
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])

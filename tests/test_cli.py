@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -148,3 +149,60 @@ def test_atomic_write_leaves_no_temporary_files(tmp_path):
     atomic_write(tmp_path / "sub" / "f.txt", "abc")
     assert [p.name for p in (tmp_path / "sub").iterdir()] == ["f.txt"]
     assert (tmp_path / "sub" / "f.txt").stat().st_mode & 0o044  # readable by others, as usual
+
+
+def test_report_index_theorem_pages_and_tex(quick_reports):
+    root = quick_reports / "a"
+    index = (root / "index.md").read_text()
+    assert "[`thm1.arxiv`](theorems/thm1.arxiv.md)" in index and "landscape/smoke.md" in index
+    page = (root / "theorems" / "thm1.arxiv.md").read_text()
+    assert "## As printed" in page and "## Exact form" in page and "## Counterexample, eps=0" in page
+    assert r"\begin{pmatrix}" in page and "thm1.arxiv-tightness.png" in page
+    assert (root / "theorems" / "thm1.arxiv-tightness.png").read_bytes().startswith(b"\x89PNG")
+    assert "Counterexample (exact" in (root / "theorems" / "lemma4.5.md").read_text()
+    tex = (root / "bntheory.tex").read_text()
+    assert tex.startswith(r"\documentclass") and tex.rstrip().endswith(r"\end{document}")
+    assert all(ord(c) < 128 for c in tex), "non-ASCII left in the LaTeX document"
+
+
+def _pdflatex(workdir: Path, name: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name], cwd=workdir,
+                          capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)")
+def test_report_tex_compiles_with_pdflatex(quick_reports, tmp_path):
+    work = tmp_path / "tex"
+    shutil.copytree(quick_reports / "a", work)
+    run = _pdflatex(work, "bntheory.tex")
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert (work / "bntheory.pdf").stat().st_size > 10_000
+
+
+MATH = re.compile(r"\$\$(.+?)\$\$|(?<![\\$])\$([^$\n]+?)\$", re.S)
+
+
+def formulas(root: Path) -> list[tuple[str, str]]:
+    """Every ``$$...$$`` and ``$...$`` formula of the Markdown pages under ``root``."""
+    out = []
+    for md in sorted(root.rglob("*.md")):
+        text = re.sub(r"`[^`\n]*`", "", md.read_text())  # code spans hold no math
+        for m in MATH.finditer(text):
+            out.append((str(md.relative_to(root)), (m.group(1) or m.group(2)).strip()))
+    return out
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)")
+@pytest.mark.parametrize("which", ["generated", "committed"])
+def test_every_formula_of_the_markdown_pages_parses_in_latex(which, quick_reports, tmp_path):
+    root = quick_reports / "a" if which == "generated" else Path(__file__).parents[1] / "reports"
+    found = formulas(root)
+    assert len(found) > 50
+    body = "\n".join(rf"\typeout{{FORMULA {i}}}\[{f}\]" for i, (_, f) in enumerate(found))
+    (tmp_path / "f.tex").write_text(r"\documentclass{article}\usepackage{amsmath,amssymb}"
+                                    r"\setcounter{MaxMatrixCols}{20}\begin{document}" + body + r"\end{document}")
+    run = _pdflatex(tmp_path, "f.tex")
+    if run.returncode != 0:
+        last = max((int(m) for m in re.findall(r"FORMULA (\d+)", run.stdout)), default=0)
+        page, bad = found[last]
+        pytest.fail(f"a formula on {page} does not parse: {bad}\n{run.stdout[-1500:]}")

@@ -4,8 +4,6 @@ bound is attained exactly when the proofs say so."""
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
