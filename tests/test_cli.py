@@ -83,12 +83,17 @@ def test_report_writes_layers_page_and_json(quick_reports):
         assert op["cases"] > 0 and op["failures"] == 0 and 0 <= op["max_ratio"] <= 1
         assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
     assert "bntheory report --out" in md and "torch" in md
-    assert sorted(json.loads((tmp_path / MANIFEST).read_text())["files"]) == [
-        "data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
-        "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
-        "figures/tightness.svg", *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape")
-                                   for e in ("png", "svg")],
-        "landscape/smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md"]
+    files = sorted(json.loads((tmp_path / MANIFEST).read_text())["files"])
+    expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
+                "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
+                "figures/tightness.svg", "landscape/smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
+                "index.md", "bntheory.tex",
+                *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape") for e in ("png", "svg")]}
+    assert expected <= set(files)
+    theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
+    assert len(theorem_pages) == 12  # 11 catalogued statements and Lemma 4.5
+    assert set(files) - expected == set(theorem_pages) | {f for f in files if f.endswith(("-tightness.png", "-tightness.svg"))}
+    assert all((tmp_path / f).is_file() for f in files)
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
     proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
