@@ -248,7 +248,8 @@ def _report_landscape(out, args: argparse.Namespace, meta: dict, summaries_out: 
             info, runs, summaries = _run_preset(name, runs_dir, None, None, None, args.device, args.seed, None, False)
         finally:
             shutil.rmtree(runs_dir, ignore_errors=True)
-        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta)
+        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta,
+                                   json_rel=f"data/landscape-{name}.json")
         summaries_out[name] = summaries
     return written
 
@@ -280,7 +281,7 @@ def _report(args: argparse.Namespace) -> int:
     owned += ["index.md", "bntheory.tex"] + [f"theorems/{s}.md" for s in [st.id for st in STATEMENTS] + ["lemma4.5"]]
     owned += [f"theorems/{st.id}-tightness.{ext}" for st in STATEMENTS for ext in ("png", "svg")]
     for name in ("smoke",) if args.quick else REPORT_PRESETS:
-        owned += [f"landscape/{name}.{ext}" for ext in ("md", "json")]
+        owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
         owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after

@@ -86,7 +86,7 @@ def test_report_writes_layers_page_and_json(quick_reports):
     files = sorted(json.loads((tmp_path / MANIFEST).read_text())["files"])
     expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
                 "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
-                "figures/tightness.svg", "landscape/smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
+                "figures/tightness.svg", "data/landscape-smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
                 "index.md", "bntheory.tex",
                 *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape") for e in ("png", "svg")]}
     assert expected <= set(files)
@@ -102,7 +102,7 @@ def test_report_writes_layers_page_and_json(quick_reports):
 
 def test_report_is_deterministic_up_to_the_timestamp(quick_reports):
     tmp_path = quick_reports
-    names = ("data/layers.json", "data/proofs.json", "data/verdicts.json", "landscape/smoke.json")
+    names = ("data/layers.json", "data/proofs.json", "data/verdicts.json", "data/landscape-smoke.json")
     docs = [json.loads((tmp_path / d / name).read_text()) for d in ("a", "b") for name in names]
     for doc in docs:
         doc["meta"].pop("generated")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 from typing import Any
 
 import matplotlib
@@ -127,8 +128,10 @@ def _fmt(x) -> str:
 
 
 def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: list[dict[str, Any]],
-                    summaries: list[dict[str, Any]], meta: dict[str, Any]) -> list[str]:
-    """``{prefix}.md``, ``{prefix}.json`` and ``{prefix}-<figure>.png/.svg`` under ``out``."""
+                    summaries: list[dict[str, Any]], meta: dict[str, Any], json_rel: str | None = None) -> list[str]:
+    """``{prefix}.md``, ``{prefix}-<figure>.png/.svg`` and the numbers as JSON (``json_rel``,
+    default ``{prefix}.json``) under ``out``."""
+    json_rel = json_rel or f"{prefix}.json"
     written = []
     for name, fn in FIGURES:
         png, svg = fn(runs)
@@ -137,7 +140,7 @@ def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: l
             out.write(rel, data)
             written.append(rel)
     doc = {"schema": SCHEMA, "meta": meta, "preset": preset, "summaries": summaries, "runs": runs}
-    out.write(f"{prefix}.json", json.dumps(doc, indent=1) + "\n")
+    out.write(json_rel, json.dumps(doc, indent=1) + "\n")
     base = prefix.rsplit("/", 1)[-1]
     md = [f"# Landscape: `{preset['name']}`", "", provenance_markdown(meta), "", preset["description"] + ".", "",
           "Every probe runs in training mode (BatchNorm uses batch statistics) on the step's batch, and "
@@ -155,6 +158,7 @@ def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: l
            "products of the batch loss in training mode (float64).", ""]
     for name, _ in FIGURES:
         md += [f"![{name}]({base}-{name}.png)", ""]
-    md += [f"All numbers: [`{base}.json`]({base}.json)."]
+    link = posixpath.relpath(json_rel, posixpath.dirname(prefix) or ".")
+    md += [f"All numbers: [`{link}`]({link})."]
     out.write(f"{prefix}.md", "\n".join(md) + "\n")
-    return written + [f"{prefix}.json", f"{prefix}.md"]
+    return written + [json_rel, f"{prefix}.md"]
