@@ -81,7 +81,7 @@ def _study_all(verdicts: list[dict], quick: bool, seed: int) -> None:
 
 
 def _search(args: argparse.Namespace) -> int:
-    from bntheory.report.files import atomic_write
+    from bntheory.atomic import atomic_write
     from bntheory.search import search
     from bntheory.theorems.catalogue import get_statement
 

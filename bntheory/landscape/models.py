@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import torch
 from torch import Tensor, nn
 
 from bntheory.errors import InvalidArgumentError
@@ -119,7 +118,3 @@ def build(kind: str, norm: str, input_shape: tuple[int, ...], num_classes: int |
     if kind == "dln":
         return DeepLinear(input_shape[0], depth, norm)
     raise InvalidArgumentError(f"model kind must be mlp, vgg or dln, got {kind!r}")
-
-
-def to_dtype(model: nn.Module, dtype: torch.dtype) -> nn.Module:
-    return model.to(dtype=dtype)

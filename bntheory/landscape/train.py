@@ -16,7 +16,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -27,7 +26,7 @@ from bntheory.errors import BNTheoryError, InvalidArgumentError
 from bntheory.landscape import probes
 from bntheory.landscape.data import Dataset
 from bntheory.landscape.models import build, loss_fn
-from bntheory.report.files import atomic_write
+from bntheory.atomic import atomic_write
 
 SCHEMA = 1
 
@@ -214,7 +213,3 @@ def _csv(doc: dict[str, Any]) -> str:
                     sum(r["l2"] for r in ics) / len(ics), sum(r["cos"] for r in ics) / len(ics),
                     p["hessian"]["eigenvalues"][0] if "hessian" in p else ""])
     return buf.getvalue()
-
-
-def tempdir() -> str:
-    return tempfile.mkdtemp(prefix="bntheory-landscape-")
