@@ -41,7 +41,7 @@ from scipy.sparse.linalg import eigsh
 
 from bntheory.landscape.models import build, loss_fn
 from bntheory.landscape.presets import get_preset
-from bntheory.landscape.probes import NCV, HessianOperator
+from bntheory.landscape.probes import NCV, HessianOperator, power_iteration
 from bntheory.landscape.train import train
 
 ACCURACY = 1e-3
@@ -90,20 +90,6 @@ def eigsh_run(op: HessianOperator, tol: float, seed: int = 0) -> tuple[float, in
     return float(vals[0]), op.products - start
 
 
-def pyhessian_power(op: HessianOperator, tol: float = ACCURACY, seed: int = 0, max_iter: int = 2000):
-    v = np.random.default_rng(seed).normal(size=op.n)
-    v /= np.linalg.norm(v)
-    start, lam = op.products, None
-    for _ in range(max_iter):
-        hv = op.matvec(v)
-        new = float(v @ hv)
-        v = hv / np.linalg.norm(hv)
-        if lam is not None and abs(new - lam) <= tol * abs(new):
-            return new, op.products - start
-        lam = new
-    return lam, op.products - start
-
-
 def overhead(quick: bool) -> tuple[float, float]:
     p = get_preset("digits")
     data = p.load(0, None)
@@ -148,7 +134,8 @@ def main(argv=None) -> int:
         e_val, e_n = eigsh_run(op, ACCURACY)
         e_err = abs(e_val - ref) / abs(ref)
         for rule in (1e-3, 3e-4, 1e-4, 3e-5, 1e-5, 3e-6, 1e-6):
-            p_val, p_n = pyhessian_power(op, tol=rule)
+            power = power_iteration(op, tol=rule)
+            p_val, p_n = power["eigenvalue"], power["hvp_products"]
             p_err = abs(p_val - ref) / abs(ref)
             if p_err <= ACCURACY:
                 break
