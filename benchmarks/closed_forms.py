@@ -40,7 +40,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from typing import Any, Callable, Sequence
 
@@ -49,6 +48,7 @@ import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
 from bntheory import get_layer
+from bntheory.atomic import atomic_write
 from bntheory.norms import _fused
 from bntheory.norms.batchnorm import parse_args
 from bntheory.verify.compare import compare
@@ -283,29 +283,6 @@ def target_lines(targets: dict[str, Any] | None) -> list[str]:
     ]
 
 
-def write_json_atomic(path: str, data: Any) -> None:
-    """Write ``data`` as JSON to ``path`` atomically: a temporary file, then ``os.replace``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".closed_forms.", suffix=".json.tmp", dir=directory)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file ordinary permissions
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def parse_cli(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="closed_forms.py",
@@ -383,8 +360,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for line in target_lines(targets):
         print(line)
     if args.json:
-        write_json_atomic(args.json, {"meta": meta, "results": results, "targets": targets,
-                                      "agree": agree, "error_bound_used": used})
+        atomic_write(args.json, json.dumps({"meta": meta, "results": results, "targets": targets,
+                                            "agree": agree, "error_bound_used": used}, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if agree else 1
 

@@ -17,10 +17,11 @@ import multiprocessing as mp
 import os
 import platform
 import sys
-import tempfile
 import time
 
 import sympy
+
+from bntheory.atomic import atomic_write
 
 
 def explicit_theorem1(m: int) -> bool:
@@ -117,10 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{r['theorem']:10s} {r['m']:3d} {r['general_s']:14.3f} {exp:>15s} {ratio:>17s}{note}")
     print(f"all general-m proofs together (incl. explicit cross-checks): {general['all proofs']:.1f} s (target 20 s)")
     if args.json:
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(args.json)) or ".")
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"schema": 1, "rows": rows, "general": general}, fh, indent=1)
-        os.replace(tmp, args.json)
+        atomic_write(args.json, json.dumps({"schema": 1, "rows": rows, "general": general}, indent=1) + "\n")
     return 0
 
 

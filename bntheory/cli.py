@@ -66,18 +66,14 @@ def _judge_all(profile: str) -> list[dict]:
 
 def _study_all(verdicts: list[dict], quick: bool, seed: int) -> None:
     """Attach ``tightness`` and ``worst_case`` to every catalogued statement's verdict."""
-    from bntheory.search.study import StudyGrid, study
+    from bntheory.search.study import StudyGrid, attach
     from bntheory.theorems.catalogue import STATEMENTS, get_statement
 
     grid = StudyGrid.quick() if quick else StudyGrid()
     known = {s.id for s in STATEMENTS}
     todo = [v for v in verdicts if v["id"] in known]
     for v in tqdm(todo, desc="worst cases", unit="statement", file=sys.stderr):
-        v.update(study(get_statement(v["id"]), v["regime"], v["verdict"], grid, seed=seed))
-        if v.get("refuted_by_search"):  # a re-checked counterexample from the search settles it
-            w = v["worst_case"]
-            v.update(verdict="refuted", counterexample=w["case"], violation=w["value"],
-                     sides={"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]})
+        attach(v, get_statement(v["id"]), grid, seed=seed)
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -153,15 +149,11 @@ def _run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed:
     from bntheory.landscape.presets import get_preset
     from bntheory.landscape.summary import run_summary
     from bntheory.landscape.train import train
-    from bntheory.nn import norm_names
+    from bntheory.nn import check_norm
 
     preset = get_preset(name)
-    known = norm_names()
     for n in norms or ():
-        if n not in known:
-            from bntheory.errors import UnknownLayerError
-
-            raise UnknownLayerError(f"unknown normalization {n!r}; known: {', '.join(known)}")
+        check_norm(n)  # before any data is loaded
     data = preset.load(seed, data_dir)
     runs = []
     for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):

@@ -34,21 +34,24 @@ def norm_names() -> list[str]:
     return list(dict.fromkeys([*LOCAL, *layer_names()]))
 
 
+def check_norm(name: str) -> None:
+    """Raise :class:`UnknownLayerError` (listing every known name) unless ``name`` is one."""
+    known = norm_names()
+    if name not in known:
+        raise UnknownLayerError(f"unknown normalization {name!r}; known: {', '.join(known)}")
+
+
 class Norm(nn.Module):
     """A normalization over the batch (and spatial) axes of ``(N, C, *)`` activations."""
 
     def __init__(self, name: str, num_features: int, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__()
-        if name not in LOCAL:
-            from bntheory.norms import get_layer, layer_names
+        check_norm(name)
+        from bntheory.norms import get_layer
 
-            try:
-                self.layer = get_layer(name)
-            except UnknownLayerError:
-                raise UnknownLayerError(
-                    f"unknown normalization {name!r}; known: {', '.join(norm_names())}") from None
-            if name not in layer_names():  # pragma: no cover - get_layer raised already
-                raise UnknownLayerError(name)
+        # the registered layer behind the forward (noisy BatchNorm adds its noise to BatchNorm's)
+        base = "batchnorm" if name == "noisybatchnorm" else name
+        self.layer = None if name in ("none", *LP_NORMS) else get_layer(base)
         self.name, self.eps, self.momentum = name, eps, momentum
         if name != "none":
             self.weight = nn.Parameter(torch.ones(num_features))
@@ -64,10 +67,7 @@ class Norm(nn.Module):
             return x
         if self.name in LP_NORMS:
             return self._lp(x, LP_NORMS[self.name])
-        base = "batchnorm" if self.name == "noisybatchnorm" else self.name
-        from bntheory.norms import get_layer
-
-        out = get_layer(base).forward(x, self.running_mean, self.running_var, self.weight, self.bias,
+        out = self.layer.forward(x, self.running_mean, self.running_var, self.weight, self.bias,
                                       self.training, self.momentum, self.eps)
         if self.name == "noisybatchnorm" and self.training:
             out = self._noise(out)

@@ -33,6 +33,9 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+import torch
+
 try:
     from numba import njit, prange
 except ImportError:  # pragma: no cover - depends on the environment
@@ -173,8 +176,6 @@ if njit is not None:
 def usable(x, *others) -> bool:
     """Whether the fused route applies: Numba present and enabled, CPU, float32/float64,
     2-D ``(N, C)``, every tensor contiguous with the same shape and dtype."""
-    import torch
-
     if not ENABLED or x.device.type != "cpu" or x.dim() != 2 or x.dtype not in (torch.float64, torch.float32):
         return False
     return all(t.shape == x.shape and t.dtype == x.dtype and t.device == x.device for t in others) and all(
@@ -192,8 +193,6 @@ def stats(x, *others):
     With one other array ``w``: ``(n, mean x, mean w, <x-mx, x-mx>, <x-mx, w-mw>)``; with
     two, ``g`` and ``v``: ``(n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv)`` (sums, not means, of the
     centered products)."""
-    import numpy as np
-    import torch
 
     n, c = x.shape
     arrays = [t.detach().numpy() for t in (x, *others)]
@@ -205,7 +204,6 @@ def stats(x, *others):
 
 def combine(coef, x, *others):
     """``out = sum_i coef[2i] (t_i - coef[2i+1])`` over ``(x, *others)``; ``coef`` is ``(2k, C)``."""
-    import torch
 
     out = torch.empty_like(x)
     arrays = [t.detach().numpy() for t in (out, x, *others)]

@@ -53,3 +53,41 @@ def matrix(a: Sequence[Sequence[float]]) -> str:
         else:
             rows.append(" & ".join(r"\cdots" if j is None else number(a[i][j]) for j in cols))
     return r"\begin{pmatrix}" + r" \\ ".join(rows) + r"\end{pmatrix}"
+
+
+def rational(x: str) -> str:
+    """An exact rational written as SymPy prints it (``-7/23``) as ``-\\tfrac{7}{23}``."""
+    if "/" in x:
+        num, den = x.split("/")
+        sign = "-" if num.startswith("-") else ""
+        return rf"{sign}\tfrac{{{num.lstrip('-')}}}{{{den}}}"
+    return x
+
+
+def rational_vector(xs: Sequence[str]) -> str:
+    return r"\begin{pmatrix}" + " & ".join(rational(x) for x in xs) + r"\end{pmatrix}^{\top}"
+
+
+def rational_matrix(rows: Sequence[Sequence[str]]) -> str:
+    return r"\begin{pmatrix}" + r" \\ ".join(" & ".join(rational(x) for x in r) for r in rows) + r"\end{pmatrix}"
+
+
+def counterexample_formulas(ce: dict, sides: dict | None) -> list[str]:
+    """A case of the catalogue (``m, y, gamma, beta, eps, g, H``) as display formulas, and both
+    sides with the rounding the error model allows, when ``sides`` is given."""
+    out = [rf"m = {ce['m']},\quad \gamma = {number(ce['gamma'])},\quad "
+           rf"\beta = {number(ce['beta'])},\quad \varepsilon = {number(ce['eps'])}",
+           "y = " + vector(ce["y"]), "g = " + vector(ce["g"]), "H = " + matrix(ce["H"])]
+    if sides:
+        out.append(rf"\text{{lhs}} = {number(sides['lhs'], 10)},\qquad \text{{rhs}} = {number(sides['rhs'], 10)},"
+                   rf"\qquad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}")
+    return out
+
+
+def lemma_formulas(ce: dict) -> list[str]:
+    """Lemma 4.5's exact counterexample (rationals as strings) as display formulas."""
+    return [rf"X = {rational_matrix(ce['X'])},\quad t = {rational_vector(ce['t'])},\quad W_0 = {rational_vector(ce['W0'])}",
+            rf"W^* = {rational_vector(ce['W_star'])},\quad w_c = {rational_vector(ce['w_c'])},\quad "
+            rf"\hat W^* = {rational_vector(ce['W_hat_star'])}",
+            rf"\|W_0 - \hat W^*\|^2 = {rational(ce['lhs'])} \approx {ce['lhs_float']:.6g}\; > \;"
+            rf"{rational(ce['rhs'])} \approx {ce['rhs_float']:.6g} = \text{{rhs}}"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bntheory.report import latex
 from bntheory.report.theorems import group, search_word, verdict_word
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
@@ -57,19 +58,8 @@ def _code(s: str) -> str:
     return r"\texttt{" + text(s) + "}"
 
 
-def _counterexample(ce: dict[str, Any], sides: dict[str, Any] | None) -> list[str]:
-    from bntheory.report import latex
-
-    out = [r"\begin{gather*}",
-           rf"m = {ce['m']},\quad \gamma = {latex.number(ce['gamma'])},\quad \varepsilon = {latex.number(ce['eps'])}\\",
-           rf"y = {latex.vector(ce['y'])},\quad g = {latex.vector(ce['g'])}\\",
-           rf"H = {latex.matrix(ce['H'])}"]
-    if sides:
-        out[-1] += r"\\"
-        out.append(rf"\text{{lhs}} = {latex.number(sides['lhs'], 10)},\quad \text{{rhs}} = {latex.number(sides['rhs'], 10)}"
-                   rf",\quad \text{{rounding allows }} {latex.number(sides['tolerance'], 3)}")
-    out.append(r"\end{gather*}")
-    return out
+def _gather(formulas: list[str]) -> list[str]:
+    return [r"\begin{gather*}", "\\\\\n".join(formulas), r"\end{gather*}"]
 
 
 def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, list[dict[str, Any]]],
@@ -107,11 +97,9 @@ def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, l
             out.append(r"\noindent " + text(f"{v['regime']}: ") + r"\textbf{" + text(verdict_word(v)) + "}"
                        + text(f" after {v['examples']} examples; worst-case search: {search_word(v)}.") + r"\par")
             if v.get("counterexample") and sid != "lemma4.5":
-                out += _counterexample(v["counterexample"], v.get("sides"))
+                out += _gather(latex.counterexample_formulas(v["counterexample"], v.get("sides")))
             elif sid == "lemma4.5" and v.get("counterexample") and v["regime"] == "eps=0":
-                ce = v["counterexample"]
-                out.append(text(f"Exact counterexample: X = {ce['X']}, t = {ce['t']}, W0 = {ce['W0']}; "
-                                f"lhs = {ce['lhs']} > rhs = {ce['rhs']}.") + r"\par")
+                out += [text("Exact counterexample:")] + _gather(latex.lemma_formulas(v["counterexample"]))
     out.append(r"\section{Derivations}")
     for p in proofs.get("proofs", []):
         out += [r"\subsection{" + text(p["title"]) + "}", text(p["claim"]) + r"\par"]

@@ -10,6 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from bntheory.report import latex  # noqa: E402
 from bntheory.report.figures import _render  # noqa: E402
 from bntheory.report.files import ReportDir  # noqa: E402
 from bntheory.report.meta import provenance_markdown  # noqa: E402
@@ -94,11 +95,9 @@ def statement_page(sid: str, entries: list[dict[str, Any]], by_id: dict[str, lis
         ce = v.get("counterexample")
         if sid == "lemma4.5":
             if ce and v["regime"] == "eps=0":
-                out += ["## Counterexample (exact, both regimes)", "",
-                        f"$$X = {_rat_matrix(ce['X'])},\\quad t = {_rat_vector(ce['t'])},\\quad "
-                        f"W_0 = {_rat_vector(ce['W0'])}$$", "",
-                        f"$$W^* = {_rat_vector(ce['W_star'])},\\quad \\hat W^* = {_rat_vector(ce['W_hat_star'])}$$", "",
-                        f"$$\\|W_0 - \\hat W^*\\|^2 = {ce['lhs']} > {ce['rhs']} = \\text{{rhs}}$$", ""]
+                out += ["## Counterexample (exact, both regimes)", ""]
+                for formula in latex.lemma_formulas(ce):
+                    out += [f"$${formula}$$", ""]
             continue
         if ce:
             out += [f"## Counterexample, {v['regime']}", ""] + counterexample_markdown(ce, v.get("sides"))
@@ -117,22 +116,6 @@ def statement_page(sid: str, entries: list[dict[str, Any]], by_id: dict[str, lis
                 "`eps/var`, re-checked by autograd (`bntheory search`).", ""]
     out += [provenance_markdown(meta)]
     return "\n".join(out) + "\n"
-
-
-def _rat_vector(xs: list[str]) -> str:
-    return r"\begin{pmatrix}" + " & ".join(_rat(x) for x in xs) + r"\end{pmatrix}^{\top}"
-
-
-def _rat_matrix(rows: list[list[str]]) -> str:
-    return r"\begin{pmatrix}" + r" \\ ".join(" & ".join(_rat(x) for x in r) for r in rows) + r"\end{pmatrix}"
-
-
-def _rat(x: str) -> str:
-    if "/" in x:
-        num, den = x.split("/")
-        sign = "-" if num.startswith("-") else ""
-        return rf"{sign}\tfrac{{{num.lstrip('-')}}}{{{den}}}"
-    return x
 
 
 def write_theorem_pages(out: ReportDir, doc: dict[str, Any], meta: dict) -> list[str]:

@@ -54,18 +54,10 @@ def verdicts_markdown(doc: dict, figure: str | None = None) -> str:
 
 def counterexample_markdown(ce: dict, sides: dict | None) -> list[str]:
     """A case as display math (its exact numbers are in the JSON), and both sides evaluated."""
-    scalars = (rf"m = {ce['m']},\quad \gamma = {latex.number(ce['gamma'])},\quad "
-               rf"\beta = {latex.number(ce['beta'])},\quad \varepsilon = {latex.number(ce['eps'])}")
-    out = ["$$" + scalars + "$$", "",
-           "$$y = " + latex.vector(ce["y"]) + "$$", "",
-           "$$g = " + latex.vector(ce["g"]) + "$$", "",
-           "$$H = " + latex.matrix(ce["H"]) + "$$", ""]
-    if sides:
-        out += [rf"$$\text{{lhs}} = {latex.number(sides['lhs'], 10)},\qquad "
-                rf"\text{{rhs}} = {latex.number(sides['rhs'], 10)},\qquad "
-                rf"\text{{rounding allows}}\ {latex.number(sides['tolerance'], 3)}$$", ""]
-    out += ["(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the JSON.)", ""]
-    return out
+    out = []
+    for formula in latex.counterexample_formulas(ce, sides):
+        out += [f"$${formula}$$", ""]
+    return out + ["(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the JSON.)", ""]
 
 
 def tightness_markdown(doc: dict, figure: str | None) -> list[str]:
@@ -104,14 +96,9 @@ def lemma_markdown(doc: dict) -> list[str]:
            f"{v['examples']} random integer problems solved exactly (SymPy rationals).", ""]
     ce = v.get("counterexample")
     if ce:
-        mat = lambda rows_: r"\begin{pmatrix}" + r" \\ ".join(" & ".join(r) for r in rows_) + r"\end{pmatrix}"  # noqa: E731
-        vec = lambda xs: r"\begin{pmatrix}" + " & ".join(xs) + r"\end{pmatrix}^{\top}"  # noqa: E731
-        out += ["Counterexample (exact):", "",
-                f"$$X = {mat(ce['X'])},\\quad t = {vec(ce['t'])},\\quad W_0 = {vec(ce['W0'])}$$", "",
-                f"$$W^* = {vec(ce['W_star'])},\\quad w_c = {vec(ce['w_c'])},\\quad "
-                f"\\hat W^* = {vec(ce['W_hat_star'])}$$", "",
-                f"$$\\|W_0 - \\hat W^*\\|^2 = {ce['lhs']} \\approx {ce['lhs_float']:.6g}\\; > \\;"
-                f"{ce['rhs']} \\approx {ce['rhs_float']:.6g} = \\text{{rhs}}$$", ""]
+        out += ["Counterexample (exact):", ""]
+        for formula in latex.lemma_formulas(ce):
+            out += [f"$${formula}$$", ""]
     c = v.get("centered_inputs")
     if c:
         out += [f"With centered inputs ($\\mathbf 1^\\top X = 0$, so $w_c = W^*$) the lemma held on all "

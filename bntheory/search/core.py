@@ -37,7 +37,7 @@ from bntheory.search.space import CaseSpace
 from bntheory.theorems.case import Case
 from bntheory.theorems.catalogue import REGIMES, Statement, needs_psd
 from bntheory.verify.sweep import batch_quantities
-from bntheory.verify.verdicts import margin, margin_terms, sides
+from bntheory.verify.verdicts import evaluate, margin_terms
 
 OBJECTIVES = ("violation", "tightness")
 #: Assumption margins are kept at least this far inside (a case on the boundary may round out).
@@ -136,8 +136,7 @@ def _run_start(statement: Statement, space: CaseSpace, x0: np.ndarray, objective
 
 def _recheck(statement: Statement, case: Case, objective: str) -> tuple[float, dict, bool]:
     """The objective recomputed from the case's numbers by autograd (``quantities``)."""
-    s = sides(statement, case)
-    mg = margin(statement, case)
+    mg, s = evaluate(statement, case)
     if objective == "violation":
         value = -mg.slack / mg.scale if mg.scale > 0 else 0.0
         if not mg.applicable:

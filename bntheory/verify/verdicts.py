@@ -70,8 +70,16 @@ def margin_terms(statement: Statement, q) -> tuple:
 
 
 def margin(statement: Statement, case: Case) -> Margin:
-    slack, scale, tol, applicable = margin_terms(statement, quantities(case))
-    return Margin(float(slack), float(scale), float(tol), bool(applicable))
+    return evaluate(statement, case)[0]
+
+
+def evaluate(statement: Statement, case: Case) -> tuple[Margin, dict[str, float]]:
+    """The margin and both sides (``lhs``, ``rhs``, ``tolerance``) of ``statement`` at ``case``,
+    from one evaluation of the case's quantities (autograd, cross-checked)."""
+    q = quantities(case)
+    slack, scale, tol, applicable = margin_terms(statement, q)
+    mg = Margin(float(slack), float(scale), float(tol), bool(applicable))
+    return mg, {"lhs": float(sum(statement.lhs(q))), "rhs": float(sum(statement.rhs(q))), "tolerance": mg.tolerance}
 
 
 @dataclass
@@ -122,23 +130,16 @@ def judge(statement: Statement, regime: str, profile: str = "ci", device: str | 
             try:
                 ce = find(strategy, lambda c: violated(c, require_assumptions=False), settings=cfg, random=Random(0))
                 out.unconditional_counterexample = ce.to_json()
-                out.unconditional_sides = sides(statement, ce)
+                out.unconditional_sides = evaluate(statement, ce)[1]
             except NoSuchExample:
                 pass
         return out
-    recheck = margin(statement, Case.from_json(ce.to_json(), device))  # from the reported numbers
+    recheck, at = evaluate(statement, Case.from_json(ce.to_json(), device))  # from the reported numbers
     if not recheck.violated:
         raise AssertionError(f"{statement.id}: the counterexample does not re-check: {recheck}")
     return Verdict(verdict="refuted", examples=stats["examples"], max_slack=_finite(stats["max_slack"]),
                    counterexample=ce.to_json(), violation=-recheck.slack / recheck.scale,
-                   sides=sides(statement, Case.from_json(ce.to_json(), device)), **base)
-
-
-def sides(statement: Statement, case: Case) -> dict[str, float]:
-    """Both sides of ``statement`` at ``case`` and the rounding the error model allows there."""
-    q = quantities(case)
-    mg = margin(statement, case)
-    return {"lhs": float(sum(statement.lhs(q))), "rhs": float(sum(statement.rhs(q))), "tolerance": mg.tolerance}
+                   sides=at, **base)
 
 
 def _finite(x: float) -> float | None:

@@ -15,7 +15,7 @@ from bntheory.errors import InvalidArgumentError
 from bntheory.search import search
 from bntheory.search.core import distinct_values, rounded_case
 from bntheory.search.space import CaseSpace
-from bntheory.search.study import ATTAINED, StudyGrid, study
+from bntheory.search.study import ATTAINED, StudyGrid, attach, study
 from bntheory.theorems.case import Case
 from bntheory.theorems.catalogue import Statement, get_statement
 from bntheory.verify.verdicts import margin
@@ -81,9 +81,12 @@ def test_tightness_is_below_one_where_the_bound_is_not_attained():
 
 def test_study_refutes_where_the_tightness_search_meets_a_violation():
     """A statement wrongly believed to hold: the study measures its violation instead."""
-    out = study(PLANTED, "eps=0", "holds", StudyGrid(m=(4,), eps_ratio=(1.0,), starts=2, maxfun=80))
+    grid = StudyGrid(m=(4,), eps_ratio=(1.0,), starts=2, maxfun=80)
+    out = study(PLANTED, "eps=0", "holds", grid)
     assert out.get("refuted_by_search") and out["tightness"]["objective"] == "violation"
     assert out["worst_case"]["violated"]
+    v = attach({"id": "planted", "regime": "eps=0", "verdict": "holds", "counterexample": None}, PLANTED, grid)
+    assert v["verdict"] == "refuted" and margin(PLANTED, Case.from_json(v["counterexample"])).violated
 
 
 def test_case_space_keeps_var_one_and_psd_h():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,38 @@ def test_readme_headline_table_matches_the_committed_report():
         if v["violation"] is not None:
             shown = float(cell.split("(")[1].rstrip(") "))
             assert abs(shown - v["violation"]) <= 0.05 * v["violation"], (v["id"], v["regime"], shown)
+
+
+def _close(shown: str, value: float) -> bool:
+    """A README number (3 significant digits, maybe '1.97e3' or '−0.0007') against the report's."""
+    x = float(shown.replace("−", "-"))
+    return abs(x - value) <= 0.006 * abs(value) + 5e-5
+
+
+def test_readme_landscape_and_search_numbers_match_the_committed_report():
+    """The README's landscape table and worst-case column are copied from the report too."""
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith(("| digits CNN |", "| 25-layer DLN |"))]
+    assert len(rows) == 7
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        preset = "digits" if cells[0].startswith("digits") else "dln"
+        norm = {"noisy BatchNorm": "noisybatchnorm"}.get(cells[1], cells[1])
+        doc = json.loads((root / "reports" / "data" / f"landscape-{preset}.json").read_text())
+        s = next(s for s in doc["summaries"] if s["norm"] == norm and s["lr"] == float(cells[2]))
+        keys = ("loss_variation", "predictiveness_max", "beta_smoothness", "ics_l2", "ics_cos")
+        for shown, key in zip(cells[3:], keys):
+            assert _close(shown, s[key]), (preset, norm, key, shown, s[key])
+    doc = json.loads(COMMITTED.read_text())
+    for v in doc["statements"]:
+        t = v.get("tightness")
+        if not t:
+            continue
+        row = next(line for line in readme.splitlines() if line.startswith(f"| `{v['id']}` |"))
+        cell = row.split("|")[5]
+        if t["objective"] == "tightness":
+            assert "attained" in cell and t["attained"], (v["id"], cell)
+        else:
+            shown = [float(x) for x in re.findall(r"violation ([0-9.]+)", cell) + re.findall(r"/ ([0-9.]+)", cell)]
+            assert any(abs(x - t["sup"]) <= 0.006 for x in shown), (v["id"], v["regime"], cell, t["sup"])
