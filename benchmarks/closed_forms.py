@@ -1,4 +1,6 @@
-"""Closed-form BatchNorm derivatives against torch.autograd, and against the memory floor.
+"""Closed-form derivatives of every registered layer against torch.autograd and the memory floor.
+
+Two tables.  The first, BatchNorm's, in detail:
 
 For each size ``(N, C)`` (float64, CPU, training mode, ``eps = 1e-5``, random ``weight`` and
 ``bias``) this times, through the public API of ``bntheory.get_layer("batchnorm")``:
@@ -20,6 +22,34 @@ also checked against its autograd counterpart in the same run: ``rel.err`` is
 ``max|closed - autograd| / max|autograd|``; if the difference exceeds the suite's error model
 (``bntheory.verify.compare``) the run exits with status 1.
 
+The second table does the same for every other registered layer (``bntheory layers``:
+LayerNorm, GroupNorm, InstanceNorm, RMSNorm, the l1/l2/l-inf BatchNorms, noisy BatchNorm,
+and any layer a package registers), through each layer's public ``vjp`` and ``hvp``, at the
+same numbers of values ``N*C``:
+
+* the input is ``(N, C)`` where the layer takes it: the batch-type layers; LayerNorm and
+  RMSNorm with ``normalized_shape=(C,)``; GroupNorm with ``num_groups=8`` (the largest divisor
+  of ``C`` up to 8 and below ``C`` where 8 does not divide it).  A layer that needs a spatial
+  axis (InstanceNorm) gets ``(N, C/4, 4)``: the same number of values, in groups of 4.  The
+  table's ``input`` and ``groups x m`` columns say what each layer got;
+* the other arguments are the layer's ``example_kwargs`` (training mode, ``eps = 1e-5``,
+  ``weight_kind="mixed"``: weights of mixed signs and some zeros, Gaussian biases); noisy
+  BatchNorm's noise is drawn once from the seed it gives and passed as the ``(scale, shift)``
+  tensors, so that neither route times the random draw;
+* autograd is of the layer's ``torch_counterpart`` where it has one (``F.layer_norm``,
+  ``F.group_norm``, ``F.instance_norm``, ``F.rms_norm``), else of its own
+  ``stateless_forward``; hvp by double backward as for BatchNorm;
+* the floor counts the same arrays as BatchNorm's, plus one for an input-shaped tensor the
+  derivatives must read (noisy BatchNorm's noise scale), over a copy bandwidth measured with
+  the layers' functions;
+* ``rel.err`` as above, and ``err/bound`` the fraction of the error model's bound the
+  difference uses (``bntheory.verify.compare``); above 1, or a layer that fails to run, the
+  run names the case and exits with status 1.
+
+The functions of all the layers at one size take turns together.  ``--layers`` picks the
+layers (BatchNorm's table runs when ``batchnorm`` is among them, as it is by default);
+``--quick`` times the other layers at its larger size only.
+
 Timing: ``torch.utils.benchmark.Timer.blocked_autorange``, the functions of one size taking
 turns over several rounds so that a change in the machine's load falls on all of them
 alike; each number is the median over all blocks.  The header says how busy the CPU was
@@ -30,6 +60,7 @@ Usage::
     python benchmarks/closed_forms.py                 # full run
     python benchmarks/closed_forms.py --quick         # tiny sizes, short timings (smoke test)
     python benchmarks/closed_forms.py --threads 1 --json out.json
+    python benchmarks/closed_forms.py --layers layernorm,rmsnorm   # these layers only
 """
 
 from __future__ import annotations
@@ -47,14 +78,19 @@ import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
+import numpy as np
+
 from bntheory import get_layer
+from bntheory.errors import UnknownLayerError
 from bntheory.atomic import atomic_write
-from bntheory.norms import _fused
+from bntheory.norms import _fused, layer_names
 from bntheory.norms.batchnorm import parse_args
 from bntheory.verify.compare import compare
 
 FULL_SIZES: tuple[tuple[int, int], ...] = ((256, 64), (1024, 512), (4096, 256))
 QUICK_SIZES: tuple[tuple[int, int], ...] = ((16, 4), (64, 8))
+# --quick times the other layers at one size only, to stay a few seconds
+QUICK_LAYER_SIZES: tuple[tuple[int, int], ...] = ((64, 8),)
 EPS = 1e-5
 MOMENTUM = 0.1
 DTYPE = torch.float64
@@ -62,8 +98,10 @@ DTYPE = torch.float64
 TARGET_SIZE = (1024, 512)
 TARGET_HVP_SPEEDUP = 4.0  # closed-form hvp at least this many times faster than double backward
 TARGET_HVP_FLOOR = 3.0  # closed-form hvp within this factor of the memory floor
-# Closed form and autograd agree to float64 rounding; more than this relative difference
-# (max abs difference / max abs value) is a wrong result, and the run exits with status 1.
+# The other layers: the spatial extent given to a layer that needs a spatial axis (input
+# (N, C/4, 4) for a size (N, C)), and GroupNorm's number of groups.
+SPATIAL = 4
+NUM_GROUPS = 8
 
 
 def cpu_model() -> str:
@@ -283,10 +321,169 @@ def target_lines(targets: dict[str, Any] | None) -> list[str]:
     ]
 
 
+# ------------------------------------------------------------------ the other layers
+def num_groups(c: int) -> int:
+    """``NUM_GROUPS`` where it divides ``c``, else the largest divisor of ``c`` below it and
+    below ``c`` (groups of at least two channels), else 1."""
+    if c % NUM_GROUPS == 0 and c > NUM_GROUPS:
+        return NUM_GROUPS
+    return max([k for k in range(1, min(NUM_GROUPS, c - 1) + 1) if c % k == 0] or [1])
+
+
+def describe(value: Any) -> Any:
+    """A keyword argument as JSON and the report show it: a tensor by its shape."""
+    if isinstance(value, torch.Tensor):
+        return f"tensor{tuple(value.shape)}"
+    if isinstance(value, (tuple, list)):
+        return [describe(u) for u in value]
+    return value
+
+
+def layer_setup(layer: Any, n: int, c: int, seed: int) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+    """The input shape (``N*C`` values) and keyword arguments ``layer`` is timed with at size
+    ``(N, C)``: ``(N, C)`` if its ``example_kwargs`` take that shape, else ``(N, C/SPATIAL,
+    SPATIAL)``; None if it takes neither."""
+    rng = np.random.default_rng(seed)
+    shapes = [(n, c)] + ([(n, c // SPATIAL, SPATIAL)] if c % SPATIAL == 0 else [])
+    for shape in shapes:
+        kw = layer.example_kwargs(shape, eps=EPS, training=True, weight_kind="mixed", rng=rng, device="cpu")
+        if kw is not None:
+            if "num_groups" in kw:  # GroupNorm: a fixed number of groups, not a random divisor
+                kw["num_groups"] = num_groups(shape[1])
+            return shape, kw
+    return None
+
+
+def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float, rounds: int = 5,
+                      seed: int = 0) -> list[dict[str, Any]]:
+    """Time and check vjp and hvp of each layer at size ``(N, C)``, all the layers' functions
+    taking turns; one result per layer (``error`` set where the layer failed to run)."""
+    fns: dict[str, Callable[[], Any]] = {}
+    out: list[dict[str, Any]] = []
+    for name in names:
+        layer = get_layer(name)
+        res: dict[str, Any] = {"layer": name, "N": n, "C": c}
+        out.append(res)
+        try:
+            setup = layer_setup(layer, n, c, seed + 1000 * n + c)
+            if setup is None:
+                res["error"] = f"example_kwargs gives no arguments for ({n}, {c}) nor ({n}, {c}/{SPATIAL}, {SPATIAL})"
+                continue
+            shape, kw = setup
+            gen = torch.Generator().manual_seed(seed + 1000 * n + c)
+            x = torch.randn(*shape, dtype=DTYPE, generator=gen)
+            g = torch.randn(*shape, dtype=DTYPE, generator=gen)
+            v = torch.randn(*shape, dtype=DTYPE, generator=gen)
+            extra = 0
+            if isinstance(kw.get("noise"), int) and hasattr(layer, "noise"):
+                kw["noise"] = tuple(layer.noise(x, kw["noise"]))  # drawn once: time the derivatives, not the draw
+            if isinstance(kw.get("noise"), tuple):
+                extra = 1  # the noise scale multiplies the gradient: one more input-shaped array to read
+            counterpart = layer.torch_counterpart
+            forward = counterpart if counterpart is not None else layer.stateless_forward
+            res.update(shape=list(shape), arrays_extra=extra,
+                       autograd_of=f"F.{counterpart.__name__}" if counterpart is not None else "stateless_forward",
+                       kwargs={k: describe(t) for k, t in kw.items()},
+                       provides={op: layer.provides()[op] for op in ("vjp", "hvp")})
+            rows = layer.groups(x, **kw)
+            res["groups"], res["m"] = int(rows.shape[0]), int(rows.shape[1])
+
+            def closed_vjp(layer=layer, x=x, g=g, kw=kw) -> torch.Tensor:
+                return layer.vjp(x, g, **kw)
+
+            def closed_hvp(layer=layer, x=x, g=g, v=v, kw=kw) -> torch.Tensor:
+                return layer.hvp(x, g, v, **kw)
+
+            def autograd_vjp(forward=forward, x=x, g=g, kw=kw) -> torch.Tensor:
+                xr = x.detach().requires_grad_(True)
+                (gx,) = torch.autograd.grad(forward(xr, **kw), xr, g)
+                return gx
+
+            def autograd_hvp(forward=forward, x=x, g=g, v=v, kw=kw) -> torch.Tensor:
+                xr = x.detach().requires_grad_(True)
+                (gx,) = torch.autograd.grad(forward(xr, **kw), xr, g, create_graph=True)
+                (hv,) = torch.autograd.grad(gx, xr, v)  # grad of <gx, v>
+                return hv
+
+            for op, closed, auto in (("vjp", closed_vjp, autograd_vjp), ("hvp", closed_hvp, autograd_hvp)):
+                a, b = closed(), auto()
+                cmp = compare(layer, op, x, a, b, (), kw, g=g, v=v if op == "hvp" else None)
+                res[op] = {"rel_err": rel_err(a, b), "error_bound_used": cmp.max_ratio}
+        except Exception as exc:  # a layer that fails is reported (exit status 1), the others still run
+            res["error"] = f"{type(exc).__name__}: {exc}"
+            continue
+        fns.update({f"{name}/closed_vjp": closed_vjp, f"{name}/autograd_vjp": autograd_vjp,
+                    f"{name}/closed_hvp": closed_hvp, f"{name}/autograd_hvp": autograd_hvp})
+    if not fns:
+        return out
+    src = torch.randn(n, c, dtype=DTYPE)
+    dst = torch.empty_like(src)
+    fns["copy"] = lambda: dst.copy_(src)
+    t = time_interleaved(fns, min_run_time, rounds)
+    nbytes = n * c * torch.finfo(DTYPE).bits // 8
+    bandwidth = 2 * nbytes / t["copy"]  # read + write, bytes per second
+    for res in out:
+        if "error" in res:
+            continue
+        res.update(array_bytes=nbytes, copy_s=t["copy"], copy_bandwidth_Bps=bandwidth)
+        for op, arrays in (("vjp", 3), ("hvp", 4)):
+            t_closed, t_auto = t[f"{res['layer']}/closed_{op}"], t[f"{res['layer']}/autograd_{op}"]
+            floor = (arrays + res["arrays_extra"]) * nbytes / bandwidth
+            res[op].update(closed_s=t_closed, autograd_s=t_auto, speedup=t_auto / t_closed,
+                           floor_bytes=(arrays + res["arrays_extra"]) * nbytes, floor_s=floor,
+                           closed_over_floor=t_closed / floor)
+    return out
+
+
+def format_layer_table(results: Sequence[dict[str, Any]]) -> str:
+    head = (
+        f"{'layer':<14} {'input':>12} {'groups x m':>12} {'autograd of':>17} | {'op':>3} | "
+        f"{'closed us':>9} {'autograd us':>11} {'speedup':>7} | {'floor us':>8} {'closed/floor':>12} | "
+        f"{'copy GB/s':>9} | {'rel.err':>8} {'err/bound':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    previous = None
+    for r in sorted(results, key=lambda r: (r["layer"], r["N"] * r["C"], r["N"])):
+        if previous is not None and r["layer"] != previous:
+            lines.append("")
+        previous = r["layer"]
+        if "error" in r:
+            lines.append(f"{r['layer']:<14} {r['N']:>5} x {r['C']:<4} FAILED: {r['error']}")
+            continue
+        shape = "x".join(str(d) for d in r["shape"])
+        groups = f"{r['groups']}x{r['m']}"
+        for op in ("vjp", "hvp"):
+            o = r[op]
+            mark = "" if r["provides"][op] == "closed form" else "*"
+            lines.append(
+                f"{r['layer']:<14} {shape:>12} {groups:>12} {r['autograd_of']:>17} | {op + mark:>3} | "
+                f"{_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} {o['speedup']:>6.2f}x | "
+                f"{_us(o['floor_s']):>8} {o['closed_over_floor']:>11.1f}x | "
+                f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} | {o['rel_err']:>8.1e} {o['error_bound_used']:>9.3f}"
+            )
+    return "\n".join(lines)
+
+
+def layer_disagreements(results: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per failed layer and per (layer, size, op) beyond the error model's bound."""
+    bad = []
+    for r in results:
+        if "error" in r:
+            bad.append(f"FAILED: {r['layer']} at size ({r['N']}, {r['C']}): {r['error']}")
+            continue
+        for op in ("vjp", "hvp"):
+            o = r[op]
+            if not o["error_bound_used"] <= 1.0:  # NaN counts as a disagreement
+                bad.append(f"DISAGREE: {r['layer']} {op} at input {tuple(r['shape'])} ({r['kwargs']}): closed form vs "
+                           f"autograd of {r['autograd_of']}: rel.err {o['rel_err']:.3e}, "
+                           f"{o['error_bound_used']:.3f} of the error model's bound")
+    return bad
+
+
 def parse_cli(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="closed_forms.py",
-        description="Time BatchNorm's closed-form vjp/hvp against torch.autograd and the memory floor.",
+        description="Time the registered layers' closed-form vjp/hvp against torch.autograd and the memory floor.",
     )
     parser.add_argument("--threads", type=int, default=available_cores(),
                         help="torch.set_num_threads value (default: all available cores, %(default)s here)")
@@ -297,7 +494,26 @@ def parse_cli(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="seconds of timing per function and size (default 2.0, or 0.02 with --quick)")
     parser.add_argument("--rounds", type=int, default=None,
                         help="turns the timed functions take, interleaved (default 5, or 1 with --quick)")
+    parser.add_argument("--layers", default=None, metavar="NAMES",
+                        help="comma-separated layer names (default: all registered: %s); BatchNorm's table "
+                             "runs when batchnorm is among them" % ",".join(layer_names()))
     args = parser.parse_args(argv)
+    if args.layers is None:
+        args.layers = layer_names()
+    else:
+        names = []
+        for raw in args.layers.split(","):
+            if not raw.strip():
+                continue
+            try:
+                name = get_layer(raw).name
+            except UnknownLayerError as exc:
+                parser.error(f"--layers: {exc.args[0] if exc.args else exc}")
+            if name not in names:
+                names.append(name)
+        if not names:
+            parser.error("--layers: no layer named")
+        args.layers = names
     if args.threads < 1:
         parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.min_run_time is not None and args.min_run_time <= 0:
@@ -329,8 +545,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "fused_route": _fused.ENABLED,
         "cpu_busy_before_start": busy,
+        "layers": list(args.layers),
     }
-    print("BatchNorm closed forms vs torch.autograd (bntheory)")
+    print("Closed forms vs torch.autograd (bntheory): BatchNorm, then the other registered layers")
     print(f"torch {meta['torch']}, python {meta['python']}, threads {meta['threads']} "
           f"(of {meta['cores']} cores), CPU: {meta['cpu']}")
     print(f"{meta['dtype']}, cpu, training mode, eps={EPS:g}, random weight and bias; {meta['timer']}")
@@ -343,27 +560,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("--quick: tiny sizes and short timings, a smoke test; the numbers mean nothing")
     print(flush=True)
 
-    results = [bench_size(n, c, min_run_time, rounds) for n, c in sizes]
-    print(format_table(results))
-    print()
-    print("floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this run;")
-    print("closed times include the public API's input validation ('check x' is that for x alone);")
-    print("closed = the fused Numba route where it applies (2-D CPU batches), torch-route = the blocked")
-    print("torch route of the same formulas; out-pass = the fused hvp's output pass alone (reads x, g, v")
-    print("and writes the result once, after the statistics are known): no two-pass hvp beats it.")
-    worst = max(r[op]["rel_err"] for r in results for op in ("vjp", "hvp"))
-    used = max(r[op]["error_bound_used"] for r in results for op in ("vjp", "hvp"))
-    agree = used <= 1.0
-    print(f"closed forms vs autograd: largest rel.err {worst:.1e}, {used:.3f} of the error model's bound: "
-          f"{'agree' if agree else 'DISAGREE'}")
-    targets = check_targets(results)
-    for line in target_lines(targets):
-        print(line)
+    results: list[dict[str, Any]] = []
+    agree, used, targets = True, 0.0, None
+    if "batchnorm" in args.layers:
+        print("BatchNorm (batchnorm): closed forms vs autograd of torch.nn.functional.batch_norm")
+        print(flush=True)
+        results = [bench_size(n, c, min_run_time, rounds) for n, c in sizes]
+        print(format_table(results))
+        print()
+        print("floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this run;")
+        print("closed times include the public API's input validation ('check x' is that for x alone);")
+        print("closed = the fused Numba route where it applies (2-D CPU batches), torch-route = the blocked")
+        print("torch route of the same formulas; out-pass = the fused hvp's output pass alone (reads x, g, v")
+        print("and writes the result once, after the statistics are known): no two-pass hvp beats it.")
+        worst = max(r[op]["rel_err"] for r in results for op in ("vjp", "hvp"))
+        used = max(r[op]["error_bound_used"] for r in results for op in ("vjp", "hvp"))
+        agree = used <= 1.0
+        print(f"closed forms vs autograd: largest rel.err {worst:.1e}, {used:.3f} of the error model's bound: "
+              f"{'agree' if agree else 'DISAGREE'}")
+        targets = check_targets(results)
+        for line in target_lines(targets):
+            print(line)
+    else:
+        print("BatchNorm's table: not run (batchnorm is not among --layers)")
+
+    others = [name for name in args.layers if name != "batchnorm"]
+    layer_sizes = QUICK_LAYER_SIZES if args.quick else sizes
+    layer_results: list[dict[str, Any]] = []
+    layers_agree, layers_used = True, 0.0
+    if others:
+        print()
+        print("Other layers: closed forms vs autograd of the torch counterpart, else of the layer's own")
+        print(f"stateless_forward; N*C = {', '.join(f'{n}x{c}' for n, c in layer_sizes)} values")
+        print(flush=True)
+        for n, c in layer_sizes:
+            layer_results.extend(bench_layers_size(others, n, c, min_run_time, rounds))
+        print(format_layer_table(layer_results))
+        print()
+        print("input = (N, C) for the batch-type layers and layernorm/rmsnorm (normalized_shape=(C,)), and for")
+        print(f"groupnorm with num_groups={NUM_GROUPS} (fewer where C is small); "
+              f"(N, C/{SPATIAL}, {SPATIAL}) for a layer that needs a")
+        print("spatial axis (instancenorm), the same N*C values; groups x m = normalization groups x values in each;")
+        print("other arguments = the layer's example_kwargs (training, weight_kind=mixed); noisybatchnorm's noise is")
+        print("drawn once and passed as (scale, shift) tensors; closed = the layer's public vjp/hvp, input")
+        print("validation included (* = no closed form: the autograd fallback); floor = arrays that must move")
+        print("(vjp 3, hvp 4, +1 for noisybatchnorm's noise scale) x N*C*8 bytes / copy bandwidth measured with")
+        print("these functions; err/bound = the fraction of the error model's bound the difference uses.")
+        bad = layer_disagreements(layer_results)
+        ok = [r for r in layer_results if "error" not in r]
+        layers_used = max((r[op]["error_bound_used"] for r in ok for op in ("vjp", "hvp")), default=0.0)
+        worst = max((r[op]["rel_err"] for r in ok for op in ("vjp", "hvp")), default=0.0)
+        layers_agree = not bad
+        verdict = ("agree" if layers_agree else "DISAGREE" if any(b.startswith("DISAGREE") for b in bad)
+                   else "agree where they ran, but some FAILED")
+        print(f"closed forms vs autograd, other layers: largest rel.err {worst:.1e}, {layers_used:.3f} of the "
+              f"error model's bound: {verdict}")
+        for line in bad:
+            print(line)
+    all_agree = agree and layers_agree
     if args.json:
         atomic_write(args.json, json.dumps({"meta": meta, "results": results, "targets": targets,
-                                            "agree": agree, "error_bound_used": used}, indent=2) + "\n")
+                                            "agree": agree, "error_bound_used": used,
+                                            "layer_results": layer_results, "layers_agree": layers_agree,
+                                            "layers_error_bound_used": layers_used, "all_agree": all_agree},
+                                           indent=2) + "\n")
         print(f"wrote {args.json}")
-    return 0 if agree else 1
+    return 0 if all_agree else 1
 
 
 if __name__ == "__main__":

@@ -29,3 +29,53 @@ def test_benchmark_runs(name, argv, capsys):
     out = capsys.readouterr().out
     assert "python" in out.split("\n")[1] + out.split("\n")[0]  # a header with the versions
     assert re.search(r"\d+(\.\d+)?x\b", out)  # and ratios side by side, such as "3.87x"
+    if name == "closed_forms":
+        _check_every_layer(out)
+
+
+def _layer_rows(out: str, name: str) -> list[str]:
+    """The rows of the other layers' table for ``name`` (``name  input  groups x m ... | op | ...``)."""
+    return [line for line in out.splitlines() if re.match(rf"{re.escape(name)}\s+\d+(x\d+)+\s+\d+x\d+\s", line)]
+
+
+def _check_every_layer(out: str) -> None:
+    """closed_forms.py --quick printed BatchNorm's table, then a row per op for every other layer."""
+    from bntheory.norms import layer_names
+
+    assert "Other layers: closed forms vs autograd" in out
+    assert re.search(r"^\s+N\s+C \|\s+op \|", out, re.M)  # BatchNorm's table, as before
+    others = [name for name in layer_names() if name != "batchnorm"]
+    assert others
+    for name in others:
+        rows = _layer_rows(out, name)
+        for op in ("vjp", "hvp"):
+            row = [r for r in rows if re.search(rf"\|\s+{op}\*? \|", r)]
+            assert row, f"no {op} row for {name} in:\n{out}"
+            assert re.search(r"\d+\.\d+x\b", row[0])  # speedup side by side
+            assert re.search(r"\d\.\de[-+]\d+\s+\d+\.\d+$", row[0])  # rel.err and err/bound
+    assert "FAILED" not in out and "DISAGREE" not in out
+    assert re.search(r"other layers: largest rel\.err .*: agree$", out, re.M)
+
+
+def test_closed_forms_layers_option(capsys):
+    module = _load("closed_forms")
+    assert module.main(["--quick", "--layers", "rmsnorm, instancenorm"]) == 0
+    out = capsys.readouterr().out
+    assert "BatchNorm's table: not run" in out
+    assert _layer_rows(out, "rmsnorm") and _layer_rows(out, "instancenorm")
+    assert not _layer_rows(out, "layernorm")
+    assert re.search(r"instancenorm\s+64x2x4\s", out)  # the spatial axis it needs, shown in the table
+    with pytest.raises(SystemExit):
+        module.main(["--quick", "--layers", "nosuchnorm"])
+    assert "unknown layer" in capsys.readouterr().err
+
+
+def test_closed_forms_exits_1_on_a_disagreement(monkeypatch, capsys):
+    from bntheory import get_layer
+
+    cls = type(get_layer("layernorm"))
+    right = cls.vjp
+    monkeypatch.setattr(cls, "vjp", lambda self, x, g, *a, **kw: right(self, x, g, *a, **kw) * (1 + 1e-6))
+    assert _load("closed_forms").main(["--quick", "--layers", "layernorm", "--min-run-time", "0.001"]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^DISAGREE: layernorm vjp at input \(64, 8\)", out, re.M)

@@ -2,8 +2,17 @@
 
 from bntheory.norms.base import OPERATIONS, Normalization
 from bntheory.norms.batchnorm import BatchNorm
+from bntheory.norms.groupnorm import GroupNorm
+from bntheory.norms.instancenorm import InstanceNorm
+from bntheory.norms.layernorm import LayerNorm
+from bntheory.norms.lpbatchnorm import LpBatchNorm
+from bntheory.norms.noisybatchnorm import NoisyBatchNorm
 from bntheory.norms.registry import get_layer, layer_names, register_layer, unregister_layer
+from bntheory.norms.rmsnorm import RMSNorm
 
-register_layer(BatchNorm)
+for _layer in (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm, LpBatchNorm(1), LpBatchNorm(2),
+               LpBatchNorm(float("inf")), NoisyBatchNorm):
+    register_layer(_layer)
 
-__all__ = ["OPERATIONS", "Normalization", "BatchNorm", "get_layer", "layer_names", "register_layer", "unregister_layer"]
+__all__ = ["OPERATIONS", "Normalization", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "LpBatchNorm",
+           "NoisyBatchNorm", "RMSNorm", "get_layer", "layer_names", "register_layer", "unregister_layer"]

@@ -80,19 +80,30 @@ class Normalization(abc.ABC):
         return lambda t: self.stateless_forward(t, *args, **kwargs)
 
     # -------------------------------------------------------- error-model hooks
-    @abc.abstractmethod
-    def groups(self, t: Tensor) -> Tensor:
-        """``t`` (input-shaped) rearranged as ``(G, m)``: one row per normalization group."""
+    # Defaults that fit any layer; a layer that knows its groups and formulas overrides them
+    # for sharper tolerances and speed (every built-in layer does).
+    def groups(self, t: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """``t`` (input-shaped) rearranged as ``(G, m)``: one row per normalization group.
 
-    @abc.abstractmethod
+        ``args``/``kwargs`` are the layer's arguments (LayerNorm's groups depend on
+        ``normalized_shape``).  Default: the whole tensor is one group."""
+        return t.reshape(1, -1)
+
     def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        """Per-group condition estimate ``kappa >= 1`` of the layer at ``x``, shape ``(G,)``.
+        r"""Per-group condition estimate ``kappa >= 1`` of the layer at ``x``, shape ``(G,)``.
 
         The relative rounding error of the layer's outputs and derivatives is at most a
-        small multiple of ``u * kappa`` (see :mod:`bntheory.verify.errormodel`).
+        small multiple of ``u * kappa`` (see :mod:`bntheory.verify.errormodel`).  Default:
+        the digits centering loses, :math:`\max|y|/\mathrm{std}(y)` per group, capped at
+        :math:`1/u`.
         """
+        rows = self.groups(x, *args, **kwargs)
+        c = rows - rows.mean(1, keepdim=True)
+        spread = torch.sqrt((c * c).mean(1))
+        limit = 1 / unit_roundoff(x.dtype)
+        kappa = torch.where(spread > 0, rows.abs().amax(1) / torch.where(spread > 0, spread, 1.0), limit)
+        return torch.clamp(kappa, min=1.0, max=limit)
 
-    @abc.abstractmethod
     def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
                    *args: Any, **kwargs: Any) -> Tensor:
         r"""Per-group magnitude of the terms the layer's formula for ``op`` adds up, ``(G,)``.
@@ -102,7 +113,45 @@ class Normalization(abc.ABC):
         :math:`\sum_k\|t_k\|`: rounding errors are relative to it, not to the (possibly
         cancelled) result.  It sets the scale of the error model
         (:mod:`bntheory.verify.errormodel`).
+
+        Default (any layer, dense, for small inputs): the group's rows of the Jacobian
+        :math:`J` (or of :math:`\nabla^2_x\langle g, f\rangle` for ``hvp``) by autograd, in
+        Frobenius norm, times the direction's norm; ``forward``: the output's norm.
         """
+        from torch.func import hessian, jacrev
+
+        f = self._pure(args, kwargs)
+        n = x.numel()
+        index = self.groups(torch.arange(n, device=x.device).reshape(x.shape).to(x.dtype), *args, **kwargs).long()
+        if op == "forward":
+            return group_norm(f(x).reshape(-1)[index])
+        if op in ("jvp", "vjp"):
+            jac = jacrev(lambda t: f(t.reshape(x.shape)).reshape(-1))(x.reshape(-1))
+            size = torch.linalg.vector_norm(v if op == "jvp" else g)
+            if op == "vjp":
+                jac = jac.T  # rows of J^T: the result's entries
+        elif op == "hvp":
+            jac = hessian(lambda t: (g.reshape(-1) * f(t.reshape(x.shape)).reshape(-1)).sum())(x.reshape(-1))
+            size = torch.linalg.vector_norm(v)
+        else:
+            raise ValueError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
+        return torch.linalg.vector_norm(jac[index], dim=(1, 2)) * size
+
+    # ------------------------------------------------------- example arguments
+    def example_kwargs(self, shape: tuple[int, ...], *, eps: float, training: bool, weight_kind: str,
+                       rng: Any, device: str | torch.device = "cpu") -> dict[str, Any] | None:
+        """The layer's keyword arguments for a test input of ``shape``, or None where the
+        setting does not apply (a shape the layer refuses, eval mode for a layer without
+        one).  ``weight_kind`` (ones, positive, negative, zero, mixed) and ``rng`` (a numpy
+        Generator) draw the affine parameters.  Default: no arguments, training mode only."""
+        return {} if training else None
+
+    def symbolic_input(self, y: Tensor, gamma: float, beta: float, eps: float) -> tuple[Tensor, dict] | None:
+        """An input and keyword arguments with exactly one group, ``y``, on which the layer
+        computes :meth:`symbolic` with these ``gamma``, ``beta``, ``eps``; None where the
+        layer has no such parameters.  Default: ``y`` as one column ``(m, 1)``, no arguments,
+        for ``gamma = 1, beta = 0, eps = 0`` only."""
+        return (y.reshape(-1, 1), {}) if (gamma, beta, eps) == (1, 0, 0) else None
 
     # ------------------------------------------------------------ description
     @classmethod

@@ -494,8 +494,23 @@ class BatchNorm(Normalization):
             o.addcmul_(torch.sub(vs, v_bar, out=t), kb)
         return out
 
+    # --------------------------------------------------------- example arguments
+    def example_kwargs(self, shape, *, eps, training, weight_kind, rng, device="cpu"):
+        """Per-channel ``weight`` and ``bias``; eval mode with random running statistics."""
+        from bntheory.norms import _group
+
+        kw = {**_group.affine_example((shape[1],), weight_kind, rng, device), "training": training, "eps": eps}
+        if not training:
+            kw |= _group.running_example(shape[1], rng, device)
+        return kw
+
+    def symbolic_input(self, y, gamma, beta, eps):
+        """``y`` as the one channel of an ``(m, 1)`` batch."""
+        t = lambda a: torch.tensor([float(a)], dtype=y.dtype, device=y.device)  # noqa: E731
+        return y.reshape(-1, 1), {"weight": t(gamma), "bias": t(beta), "training": True, "eps": eps}
+
     # ---------------------------------------------------------- error-model hooks
-    def groups(self, t: Tensor) -> Tensor:
+    def groups(self, t: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         """``(N, C, *)`` -> ``(C, m)``: one row per channel."""
         return t.transpose(0, 1).reshape(t.shape[1], -1)
 

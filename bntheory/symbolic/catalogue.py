@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 from pathlib import Path
 
 from bntheory.errors import InvalidArgumentError
@@ -23,10 +24,15 @@ def proofs_dir(path: str | os.PathLike | None = None) -> Path:
     return candidate
 
 
+def _natural(file: Path) -> tuple:
+    """``p10_x.py`` after ``p9_y.py``: digit runs compare as numbers."""
+    return tuple(int(t) if t.isdigit() else t for t in re.split(r"(\d+)", file.stem))
+
+
 def load_proofs(path: str | os.PathLike | None = None) -> list[Proof]:
-    """Build every proof, in file-name order."""
+    """Build every proof, in the order of the files' numbers (p1, p2, ..., p10)."""
     out = []
-    for file in sorted(proofs_dir(path).glob("*.py")):
+    for file in sorted(proofs_dir(path).glob("*.py"), key=_natural):
         spec = importlib.util.spec_from_file_location(f"bntheory_proofs.{file.stem}", file)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)

@@ -31,9 +31,9 @@ class Comparison:
         return self.max_ratio <= 1.0
 
 
-def group_norms(layer: Normalization, t: Tensor) -> Tensor:
+def group_norms(layer: Normalization, t: Tensor, args: tuple = (), kwargs: dict | None = None) -> Tensor:
     """Euclidean norm of each normalization group of ``t``, shape ``(G,)`` (overflow-safe)."""
-    return group_norm(layer.groups(t))
+    return group_norm(layer.groups(t, *args, **(kwargs or {})))
 
 
 def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args: tuple,
@@ -41,11 +41,11 @@ def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args
     """Compare results ``a`` and ``b`` of ``op`` at ``x`` (``g``, ``v``: the directions)."""
     if a.shape != b.shape:
         raise ValueError(f"compare: results have different shapes {tuple(a.shape)} and {tuple(b.shape)}")
-    groups = layer.groups(x)
+    groups = layer.groups(x, *args, **kwargs)
     m = groups.shape[1]
     kappa = layer.condition(x, *args, **kwargs)
     scale = layer.term_scale(op, x, g, v, *args, **kwargs)
-    error = group_norms(layer, a - b)
+    error = group_norms(layer, a - b, args, kwargs)
     allowed = errormodel.relative_tolerance(x.dtype, kappa, m) * scale
     ratio = errormodel.ratio(error, allowed)
     rel = errormodel.ratio(error, scale)

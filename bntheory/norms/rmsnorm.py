@@ -1,0 +1,71 @@
+r"""RMSNorm (Zhang & Sennrich 2019): each sample divided by its root mean square, no centering.
+
+With the arguments of ``torch.nn.functional.rms_norm(input, normalized_shape, weight, eps)``
+(``eps=None`` means ``torch.finfo(input.dtype).eps``, as torch does):
+
+.. math:: z = \gamma\odot y/\sqrt{\overline{y^2}+\varepsilon}.
+
+Closed forms: :mod:`bntheory.norms._group`, kind ``"std"`` without centering, so the
+Jacobian :math:`\tfrac1t(I - \hat y\hat y^\top/m)` removes only the direction :math:`\hat y`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from bntheory.norms import _group
+from bntheory.norms.layernorm import normalized_dims
+
+
+def _signature(input, normalized_shape, weight=None, eps=None):  # noqa: A002
+    """The parameter list of ``torch.nn.functional.rms_norm``."""
+
+
+class RMSNorm(_group.GroupNormalization):
+    """Division of each sample by its root mean square over ``normalized_shape``."""
+
+    name = "rmsnorm"
+    title = "RMSNorm"
+    torch_counterpart = staticmethod(F.rms_norm)
+    centered = False
+    SIGNATURE = inspect.signature(_signature)
+
+    def plan(self, x: Tensor, *args: Any, **kwargs: Any) -> _group.Plan:
+        b = _group.bind(self.name, self.SIGNATURE, x, args, kwargs)
+        _group.check_input(self.name, x, 1, "(*, normalized_shape)")
+        ns = normalized_dims(self.name, x, b["normalized_shape"])
+        m = math.prod(ns)
+        weight = _group.check_param(self.name, "weight", b["weight"], ns, x, "normalized_shape")
+        eps = torch.finfo(x.dtype).eps if b["eps"] is None else _group.check_eps(self.name, b["eps"])
+        return _group.Plan(
+            layer=self.name, view=lambda t: t.reshape(-1, m), unview=lambda t: t.reshape(x.shape), dims=(1,), m=m,
+            gamma=None if weight is None else weight.reshape(1, m), beta=None, eps=eps, center=False, kind="std")
+
+    def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
+        r""":math:`\gamma y_i/\sqrt{\overline{y^2}+\varepsilon}` (``beta`` is ignored: no bias)."""
+        import sympy
+
+        gamma = params.get("gamma", sympy.Integer(1))
+        eps = params.get("eps", sympy.Integer(0))
+        r = sympy.sqrt(sympy.Add(*[yi**2 for yi in y]) / len(y) + eps)
+        return [gamma * yi / r for yi in y]
+
+    def example_kwargs(self, shape, *, eps, training, weight_kind, rng, device="cpu"):
+        if not training:
+            return None
+        ns = tuple(shape[-1:])
+        return {"normalized_shape": ns, "weight": _group.affine_example(ns, weight_kind, rng, device, bias=False)["weight"],
+                "eps": eps}
+
+    def symbolic_input(self, y, gamma, beta, eps):
+        if beta != 0:
+            return None
+        m = y.numel()
+        return y.reshape(1, m), {"normalized_shape": (m,), "eps": eps,
+                                 "weight": torch.full((m,), float(gamma), dtype=y.dtype, device=y.device)}

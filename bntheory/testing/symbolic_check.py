@@ -1,0 +1,125 @@
+"""A layer's symbolic forward and its SymPy derivatives, evaluated at 50 digits, against the
+layer's torch forward and closed forms (or autograd fallbacks).
+
+For ``m`` = 2, 3, 4 and each parameter setting the layer accepts (``gamma = 1, beta = 0,
+eps = 0``; ``gamma``, ``beta`` of both signs, and ``beta = 0``, with ``eps = 1/10``), a random group ``y`` of
+distinct rationals (no ties, no zero centered values: the lp layers' ``Abs`` and ``Max`` are
+smooth there) is evaluated exactly: the forward :math:`z`, the Jacobian :math:`J` and the
+second derivative :math:`T_{ikl}` by SymPy (:mod:`bntheory.symbolic.explicit`), lambdified to
+mpmath.  The layer, given the same group through :meth:`Normalization.symbolic_input`, must
+agree under the error model: ``forward`` with :math:`z`, ``jvp`` with :math:`Jv`, ``vjp``
+with :math:`J^\\top g`, ``hvp`` with :math:`\\sum_i g_i T_{i\\cdot\\cdot} v`.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from fractions import Fraction
+
+import mpmath
+import sympy
+import torch
+
+from bntheory.norms import Normalization
+from bntheory.symbolic import explicit
+from bntheory.verify.compare import compare
+
+DIGITS = 50
+SIZES = (2, 3, 4)
+SETTINGS: tuple[tuple[Fraction, Fraction, Fraction], ...] = (
+    (Fraction(1), Fraction(0), Fraction(0)),
+    (Fraction(3, 2), Fraction(-1, 3), Fraction(1, 10)),
+    (Fraction(-2), Fraction(1, 2), Fraction(1, 10)),
+    (Fraction(-2), Fraction(0), Fraction(1, 10)),  # for layers without a bias (RMSNorm)
+)
+
+
+def _undefined(name: str):
+    def f(x, *args):
+        if x == 0:
+            raise ZeroDivisionError(f"{name}(0): the layer is not differentiable at this point")
+        return mpmath.mpf(0) if name == "DiracDelta" else mpmath.mpf(int(x > 0))
+    return f
+
+
+#: mpmath has no DiracDelta or Heaviside: where SymPy's derivatives of Abs and Max need them
+#: they are evaluated off their singular point (0 and 1 or 0), which the points avoid.
+MODULES = [{"DiracDelta": _undefined("DiracDelta"), "Heaviside": _undefined("Heaviside"), "sign": mpmath.sign},
+           "mpmath"]
+
+
+@dataclass
+class SymbolicResult:
+    op: str
+    m: int
+    setting: tuple[float, float, float]
+    max_ratio: float
+    ok: bool
+    detail: str = ""
+
+
+def _point(m: int, rng: random.Random) -> list[Fraction]:
+    """``m`` distinct rationals whose centered values have distinct, nonzero magnitudes (for
+    ``m = 2`` the two magnitudes are always equal)."""
+    while True:
+        ys = [Fraction(rng.randint(-60, 60), rng.randint(1, 7)) for _ in range(m)]
+        mu = sum(ys) / m
+        mags = [abs(y - mu) for y in ys]
+        if len(set(ys)) == m and 0 not in mags and len(set(mags)) == min(m, len(set(mags))) and (
+                m == 2 or len(set(mags)) == m):
+            return ys
+
+
+def _evaluator(layer: Normalization, m: int, eps: Fraction):
+    z, sym = explicit.forward(layer.name, m, sympy.Rational(eps.numerator, eps.denominator))
+    jac = explicit.jacobian(layer.name, m, sympy.Rational(eps.numerator, eps.denominator))
+    hess = explicit.hessian(layer.name, m, sympy.Rational(eps.numerator, eps.denominator))
+    return sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta], [z, jac.tolist(), hess.tolist()], MODULES)
+
+
+def check_symbolic(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",
+                   sizes: tuple[int, ...] = SIZES) -> list[SymbolicResult]:
+    """Every comparison above; a layer without a symbolic forward gives an empty list."""
+    if not layer.has_symbolic():
+        return []
+    rng = random.Random(seed)
+    out: list[SymbolicResult] = []
+    skipped: list[tuple] = []
+    for m in sizes:
+        cache: dict[Fraction, object] = {}
+        for gamma, beta, eps in SETTINGS:
+            y = _point(m, rng)
+            y64 = torch.tensor([float(t) for t in y], dtype=torch.float64, device=device)
+            call = layer.symbolic_input(y64, float(gamma), float(beta), float(eps))
+            if call is None:
+                continue
+            x, kw = call
+            if eps not in cache:
+                cache[eps] = _evaluator(layer, m, eps)
+            mp = lambda q: mpmath.mpf(q.numerator) / q.denominator  # noqa: E731
+            try:
+                with mpmath.workdps(DIGITS):
+                    z, jac, hess = cache[eps](*[mp(t) for t in y], mp(gamma), mp(beta))
+            except ZeroDivisionError:  # SymPy's derivative is singular here (Max of two equal values)
+                skipped.append((m, float(gamma), float(beta), float(eps)))
+                continue
+            gv = [Fraction(rng.randint(-9, 9), rng.randint(1, 4)) for _ in range(2 * m)]
+            g, v = gv[:m], gv[m:]
+            exact = {
+                "forward": [float(t) for t in z],
+                "jvp": [float(sum(jac[i][k] * mp(v[k]) for k in range(m))) for i in range(m)],
+                "vjp": [float(sum(jac[i][k] * mp(g[i]) for i in range(m))) for k in range(m)],
+                "hvp": [float(sum(mp(g[i]) * hess[i][k][l] * mp(v[l]) for i in range(m) for l in range(m)))
+                        for k in range(m)],
+            }
+            shaped = lambda vals: torch.tensor([float(t) for t in vals], dtype=torch.float64,  # noqa: E731
+                                               device=device).reshape(x.shape)
+            gt, vt = shaped(g), shaped(v)
+            ours = {"forward": layer.stateless_forward(x, **kw), "jvp": layer.jvp(x, vt, **kw),
+                    "vjp": layer.vjp(x, gt, **kw), "hvp": layer.hvp(x, gt, vt, **kw)}
+            for op, ref in exact.items():
+                cmp = compare(layer, op, x, ours[op], shaped(ref), (), kw, g=gt, v=vt)
+                out.append(SymbolicResult(op, m, (float(gamma), float(beta), float(eps)), cmp.max_ratio, cmp.ok,
+                                          f"y={[str(t) for t in y]}, g={[str(t) for t in g]}, v={[str(t) for t in v]}"))
+    return out
