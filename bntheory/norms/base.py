@@ -137,6 +137,13 @@ class Normalization(abc.ABC):
             raise ValueError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
         return torch.linalg.vector_norm(jac[index], dim=(1, 2)) * size
 
+    # ------------------------------------------------------------ in a network
+    def module_forward(self, x: Tensor, *, weight: Tensor, bias: Tensor, running_mean: Tensor,
+                       running_var: Tensor, training: bool, momentum: float, eps: float) -> Tensor:
+        """The layer inside a network (:class:`bntheory.nn.Norm`), given BatchNorm-style
+        per-channel parameters and running statistics.  Default: BatchNorm's argument list."""
+        return self.forward(x, running_mean, running_var, weight, bias, training, momentum, eps)
+
     # ------------------------------------------------------- example arguments
     def example_kwargs(self, shape: tuple[int, ...], *, eps: float, training: bool, weight_kind: str,
                        rng: Any, device: str | torch.device = "cpu") -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ per-channel affine map).  Closed forms: :mod:`bntheory.norms._group`, kind ``"st
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, Sequence
 
 import torch.nn.functional as F
@@ -57,6 +58,15 @@ class GroupNorm(_group.GroupNormalization):
             layer=self.name, view=lambda t: t.reshape(n, groups, -1), unview=lambda t: t.reshape(x.shape), dims=(2,),
             m=x.numel() // max(1, n * groups), gamma=per_channel(weight, x, groups), beta=per_channel(bias, x, groups),
             eps=_group.check_eps(self.name, b["eps"]), center=True, kind="std")
+
+    def module_forward(self, x, *, weight, bias, running_mean, running_var, training, momentum, eps):
+        """``gcd(C, 8)`` groups, halved until each holds at least 4 values (GroupNorm's paper
+        uses 32 on wide networks; these are small, and dense layers have no spatial axes)."""
+        c = x.shape[1]
+        groups = math.gcd(c, 8)
+        while groups > 1 and (c // groups) * (x[0, 0].numel()) < 4:
+            groups //= 2
+        return self.forward(x, groups, weight, bias, eps)
 
     def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
         r"""One group's :math:`\gamma(y_i-\mu)/\sqrt{\mathrm{var}+\varepsilon}+\beta` (shared

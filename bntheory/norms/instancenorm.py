@@ -80,6 +80,10 @@ class InstanceNorm(_group.GroupNormalization):
                 b["running_var"].mul_(1 - mom).add_(var.mean(0), alpha=mom)
         return out
 
+    def module_forward(self, x, *, weight, bias, running_mean, running_var, training, momentum, eps):
+        """Batch statistics in training, running statistics in eval (``use_input_stats=training``)."""
+        return self.forward(x, running_mean, running_var, weight, bias, training, momentum, eps)
+
     def stateless_forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         return self.apply(self.plan(x, *args, **kwargs), x)
 

@@ -38,6 +38,11 @@ def normalized_dims(where: str, x: Tensor, normalized_shape: Any) -> tuple[int, 
     return ns
 
 
+def per_channel_full(t: Tensor, x: Tensor) -> Tensor:
+    """A per-channel ``(C,)`` tensor broadcast to the shape ``x.shape[1:]`` (a copy)."""
+    return t.reshape((-1,) + (1,) * (x.dim() - 2)).expand(tuple(x.shape[1:])).contiguous()
+
+
 class LayerNorm(_group.GroupNormalization):
     """Normalization of each sample over its trailing ``normalized_shape`` axes."""
 
@@ -57,6 +62,10 @@ class LayerNorm(_group.GroupNormalization):
             layer=self.name, view=lambda t: t.reshape(-1, m), unview=lambda t: t.reshape(x.shape), dims=(1,), m=m,
             gamma=None if weight is None else weight.reshape(1, m), beta=None if bias is None else bias.reshape(1, m),
             eps=_group.check_eps(self.name, b["eps"]), center=True, kind="std")
+
+    def module_forward(self, x, *, weight, bias, running_mean, running_var, training, momentum, eps):
+        """Over all non-batch axes, the per-channel ``weight``/``bias`` broadcast over them."""
+        return self.forward(x, x.shape[1:], per_channel_full(weight, x), per_channel_full(bias, x), eps)
 
     def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
         r"""One sample's :math:`\gamma(y_i-\mu)/\sqrt{\mathrm{var}+\varepsilon}+\beta` (a shared

@@ -100,6 +100,11 @@ class NoisyBatchNorm(_group.GroupNormalization):
                 out = drawn[0] * out + drawn[1]
         return out
 
+    def module_forward(self, x, *, weight, bias, running_mean, running_var, training, momentum, eps):
+        """In training, fresh noise from torch's global RNG at every call (the paper's "time-varying" noise)."""
+        noise = draw_noise(tuple(x.shape), x.dtype, x.device) if training else None
+        return self.forward(x, running_mean, running_var, weight, bias, training, momentum, eps, noise)
+
     def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
         r"""The noise-free map (``noise=None``): BatchNorm's.  With noise drawn, the map is
         this one followed by the diagonal affine map :math:`a\mapsto s\odot a + n`."""

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from bntheory.norms import _group
-from bntheory.norms.layernorm import normalized_dims
+from bntheory.norms.layernorm import normalized_dims, per_channel_full
 
 
 def _signature(input, normalized_shape, weight=None, eps=None):  # noqa: A002
@@ -46,6 +46,12 @@ class RMSNorm(_group.GroupNormalization):
         return _group.Plan(
             layer=self.name, view=lambda t: t.reshape(-1, m), unview=lambda t: t.reshape(x.shape), dims=(1,), m=m,
             gamma=None if weight is None else weight.reshape(1, m), beta=None, eps=eps, center=False, kind="std")
+
+    def module_forward(self, x, *, weight, bias, running_mean, running_var, training, momentum, eps):
+        """Over all non-batch axes, the per-channel ``weight`` broadcast; the bias added after
+        (RMSNorm has none of its own; the network's per-channel bias stays a parameter)."""
+        out = self.forward(x, x.shape[1:], per_channel_full(weight, x), eps)
+        return out + bias.reshape((-1,) + (1,) * (x.dim() - 2))
 
     def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
         r""":math:`\gamma y_i/\sqrt{\overline{y^2}+\varepsilon}` (``beta`` is ignored: no bias)."""

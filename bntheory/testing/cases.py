@@ -38,3 +38,24 @@ def layer_case(layer: Normalization, family: str, shape: tuple[int, ...], seed: 
     t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64), device=device)  # noqa: E731
     x = t(values.reshape(shape))
     return LayerCall(family=family, x=x, g=t(rng.normal(size=shape)), v=t(rng.normal(size=shape)), kwargs=kwargs)
+
+
+def layer_calls(layer: Normalization, device: str | torch.device = "cpu", eps_values: tuple[float, ...] = (0.0, 1e-5, 0.5),
+                training: bool | None = None):
+    """Hypothesis strategy: seeded calls of ``layer`` over families, shapes, ``eps``, modes and
+    weight kinds; settings the layer has no arguments for are filtered out."""
+    from hypothesis import strategies as st
+
+    from bntheory.testing.strategies import WEIGHT_KINDS, families, shapes
+
+    @st.composite
+    def draw(d):
+        case = layer_case(layer, d(families()), d(shapes()), d(st.integers(0, 2**32 - 1)),
+                          d(st.sampled_from(eps_values)), d(st.booleans()) if training is None else training,
+                          d(st.sampled_from(WEIGHT_KINDS)), device)
+        from hypothesis import assume
+
+        assume(case is not None)
+        return case
+
+    return draw()

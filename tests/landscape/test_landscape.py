@@ -140,8 +140,47 @@ def test_norm_layers():
     assert not torch.allclose(noisy.train()(x), bn.train()(x))
     noisy.eval(), bn.eval()
     assert torch.equal(noisy(x), bn(x))  # no noise at evaluation
-    with pytest.raises(UnknownLayerError, match="known: none, noisybatchnorm"):
+    with pytest.raises(UnknownLayerError, match="known: none, batchnorm, groupnorm"):
         Norm("batchnrom", 5)
+
+
+def test_noisy_norm_draws_the_papers_noise_from_the_global_rng():
+    """Norm("noisybatchnorm") is BatchNorm, then s * a + n with the paper's draws, in this
+    order from torch's global RNG (so runs and checkpoints replay the same noise)."""
+    x = torch.randn(32, 4, dtype=torch.float64)
+    noisy = Norm("noisybatchnorm", 4).double().train()
+    torch.manual_seed(3)
+    out = noisy(x)
+    torch.manual_seed(3)
+    a = torch.nn.functional.batch_norm(x, None, None, torch.ones(4, dtype=torch.float64),
+                                       torch.zeros(4, dtype=torch.float64), True, 0.1, 1e-5)
+    mu_t = torch.empty((), dtype=torch.float64).uniform_(-0.5, 0.5)
+    sigma_t = torch.empty((), dtype=torch.float64).uniform_(1.0, 1.25)
+    shift = torch.empty_like(a).uniform_(-0.1, 0.1) + mu_t
+    scale = torch.randn_like(a) * 0.1 + sigma_t
+    torch.testing.assert_close(out, scale * a + shift, rtol=1e-14, atol=1e-14)
+    assert -0.6 <= float(shift.mean()) <= 0.6 and 0.9 <= float(scale.mean()) <= 1.35
+
+
+@pytest.mark.parametrize("name", [n for n in __import__("bntheory").layer_names()])
+@pytest.mark.parametrize("shape", [(16, 8), (8, 8, 3, 3)])
+def test_every_registered_layer_works_inside_a_network(name, shape):
+    """Norm(name) trains (gradients flow to gamma and beta) and evaluates, on dense and conv
+    activations; InstanceNorm refuses (N, C) activations, which have no spatial axis."""
+    from bntheory.errors import ShapeMismatchError
+
+    x = torch.randn(*shape, dtype=torch.float64)
+    layer = Norm(name, 8).double().train()
+    if name == "instancenorm" and len(shape) == 2:
+        with pytest.raises(ShapeMismatchError, match="spatial"):
+            layer(x)
+        return
+    out = layer(x)
+    assert out.shape == x.shape and bool(torch.isfinite(out).all())
+    out.square().sum().backward()
+    assert layer.weight.grad is not None and float(layer.weight.grad.abs().sum()) > 0
+    layer.eval()
+    assert torch.isfinite(layer(x)).all()
 
 
 def test_landscape_cli_smoke(tmp_path, capsys):
