@@ -4,7 +4,9 @@
     bntheory prove [NAME ...]                run the executable proofs in proofs/
     bntheory verify [--profile ci|thorough] [--out DIR] [--tightness]   judge every catalogued statement
     bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]   worst case / tightness
+    bntheory check NAME [--device cpu|cuda] [--full]   the whole battery of checks on a registered layer
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick]
+        (with --layer: only the layer pages, layers.md and its figure, for those layers)
 
 The CLI is the only place that prints, draws progress bars and writes files.
 """
@@ -36,6 +38,21 @@ def _layers(args: argparse.Namespace) -> int:
     for r in rows:
         print("  ".join(str(r[c]).ljust(widths[c]) for c in cols))
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from bntheory.testing.battery import LayerCheckError, check_layer
+
+    status = 0
+    for name in args.names:
+        try:
+            result = check_layer(name, device=args.device, seed=args.seed, quick=not args.full)
+        except LayerCheckError as exc:
+            print(f"FAILED: {exc}")
+            status = 1
+            continue
+        print(result.summary())
+    return status
 
 
 def _prove(args: argparse.Namespace) -> int:
@@ -252,20 +269,25 @@ def _report(args: argparse.Namespace) -> int:
     from bntheory.norms import get_layer, layer_names
     from bntheory.report.derivations import write_derivations
     from bntheory.report.files import ReportDir
-    from bntheory.report.layers import write_layers
+    from bntheory.report.layers import FIGURE as LAYER_FIGURE
+    from bntheory.report.meta import provenance
     from bntheory.report.verdicts import write_verdicts
     from bntheory.symbolic import catalogue
-    from bntheory.report.meta import provenance
-    from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise BNTheoryError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
     names = args.layer or layer_names()
     layers = [get_layer(n) for n in names]  # unknown names fail before any work
     out = ReportDir(args.out)
+    layer_owned = ["layers.md", "data/layers.json", f"{LAYER_FIGURE}.png", f"{LAYER_FIGURE}.svg"]
+    if args.layer:  # only the layer pages
+        for rel in layer_owned:
+            out.check(rel)
+        meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
+        return _finish(out, *_report_layers(out, layers, args, meta))
     proofs = catalogue.load_proofs(args.proofs)
-    owned = ["layers.md", "data/layers.json", "derivations/README.md", "data/proofs.json",
-             "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
+    owned = layer_owned + ["derivations/README.md", "data/proofs.json",
+                           "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
     from bntheory.report.landscape import FIGURES
 
     from bntheory.theorems.catalogue import STATEMENTS
@@ -278,11 +300,7 @@ def _report(args: argparse.Namespace) -> int:
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-    summaries = []
-    for layer in layers:
-        bar = lambda it, n=layer.name: tqdm(list(it), desc=f"closed forms: {n}", unit="case", file=sys.stderr)  # noqa: E731
-        summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar).to_json())
-    written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY)
+    written, failures = _report_layers(out, layers, args, meta)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
     landscape: dict[str, list[dict]] = {}
@@ -293,17 +311,43 @@ def _report(args: argparse.Namespace) -> int:
     written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
                               figure="figures/tightness")
     written += _report_pages(out, verdicts, results, landscape, meta, profile)
+    failures += sum(not r.ok for r in results)
+    return _finish(out, written, failures)
+
+
+def _finish(out, written: list[str], failures: int) -> int:
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
-    failures = sum(op["failures"] for s in summaries for op in s["ops"])
-    failures += sum(not r.ok for r in results)
     for rel in written:
         print(f"wrote {out.root / rel}")
     if failures:
-        print(f"error: {failures} closed-form comparisons or proofs failed; see {out.root / 'layers.md'} "
-              f"and {out.root / 'derivations'}", file=sys.stderr)
+        print(f"error: {failures} closed-form comparisons, symbolic checks or proofs failed; see "
+              f"{out.root / 'layers.md'} and {out.root / 'derivations'}", file=sys.stderr)
         return 1
     return 0
+
+
+def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[list[str], int]:
+    """``layers.md``, its JSON and figure: closed forms, symbolic checks, theorem analogues."""
+    from bntheory.report.layers import write_layers
+    from bntheory.testing.symbolic_check import check_symbolic
+    from bntheory.verify.analogues import measure_analogues
+    from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
+
+    summaries, symbolic, analogues = [], {}, []
+    for layer in layers:
+        bar = lambda it, n=layer.name, what="closed forms": tqdm(  # noqa: E731
+            list(it), desc=f"{what}: {n}", unit="case", file=sys.stderr)
+        summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar).to_json())
+        checks = check_symbolic(layer, seed=args.seed, device=args.device)
+        symbolic[layer.name] = {"comparisons": len(checks), "failures": sum(not c.ok for c in checks),
+                                "max_ratio": max([c.max_ratio for c in checks], default=0.0)}
+        analogues.append(measure_analogues(layer, seed=args.seed, device=args.device,
+                                           progress=lambda it, n=layer.name: bar(it, n, "theorem analogues")).to_json())
+    written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
+    failures = sum(op["failures"] for s in summaries for op in s["ops"])
+    failures += sum(s["failures"] for s in symbolic.values())
+    return written, failures
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -353,6 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue runs from their checkpoints under --out")
     p.add_argument("--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)")
     p.set_defaults(func=_landscape)
+
+    p = sub.add_parser("check", help="run the whole battery of checks on registered layers")
+    p.add_argument("names", nargs="+", metavar="NAME", help="layer names (see `bntheory layers`)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the cases (default: 0)")
+    p.add_argument("--full", action="store_true", help="the report's full set of cases (default: quick)")
+    p.set_defaults(func=_check)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")

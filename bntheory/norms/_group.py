@@ -31,8 +31,8 @@ with :math:`w = c/(mt)`, :math:`\nabla^2 t\,v = Jv/(m\gamma)` for ``"std"``;
 :math:`w = P\,\mathrm{sign}(c)/m` for p = 1 and :math:`w = P e_K` (the sign of the
 largest :math:`|c_k|`, split evenly over ties as torch's ``amax`` does) for p = ∞, where
 :math:`\nabla^2 t = 0` almost everywhere; and for p = 2, :math:`w = c/(ms)`,
-:math:`\nabla^2 t\,v = (Pv - c\langle w, v\rangle/s)/(ms)`.  ``proofs/p8_layer_analogues.py``
-derives them from each layer's symbolic forward.  In eval mode (fixed statistics) the map is
+:math:`\nabla^2 t\,v = (Pv - c\langle w, v\rangle/s)/(ms)`.  ``proofs/p8_group_layers.py``,
+``p9_rmsnorm.py`` and ``p10_lp_batchnorm.py`` derive them from the layers' symbolic forwards.  In eval mode (fixed statistics) the map is
 affine and its curvature is zero.
 """
 
