@@ -338,11 +338,13 @@ def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[l
     for layer in layers:
         bar = lambda it, n=layer.name, what="closed forms": tqdm(  # noqa: E731
             list(it), desc=f"{what}: {n}", unit="case", file=sys.stderr)
-        summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar).to_json())
-        checks = check_symbolic(layer, seed=args.seed, device=args.device)
+        summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar,
+                                       quick=args.quick).to_json())
+        checks = check_symbolic(layer, seed=args.seed, device=args.device, sizes=(2, 3) if args.quick else (2, 3, 4))
         symbolic[layer.name] = {"comparisons": len(checks), "failures": sum(not c.ok for c in checks),
                                 "max_ratio": max([c.max_ratio for c in checks], default=0.0)}
-        analogues.append(measure_analogues(layer, seed=args.seed, device=args.device,
+        analogues.append(measure_analogues(layer, seed=args.seed, device=args.device, sizes=(4, 16) if args.quick
+                                           else (4, 16, 64),
                                            progress=lambda it, n=layer.name: bar(it, n, "theorem analogues")).to_json())
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])

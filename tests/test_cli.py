@@ -13,6 +13,7 @@ import pytest
 
 from bntheory import get_layer, register_layer, unregister_layer
 from bntheory.cli import main
+from bntheory.norms import layer_names
 from bntheory.errors import DuplicateLayerError, UnknownLayerError
 from bntheory.norms import BatchNorm
 from bntheory.report.files import MANIFEST, ReportConflictError, ReportDir, atomic_write
@@ -76,7 +77,10 @@ def test_report_writes_layers_page_and_json(quick_reports):
     tmp_path = quick_reports / "a"
     md = (tmp_path / "layers.md").read_text()
     doc = json.loads((tmp_path / "data" / "layers.json").read_text())
-    assert doc["schema"] == 1 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
+    assert doc["schema"] == 2 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
+    assert [a["name"] for a in doc["analogues"]] == [s["name"] for s in doc["layers"]] == layer_names()
+    assert all(s["comparisons"] > 0 and s["failures"] == 0 for s in doc["symbolic"].values())
+    assert "## Theorems 1 and 2 across layers" in md and "| `l1batchnorm` | 1, 1 other |" in md
     ops = {op["op"]: op for op in doc["layers"][0]["ops"]}
     assert set(ops) == {"forward", "jvp", "vjp", "hvp"}
     for op in ops.values():
@@ -87,7 +91,7 @@ def test_report_writes_layers_page_and_json(quick_reports):
     expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
                 "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
                 "figures/tightness.svg", "data/landscape-smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
-                "index.md", "bntheory.tex",
+                "index.md", "bntheory.tex", "figures/layer-gains.png", "figures/layer-gains.svg",
                 *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape") for e in ("png", "svg")]}
     assert expected <= set(files)
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]

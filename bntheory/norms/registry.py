@@ -1,13 +1,17 @@
 """The layer registry: every part of the suite asks for a layer by name here.
 
-Layers come from three places, in this order: the built-in modules of
-``bntheory.norms``, entry points in the group ``bntheory.layers`` of installed packages,
-and explicit :func:`register_layer` calls.
+Layers come from four places: the built-in modules of ``bntheory.norms``, entry points in
+the group ``bntheory.layers`` of installed packages, the modules named in the environment
+variable ``BNTHEORY_LAYER_MODULES`` (comma-separated; each registers its layers when
+imported: how the command line finds a layer defined in a single file), and explicit
+:func:`register_layer` calls.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
+import os
 from importlib import metadata
 from typing import Callable
 
@@ -15,6 +19,7 @@ from bntheory.errors import DuplicateLayerError, InvalidArgumentError, UnknownLa
 from bntheory.norms.base import Normalization
 
 ENTRY_POINT_GROUP = "bntheory.layers"
+MODULES_VARIABLE = "BNTHEORY_LAYER_MODULES"
 
 _LAYERS: dict[str, Normalization] = {}
 _entry_points_loaded = False
@@ -60,6 +65,12 @@ def _load_entry_points() -> None:
             continue
         obj: Callable = ep.load()
         register_layer(obj)
+    for module in filter(None, (m.strip() for m in os.environ.get(MODULES_VARIABLE, "").split(","))):
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise InvalidArgumentError(f"{MODULES_VARIABLE}: cannot import {module!r} ({exc}); "
+                                       "is its directory on PYTHONPATH?") from None
 
 
 def layer_names() -> list[str]:
