@@ -241,7 +241,7 @@ def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dic
 
 
 #: The landscape presets the report runs (``--quick``: the smoke preset only).
-REPORT_PRESETS = ("digits", "dln")
+REPORT_PRESETS = ("digits", "layers", "dln")
 
 
 def _report_landscape(out, args: argparse.Namespace, meta: dict, summaries_out: dict) -> list[str]:
@@ -389,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_search)
 
     p = sub.add_parser("landscape", help="train with each normalization and probe the loss landscape")
-    p.add_argument("--preset", required=True, choices=("smoke", "digits", "dln", "cifar10-vgg"))
+    p.add_argument("--preset", required=True, choices=("smoke", "digits", "layers", "dln", "cifar10-vgg"))
     p.add_argument("--norm", default=None, help="comma-separated normalizations (default: the preset's)")
     p.add_argument("--lr", default=None, help="comma-separated learning rates (default: the preset's)")
     p.add_argument("--steps", type=int, default=None, help="SGD steps per run (default: the preset's)")

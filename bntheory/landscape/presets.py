@@ -2,6 +2,8 @@
 
 * ``smoke`` -- Gaussian blobs and a small MLP, seconds (the tests run it);
 * ``digits`` -- scikit-learn's bundled 8x8 digits and a small VGG-style CNN (embedded default);
+* ``layers`` -- the digits CNN at learning rate 0.5 with every built-in normalization layer (and
+  none): the landscape measurements across layers (embedded default);
 * ``dln`` -- the paper's 25-layer deep linear network on synthetic Gaussian data, full-batch
   gradient descent (embedded default);
 * ``cifar10-vgg`` -- the paper's protocol: CIFAR-10 from a local directory (``--data``),
@@ -64,6 +66,13 @@ PRESETS: dict[str, Preset] = {
         RunConfig(model="vgg", norm="none", lr=0.1, steps=400, batch_size=128, probe_every=40,
                   hessian_every=200, checkpoint_every=100, cfg=(16, "M", 32, "M"), data="sklearn digits"),
         ("none", "batchnorm", "noisybatchnorm"), (0.05, 0.5)),
+    "layers": Preset(
+        "layers", "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD lr 0.5, every built-in layer",
+        lambda seed, d: datasets.load_digits(seed=seed),
+        RunConfig(model="vgg", norm="none", lr=0.5, steps=400, batch_size=128, probe_every=40,
+                  hessian_every=200, checkpoint_every=100, cfg=(16, "M", 32, "M"), data="sklearn digits"),
+        ("none", "batchnorm", "layernorm", "groupnorm", "instancenorm", "rmsnorm", "l1batchnorm", "l2batchnorm",
+         "linfbatchnorm", "noisybatchnorm"), (0.5,)),
     "dln": Preset(
         "dln", "25-layer deep linear network (10x10), y = Ax, 1000 Gaussian samples, full-batch GD",
         lambda seed, d: datasets.synthetic_regression(1000, dim=10, seed=seed)[0],

@@ -165,7 +165,7 @@ def index_markdown(doc: dict[str, Any], landscape: dict[str, list[dict[str, Any]
                 "preset's page.", ""]
     out += ["## Also here", "",
             "- [derivations/](derivations/README.md): every executable proof, step by step;",
-            "- [layers.md](layers.md): the registered layers and their closed forms against autograd;",
+            "- [layers.md](layers.md): the registered layers, their closed forms against autograd and SymPy, and Theorems 1 and 2 across layers;",
             "- [bntheory.tex](bntheory.tex): this report as one LaTeX document;",
             "- [data/](data/): the JSON behind every page.", ""]
     return "\n".join(out) + "\n"
