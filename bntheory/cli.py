@@ -226,7 +226,8 @@ def _landscape(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dict, profile: str) -> list[str]:
+def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dict, profile: str,
+                  analogues: list[dict] | None = None) -> list[str]:
     """The per-statement pages, ``index.md`` and ``bntheory.tex``."""
     from bntheory.report.derivations import proofs_json
     from bntheory.report.tex import document
@@ -235,7 +236,7 @@ def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dic
 
     doc = verdicts_json(verdicts, meta, profile)
     written = write_theorem_pages(out, doc, meta)
-    out.write("index.md", index_markdown(doc, landscape, meta))
+    out.write("index.md", index_markdown(doc, landscape, meta, analogues))
     out.write("bntheory.tex", document(doc, proofs_json(results, meta), landscape, meta))
     return written + ["index.md", "bntheory.tex"]
 
@@ -284,7 +285,7 @@ def _report(args: argparse.Namespace) -> int:
         for rel in layer_owned:
             out.check(rel)
         meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-        return _finish(out, *_report_layers(out, layers, args, meta))
+        return _finish(out, *_report_layers(out, layers, args, meta)[:2])
     proofs = catalogue.load_proofs(args.proofs)
     owned = layer_owned + ["derivations/README.md", "data/proofs.json",
                            "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
@@ -300,7 +301,7 @@ def _report(args: argparse.Namespace) -> int:
     for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
         out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-    written, failures = _report_layers(out, layers, args, meta)
+    written, failures, analogues = _report_layers(out, layers, args, meta)
     results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
     written += write_derivations(out, results, meta)
     landscape: dict[str, list[dict]] = {}
@@ -310,7 +311,7 @@ def _report(args: argparse.Namespace) -> int:
     _study_all(verdicts, quick=args.quick, seed=args.seed)
     written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
                               figure="figures/tightness")
-    written += _report_pages(out, verdicts, results, landscape, meta, profile)
+    written += _report_pages(out, verdicts, results, landscape, meta, profile, analogues)
     failures += sum(not r.ok for r in results)
     return _finish(out, written, failures)
 
@@ -327,7 +328,7 @@ def _finish(out, written: list[str], failures: int) -> int:
     return 0
 
 
-def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[list[str], int]:
+def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[list[str], int, list[dict]]:
     """``layers.md``, its JSON and figure: closed forms, symbolic checks, theorem analogues."""
     from bntheory.report.layers import write_layers
     from bntheory.testing.symbolic_check import check_symbolic
@@ -349,7 +350,7 @@ def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[l
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
     failures += sum(s["failures"] for s in symbolic.values())
-    return written, failures
+    return written, failures, analogues
 
 
 def build_parser() -> argparse.ArgumentParser:

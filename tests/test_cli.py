@@ -164,6 +164,7 @@ def test_report_index_theorem_pages_and_tex(quick_reports):
     root = quick_reports / "a"
     index = (root / "index.md").read_text()
     assert "[`thm1.arxiv`](theorems/thm1.arxiv.md)" in index and "landscape/smoke.md" in index
+    assert "## Theorems 1 and 2 across normalization layers" in index and "| `linfbatchnorm` | 1, 1 other |" in index
     page = (root / "theorems" / "thm1.arxiv.md").read_text()
     assert "## As printed" in page and "## Exact form" in page and "## Counterexample, eps=0" in page
     assert r"\begin{pmatrix}" in page and "thm1.arxiv-tightness.png" in page

@@ -194,8 +194,8 @@ def batch_stats(x: Tensor, plan: Plan) -> Stats:
         w = c / (m * t)
     elif plan.p == 1:
         w = _center(torch.sign(c), plan) / m
-    elif plan.p == 2:
-        w = c / (m * s)
+    elif plan.p == 2:  # s = 0 (a constant group, eps > 0): 0, the least subgradient, as sign(0) = 0 for p = 1
+        w = c / (m * torch.where(s > 0, s, 1.0))
     else:  # p = inf: d max|c| splits evenly over the tied maxima, as torch.amax's backward does
         top = (c.abs() == s).to(c.dtype)
         w = _center(torch.sign(c) * top / top.sum(plan.dims, keepdim=True), plan)
@@ -224,8 +224,9 @@ def t_hess_t(v: Tensor, st: Stats, plan: Plan) -> Tensor | None:
     m = plan.m
     if plan.kind == "std":  # t * (Pv - c <w, v>/t)/(m t)
         return (_center(v, plan) - st.c * (_dot(st.w, v, plan) / st.t)) / m
-    if plan.p == 2:  # t * (Pv - c <w, v>/s)/(m s)
-        return (st.t / st.s) * (_center(v, plan) - st.c * (_dot(st.w, v, plan) / st.s)) / m
+    if plan.p == 2:  # t * (Pv - c <w, v>/s)/(m s); 0 where s = 0 (see batch_stats)
+        s = torch.where(st.s > 0, st.s, 1.0)
+        return torch.where(st.s > 0, st.t / s, 0.0) * (_center(v, plan) - st.c * (_dot(st.w, v, plan) / s)) / m
     return None
 
 
@@ -356,6 +357,7 @@ class GroupNormalization(Normalization):
         h = 0.0
         if plan.kind == "std" or plan.p == 2:
             s = t if plan.kind == "std" else rows(st.s)[:, 0]
+            s = torch.where(s > 0, s, torch.inf)  # s = 0: the p = 2 curvature is taken as 0
             h = (2 + n_c * n_w / s) * n_v / (plan.m * s)
         return (4 * n_w * n_v * gt + 2 * n_c / t * n_w * n_w * n_v * gt + n_c * gt * h) / (t * t)
 

@@ -151,7 +151,8 @@ def gains_figure(analogues: list[dict]) -> tuple[bytes, bytes]:
         ax.grid(True, which="both", axis="x", alpha=0.3)
     axes[0].set_yticks(range(len(rows)), [a["name"] for a in rows])
     axes[0].invert_yaxis()
-    fig.suptitle("Theorem 1 across layers: gain over Gaussian g (bar, dot: median) and its sup over g (×)", y=1.0 + 0.35 / fig.get_figheight())
+    fig.suptitle("Theorem 1 across layers: gain over Gaussian g (bar, dot: median) and its sup over g (×)")
+    fig.tight_layout()
     return _render(fig)
 
 

@@ -132,6 +132,12 @@ def test_constant_group_with_eps_zero(name, device):
     with pytest.raises(ZeroVarianceError, match="eps"):
         _call(name, x, eps=0.0)
     assert torch.isfinite(_call(name, x, eps=1e-5)).all()
+    layer, kw = get_layer(name), {"eps": 1e-5}
+    kw |= {"layernorm": {"normalized_shape": x.shape[-1:]}, "groupnorm": {"num_groups": 1}}.get(name, {})
+    kw |= {"training": True} if "batch" in name else {}
+    g = torch.randn_like(x)
+    for out in (layer.jvp(x, g, **kw), layer.vjp(x, g, **kw), layer.hvp(x, g, g, **kw)):
+        assert torch.isfinite(out).all(), name  # derivatives exist (l2batchnorm: the least subgradient)
 
 
 def test_rmsnorm_zero_group_with_eps_zero(device):
@@ -174,3 +180,16 @@ def test_direction_of_the_wrong_shape(name, device):
     case = layer_case(layer, "gaussian", (4, 2, 3), 0, 1e-5, True, "ones", device)
     with pytest.raises(BNTheoryError, match="must have the input's shape"):
         layer.vjp(case.x, case.g[:, :1], **case.kwargs)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name", BUILT_IN)
+def test_closed_forms_on_cuda_match_cpu(name):
+    """The same seeded call on the GPU and on the CPU, float64 on both."""
+    layer = get_layer(name)
+    cpu = layer_case(layer, "heavy_tailed", (8, 4, 3), 3, 1e-5, True, "mixed", "cpu")
+    gpu = layer_case(layer, "heavy_tailed", (8, 4, 3), 3, 1e-5, True, "mixed", torch.device("cuda"))
+    for op in ("forward", "jvp", "vjp", "hvp"):
+        a = closed_form(layer, op, gpu.x, gpu.g, gpu.v, (), gpu.kwargs).cpu()
+        b = closed_form(layer, op, cpu.x, cpu.g, cpu.v, (), cpu.kwargs)
+        assert compare(layer, op, cpu.x, a, b, (), cpu.kwargs, g=cpu.g, v=cpu.v).ok, (name, op)

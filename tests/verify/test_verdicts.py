@@ -138,3 +138,36 @@ def test_readme_landscape_and_search_numbers_match_the_committed_report():
         else:
             shown = [float(x) for x in re.findall(r"violation ([0-9.]+)", cell) + re.findall(r"/ ([0-9.]+)", cell)]
             assert any(abs(x - t["sup"]) <= 0.006 for x in shown), (v["id"], v["regime"], cell, t["sup"])
+
+
+def test_readme_layer_tables_match_the_committed_report():
+    """The README's tables across layers are copied from reports/data/layers.json and
+    reports/data/landscape-layers.json."""
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    analogues = {a["name"]: {r["regime"]: r for r in a["regimes"]}
+                 for a in json.loads((root / "reports" / "data" / "layers.json").read_text())["analogues"]}
+    seen = set()
+    for line in readme.splitlines():
+        if not line.startswith("| `") or "gain" in line:
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        names = re.findall(r"`([a-z0-9]+)`", cells[0])
+        if not names or not all(n in analogues for n in names):
+            continue
+        sups = [float(x) for x in cells[2].split("/")]
+        for name in names:
+            seen.add(name)
+            for regime, shown in zip(("eps=0", "eps>0"), sups):
+                assert _close(str(shown), analogues[name][regime]["sup_gain"]), (name, regime, shown)
+            exceeded = any(r["excess"] > 1 for r in analogues[name].values())
+            assert ("exceeded" in cells[3]) == exceeded, (name, cells[3])
+    assert seen == set(analogues)
+    doc = json.loads((root / "reports" / "data" / "landscape-layers.json").read_text())
+    rows = [line for line in readme.splitlines() if line.startswith("| digits CNN (layers) |")]
+    assert len(rows) == len(doc["summaries"]) == 10
+    for line in rows:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        s = next(s for s in doc["summaries"] if s["norm"] == cells[1])
+        for shown, key in zip(cells[2:], ("loss_variation", "predictiveness_max", "beta_smoothness", "ics_l2")):
+            assert _close(shown, s[key]), (cells[1], key, shown, s[key])
