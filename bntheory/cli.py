@@ -237,7 +237,7 @@ def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dic
     doc = verdicts_json(verdicts, meta, profile)
     written = write_theorem_pages(out, doc, meta)
     out.write("index.md", index_markdown(doc, landscape, meta, analogues))
-    out.write("bntheory.tex", document(doc, proofs_json(results, meta), landscape, meta))
+    out.write("bntheory.tex", document(doc, proofs_json(results, meta), landscape, meta, analogues))
     return written + ["index.md", "bntheory.tex"]
 
 

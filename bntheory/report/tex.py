@@ -62,8 +62,33 @@ def _gather(formulas: list[str]) -> list[str]:
     return [r"\begin{gather*}", "\\\\\n".join(formulas), r"\end{gather*}"]
 
 
+def _analogues(analogues: list[dict[str, Any]]) -> list[str]:
+    """Theorem 1 across layers: directions removed, sup of the gain, the bound."""
+    from bntheory.verify.analogues import RegimeSummary
+
+    out = [r"\section{Theorems 1 and 2 across normalization layers}",
+           r"The gain $\sigma^2\|\hat g\|^2/(\gamma^2\|g\|^2)$ in each layer's own scale $\sigma$ (Theorem 1's "
+           r"bound: gain $\le 1$), its supremum over $g$, and the gradient directions each layer removes; "
+           r"definitions in \texttt{layers.md}.",
+           r"\begin{center}\small\begin{tabular}{lllll}\toprule",
+           r"layer & removed, $\varepsilon = 0$ & removed, $\varepsilon = 0.1$ & sup gain ($\varepsilon = 0$; 0.1) "
+           r"& Theorem 1's bound \\ \midrule"]
+    for a in analogues:
+        reg = {r["regime"]: RegimeSummary(**r) for r in a["regimes"]}
+        if not reg:
+            continue
+        holds = all(r.excess <= 1 for r in reg.values())
+        sups = "; ".join(f"{reg[k].sup_gain:.3g}" for k in ("eps=0", "eps>0") if k in reg)
+        out.append(f"{_code(a['name'])} & {text(reg['eps=0'].directions() if 'eps=0' in reg else '--')} & "
+                   f"{text(reg['eps>0'].directions() if 'eps>0' in reg else '--')} & {sups} & "
+                   f"{'holds' if holds else 'exceeded'} \\\\")
+    out += [r"\bottomrule\end{tabular}\end{center}", r"\begin{center}",
+            r"\includegraphics[width=\textwidth]{figures/layer-gains.png}", r"\end{center}"]
+    return out
+
+
 def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, list[dict[str, Any]]],
-             meta: dict[str, Any]) -> str:
+             meta: dict[str, Any], analogues: list[dict[str, Any]] | None = None) -> str:
     out = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
            r"\usepackage{amsmath,amssymb,graphicx,booktabs}", r"\usepackage[hidelinks]{hyperref}",
            r"\setcounter{MaxMatrixCols}{20}",
@@ -111,6 +136,8 @@ def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, l
                 item += r"\begin{equation*}" + s["lhs"] + " " + rel + " " + s["rhs"] + r"\end{equation*}"
             out.append(item + (" " + text("(holds)") if s["ok"] else " " + r"\textbf{" + text("(FAILS)") + "}"))
         out.append(r"\end{enumerate}")
+    if analogues:
+        out += _analogues(analogues)
     if landscape:
         out += [r"\section{The landscape with and without BatchNorm}", r"\begin{center}\small",
                 r"\begin{tabular}{lllllll}\toprule",
