@@ -83,17 +83,14 @@ class NoisyBatchNorm(_group.GroupNormalization):
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         """BatchNorm's forward (running statistics updated as torch does), then the noise."""
-        args, kwargs, noise = self._split(args, kwargs)
-        out = _BN.forward(x, *args, **kwargs)
-        if parse_args(x, *args, **kwargs).training:
-            drawn = self.noise(x, noise)
-            if drawn is not None:
-                out = drawn[0] * out + drawn[1]
-        return out
+        return self._noisy(_BN.forward, x, args, kwargs)
 
     def stateless_forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        return self._noisy(_BN.stateless_forward, x, args, kwargs)
+
+    def _noisy(self, bn_map, x: Tensor, args: tuple, kwargs: dict) -> Tensor:
         args, kwargs, noise = self._split(args, kwargs)
-        out = _BN.stateless_forward(x, *args, **kwargs)
+        out = bn_map(x, *args, **kwargs)
         if parse_args(x, *args, **kwargs).training:
             drawn = self.noise(x, noise)
             if drawn is not None:
