@@ -209,3 +209,57 @@ def power_iteration(op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000
             break
         lam = new
     return {"eigenvalue": lam, "hvp_products": op.products - start}
+
+
+def krylov_optimum_trace(op: HessianOperator, max_products: int, seed: int = 0) -> list[tuple[float, float]]:
+    r"""After each of ``max_products`` products, the extreme Ritz values of the Krylov space.
+
+    With :math:`v_0` the start vector of :func:`power_iteration` and of the benchmark's
+    ``eigsh`` (``default_rng(seed).normal``), entry :math:`k-1` is the pair
+    :math:`(\theta_{\min}, \theta_{\max})` of Ritz values of
+    :math:`\mathcal K_k = \mathrm{span}(v_0, Hv_0, \dots, H^{k-1}v_0)`, from unrestarted Lanczos
+    with full reorthogonalization, :math:`k` products in all.
+
+    Why it is a bound.  Every method that only multiplies vectors it built from :math:`v_0` by
+    :math:`H` holds, after :math:`k` products, vectors of :math:`\mathcal K_k` and their images:
+    power iteration's estimate is the Rayleigh quotient of :math:`H^{k-1}v_0`, ARPACK's
+    implicitly restarted Lanczos (``eigsh``) keeps combinations of the Lanczos vectors it
+    made.  Each such estimate is a Rayleigh quotient :math:`\rho(u)` of some
+    :math:`u\in\mathcal K_k`, and by Courant-Fischer
+    :math:`\theta_{\min}(\mathcal K_k) \le \rho(u) \le \theta_{\max}(\mathcal K_k)`, so for a
+    top eigenvalue :math:`\lambda_1 > 0` no such estimate is closer to it than
+    :math:`\theta_{\max}`, and for :math:`\lambda_1 < 0` none is closer than
+    :math:`\theta_{\min}`.  The products a method needs to come within a relative error of
+    :math:`\lambda_1` are therefore at least the first :math:`k` at which that end of this
+    trace does (:func:`first_within`).
+    """
+    v = np.random.default_rng(seed).normal(size=op.n)
+    basis = [v / np.linalg.norm(v)]
+    images: list[np.ndarray] = []
+    trace: list[tuple[float, float]] = []
+    for _ in range(min(max_products, op.n)):
+        images.append(op.matvec(basis[-1]))
+        q = np.stack(basis, axis=1)
+        t = q.T @ np.stack(images, axis=1)
+        ritz = np.linalg.eigvalsh((t + t.T) / 2)
+        trace.append((float(ritz[0]), float(ritz[-1])))
+        w = images[-1].copy()
+        for _ in range(2):  # full reorthogonalization, twice is enough (Kahan-Parlett)
+            w -= q @ (q.T @ w)
+        nrm = np.linalg.norm(w)
+        if nrm <= 1e-14 * np.linalg.norm(images[-1]):  # the space is invariant: the trace is exact
+            trace.extend([trace[-1]] * (min(max_products, op.n) - len(trace)))
+            break
+        basis.append(w / nrm)
+    return trace
+
+
+def first_within(estimates: Sequence[float], ref: float, accuracy: float) -> int | None:
+    """The number of products after which ``estimates`` (one per product) stay within
+    ``accuracy`` (relative) of ``ref``; ``None`` if the last one is not within it."""
+    count = None
+    for i in range(len(estimates) - 1, -1, -1):
+        if abs(estimates[i] - ref) > accuracy * abs(ref):
+            break
+        count = i + 1
+    return count

@@ -68,6 +68,48 @@ def test_eigsh_top_eigenvalue_matches_the_dense_hessian():
     assert abs(power["eigenvalue"]) == pytest.approx(abs(top), rel=1e-4)
 
 
+def test_krylov_optimum_bounds_power_iteration_and_eigsh():
+    """The Krylov trace is the best any product-based method can do from the same start:
+    it never falls behind power iteration's Rayleigh quotients or eigsh's answer after as
+    many products, it only improves, and it is exact once the space is the whole space."""
+    from scipy.sparse.linalg import eigsh
+
+    torch.manual_seed(1)
+    model = MLP(4, (5,), 3, norm="batchnorm").double().train()
+    data = synthetic_classification(16, dim=4, classes=3, seed=2, dtype=torch.float64)
+    op = probes.HessianOperator(model, loss_fn("mlp"), data.x_train, data.y_train)
+    dense = np.stack([op.matvec(e) for e in np.eye(op.n)])
+    eig = np.linalg.eigvalsh((dense + dense.T) / 2)
+    trace = probes.krylov_optimum_trace(op, op.n + 5)
+    assert len(trace) == op.n
+    low, high = np.array(trace).T
+    scale = np.abs(eig).max()
+    assert np.all(np.diff(high) >= -1e-12 * scale) and np.all(np.diff(low) <= 1e-12 * scale)
+    assert np.all(high <= eig[-1] + 1e-10 * scale) and np.all(low >= eig[0] - 1e-10 * scale)
+    assert high[-1] == pytest.approx(eig[-1], rel=1e-9) and low[-1] == pytest.approx(eig[0], rel=1e-9)
+    # power iteration from the same start vector: after k products its estimate lies in [low, high]
+    v = np.random.default_rng(0).normal(size=op.n)
+    v /= np.linalg.norm(v)
+    for k in range(12):
+        hv = dense @ v
+        assert low[k] - 1e-10 * scale <= v @ hv <= high[k] + 1e-10 * scale
+        v = hv / np.linalg.norm(hv)
+    # eigsh: whatever it returns after p products is within the Krylov space's range at p
+    for ncv in (3, 5):
+        counted = probes.HessianOperator(model, loss_fn("mlp"), data.x_train, data.y_train)
+        val = eigsh(counted.linear_operator(), k=1, which="LA", tol=1e-2, ncv=ncv,
+                    v0=np.random.default_rng(0).normal(size=op.n), return_eigenvectors=False)[0]
+        p = min(counted.products, op.n)
+        assert val <= high[p - 1] + 1e-10 * scale
+
+
+def test_first_within_counts_products_after_which_the_estimates_stay_close():
+    assert probes.first_within([1.0, 2.0, 1.0001, 0.99995], 1.0, 1e-3) == 3
+    assert probes.first_within([1.0, 1.0, 1.0], 1.0, 1e-3) == 1
+    assert probes.first_within([1.0, 0.5], 1.0, 1e-3) is None
+    assert probes.first_within([], 1.0, 1e-3) is None
+
+
 def test_ics_is_zero_where_the_preceding_layers_do_not_move():
     torch.manual_seed(0)
     model = MLP(6, (8, 8), 3, norm="batchnorm").double().train()
