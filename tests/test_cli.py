@@ -66,10 +66,20 @@ def fast_proofs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def quick_reports(tmp_path_factory, fast_proofs):
-    """Two ``bntheory report --quick`` runs with the same seed, into ``a`` and ``b``."""
+    """Two ``bntheory report --quick`` runs with the same seed, into ``a`` (in this process)
+    and ``b`` (in a fresh one, at the same time: the runs are mostly single-threaded Python,
+    and a fresh process also catches results that depend on what was imported or run before)."""
     root = tmp_path_factory.mktemp("reports")
-    for d in ("a", "b"):
-        assert main(["report", "--out", str(root / d), "--seed", "3", "--proofs", fast_proofs, "--quick"]) == 0
+    argv = lambda d: ["report", "--out", str(root / d), "--seed", "3", "--proofs", fast_proofs, "--quick"]  # noqa: E731
+    other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b")],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert main(argv("a")) == 0
+        output, _ = other.communicate(timeout=1800)
+    finally:
+        if other.poll() is None:
+            other.kill()
+    assert other.returncode == 0, output[-4000:]
     return root
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from numbers import Real
+from typing import Sequence
 
 import sympy
 
@@ -76,13 +77,22 @@ def forward(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> tuple[list[s
 
 def jacobian(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> sympy.Matrix:
     r"""The ``m x m`` SymPy Matrix :math:`J_{ik} = \partial z_i/\partial y_k`."""
-    z, sym = forward(name, m, eps)
+    return jacobian_of(*forward(name, m, eps))
+
+
+def jacobian_of(z: Sequence[sympy.Expr], sym: GroupSymbols) -> sympy.Matrix:
+    """:func:`jacobian` of a forward ``z`` already built on the symbols ``sym``."""
     return sympy.Matrix(z).jacobian(sympy.Matrix(sym.y))
 
 
 def hessian(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> sympy.Array:
     r"""The rank-3 SymPy Array :math:`T_{ikl} = \partial^2 z_i/\partial y_k\partial y_l`."""
-    z, sym = forward(name, m, eps)
+    return hessian_of(*forward(name, m, eps))
+
+
+def hessian_of(z: Sequence[sympy.Expr], sym: GroupSymbols) -> sympy.Array:
+    """:func:`hessian` of a forward ``z`` already built on the symbols ``sym``."""
+    m = len(sym.y)
     first = [[sympy.diff(zi, yk) for yk in sym.y] for zi in z]
     out = [[[None] * m for _ in range(m)] for _ in range(m)]
     for i in range(m):
