@@ -375,23 +375,14 @@ def bind(where: str, signature: "inspect.Signature", x: Any, args: tuple, kwargs
     return dict(bound.arguments)
 
 
-def weight_example(size: int | tuple[int, ...], kind: str, rng: Any) -> Any:
-    """A numpy ``weight`` (gamma) of a kind: ``ones``, ``positive``, ``negative``, ``zero``, or
-    anything else for mixed signs with some zeros; log-normal magnitudes.  The one definition
-    of the weight kinds, shared by the layers' examples and ``bntheory.testing.strategies``."""
+def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device,
+                   bias: bool = True) -> dict[str, Tensor]:
+    """``weight`` of a kind (ones, positive, negative, zero, mixed signs) and a Gaussian ``bias``."""
     import numpy as np
 
     mag = np.exp(rng.normal(0, 1, size=size))
-    fixed = {"ones": np.ones, "positive": lambda s: mag, "negative": lambda s: -mag, "zero": np.zeros}
-    if kind in fixed:
-        return fixed[kind](size)
-    return rng.choice([-1.0, 0.0, 1.0], size=size) * mag
-
-
-def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device,
-                   bias: bool = True) -> dict[str, Tensor]:
-    """``weight`` of a kind (:func:`weight_example`) and a Gaussian ``bias``."""
-    weight = weight_example(size, weight_kind, rng)
+    weight = {"ones": np.ones(size), "positive": mag, "negative": -mag, "zero": np.zeros(size)}.get(
+        weight_kind, rng.choice([-1.0, 0.0, 1.0], size=size) * mag)
     out = {"weight": torch.as_tensor(weight, dtype=torch.float64, device=device)}
     if bias:
         out["bias"] = torch.as_tensor(rng.normal(size=size), dtype=torch.float64, device=device)
