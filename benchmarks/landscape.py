@@ -167,6 +167,10 @@ def main(argv=None) -> int:
           f"networks (products to 1e-3), on {met_own} of {rows} (own stopping rules): "
           f"{'MET' if met_oracle == met_own == rows else 'MISSED'}")
     for name, n_krylov, n_power in unattainable:
+        if n_krylov is None or n_power is None:
+            print(f"not decided on {name}: the Krylov optimum or power iteration did not reach 1e-3 "
+                  f"within the products tried")
+            continue
         print(f"not attainable on {name}: no method that starts from the same vector and multiplies by the "
               f"Hessian comes within 1e-3 in fewer than {n_krylov} products (Krylov optimum), "
               f"more than half of power iteration's {n_power}")
