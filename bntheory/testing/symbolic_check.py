@@ -9,6 +9,16 @@ second derivative :math:`T_{ikl}` by SymPy (:mod:`bntheory.symbolic.explicit`), 
 mpmath.  The layer, given the same group through :meth:`Normalization.symbolic_input`, must
 agree under the error model: ``forward`` with :math:`z`, ``jvp`` with :math:`Jv`, ``vjp``
 with :math:`J^\\top g`, ``hvp`` with :math:`\\sum_i g_i T_{i\\cdot\\cdot} v`.
+
+A forward with ``Abs``, ``Max`` or ``Min`` (the lp layers) is differentiated on the piece that
+is active at the point (:func:`active_piece`): each ``Abs(e)`` becomes ``e`` or ``-e`` by the
+exact sign of ``e`` there, each ``Max``/``Min`` its exactly largest/smallest argument.  Where
+that choice is strict it holds on a neighbourhood of the point, so the piece equals the
+forward there and every derivative of it is the forward's, exactly; where it is not (a
+centered value of zero, a tie between different arguments) the layer is not differentiable
+at the point and the case is skipped.  Differentiating the whole forward instead gives
+``Heaviside``/``DiracDelta`` expressions thousands of operations long that evaluate to the
+same numbers far more slowly.
 """
 
 from __future__ import annotations
@@ -71,27 +81,54 @@ def _point(m: int, rng: random.Random) -> list[Fraction]:
             return ys
 
 
-#: Lambdified derivatives by ``(id(layer), m, eps)``, each entry holding its layer so that the
-#: id cannot be reused while the entry lives.  Deriving and lambdifying is the slow part of a
-#: check (seconds per entry for the lp layers at m = 4); the points it is evaluated at are not
-#: cached, so a repeated check still compares the layer anew.
-_EVALUATORS: dict[tuple[int, int, Fraction], tuple[Normalization, object]] = {}
+class NotDifferentiableHere(ValueError):
+    """The forward's ``Abs``/``Max``/``Min`` has no strict choice at the point."""
 
 
-def _evaluator(layer: Normalization, m: int, eps: Fraction):
-    key = (id(layer), m, eps)
-    if key not in _EVALUATORS:
-        _EVALUATORS[key] = (layer, _derive(layer, m, eps))
-    return _EVALUATORS[key][1]
+def active_piece(expr: sympy.Expr, point: dict) -> sympy.Expr:
+    """``expr`` with every ``Abs``, ``Max`` and ``Min`` replaced by its branch at ``point``
+    (exact values for every free symbol), innermost first.  Raises
+    :class:`NotDifferentiableHere` for ``Abs`` of zero or a tie between arguments that differ
+    as functions (a tie between equal ones, such as ``|a|`` and ``|-a|``, is no tie)."""
+    if not expr.args:
+        return expr
+    args = [active_piece(a, point) for a in expr.args]
+    if isinstance(expr, sympy.Abs):
+        value = args[0].subs(point)
+        if value == 0:
+            raise NotDifferentiableHere(f"Abs({args[0]}) at 0")
+        return args[0] if value > 0 else -args[0]
+    if isinstance(expr, (sympy.Max, sympy.Min)):
+        values = [a.subs(point) for a in args]
+        best = max(values) if isinstance(expr, sympy.Max) else min(values)
+        winners = [a for a, val in zip(args, values) if val == best]
+        if any(sympy.expand(w - winners[0]) != 0 for w in winners[1:]):
+            raise NotDifferentiableHere(f"{expr.func.__name__} with a tie between {winners}")
+        return winners[0]
+    return expr.func(*args) if any(a is not b for a, b in zip(args, expr.args)) else expr
 
 
-def _derive(layer: Normalization, m: int, eps: Fraction):
+#: Lambdified derivatives by ``(id(layer), m, eps, active piece)``, each entry holding its
+#: layer so that the id cannot be reused while the entry lives.  Deriving and lambdifying is
+#: the slow part of a check; the points it is evaluated at are not cached, so a repeated check
+#: still compares the layer anew.
+_EVALUATORS: dict[tuple, tuple[Normalization, object]] = {}
+
+
+def _evaluator(layer: Normalization, m: int, eps: Fraction, y: list[Fraction], gamma: Fraction, beta: Fraction):
     """The forward, Jacobian and second derivative of ``layer`` itself (not of whatever the
-    registry holds under its name), lambdified to mpmath."""
+    registry holds under its name) on its piece active at ``y`` (with ``gamma``, ``beta``),
+    lambdified to mpmath."""
     sym = explicit.group_symbols(m, sympy.Rational(eps.numerator, eps.denominator))
-    z = list(layer.symbolic(list(sym.y), sym.params))
-    jac, hess = explicit.jacobian_of(z, sym), explicit.hessian_of(z, sym)
-    return sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta], [z, jac.tolist(), hess.tolist()], MODULES)
+    rat = lambda q: sympy.Rational(q.numerator, q.denominator)  # noqa: E731
+    point = {**{s: rat(t) for s, t in zip(sym.y, y)}, sym.gamma: rat(gamma), sym.beta: rat(beta)}
+    z = tuple(active_piece(sympy.sympify(zi), point) for zi in layer.symbolic(list(sym.y), sym.params))
+    key = (id(layer), m, eps, z)
+    if key not in _EVALUATORS:
+        jac, hess = explicit.jacobian_of(list(z), sym), explicit.hessian_of(list(z), sym)
+        _EVALUATORS[key] = (layer, sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta],
+                                                  [list(z), jac.tolist(), hess.tolist()], MODULES))
+    return _EVALUATORS[key][1]
 
 
 def check_symbolic(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",
@@ -110,12 +147,12 @@ def check_symbolic(layer: Normalization, seed: int = 0, device: str | torch.devi
             if call is None:
                 continue
             x, kw = call
-            evaluate = _evaluator(layer, m, eps)
             mp = lambda q: mpmath.mpf(q.numerator) / q.denominator  # noqa: E731
             try:
+                evaluate = _evaluator(layer, m, eps, y, gamma, beta)
                 with mpmath.workdps(DIGITS):
                     z, jac, hess = evaluate(*[mp(t) for t in y], mp(gamma), mp(beta))
-            except ZeroDivisionError:  # SymPy's derivative is singular here (Max of two equal values)
+            except (NotDifferentiableHere, ZeroDivisionError):  # not differentiable at this point
                 skipped.append((m, float(gamma), float(beta), float(eps)))
                 continue
             gv = [Fraction(rng.randint(-9, 9), rng.randint(1, 4)) for _ in range(2 * m)]

@@ -99,3 +99,44 @@ def test_the_pytest_fixture(registered, check_layer):
     registered(WrongVjp)
     with pytest.raises(LayerCheckError):
         check_layer("test-wrong-vjp")
+
+
+def test_active_piece_picks_the_branch_and_refuses_non_differentiable_points():
+    from bntheory.testing.symbolic_check import NotDifferentiableHere, active_piece
+
+    a, b = sympy.symbols("a b", real=True)
+    at = {a: sympy.Rational(3, 2), b: sympy.Rational(-5, 2)}
+    assert active_piece(sympy.Max(sympy.Abs(a), sympy.Abs(b)), at) == -b
+    assert active_piece(sympy.Min(sympy.Abs(a), sympy.Abs(b)) + sympy.Abs(a - b), at) == a + (a - b)
+    # |a| and |-a| tie everywhere: one function, no kink
+    assert active_piece(sympy.Max(sympy.Abs(a - b), sympy.Abs(b - a)), at) in (a - b, -(b - a))
+    with pytest.raises(NotDifferentiableHere, match="Abs"):
+        active_piece(sympy.Abs(a + b + 1), at)
+    with pytest.raises(NotDifferentiableHere, match="tie"):
+        active_piece(sympy.Max(a, b + 4), at)
+
+
+@pytest.mark.parametrize("name", ["l1batchnorm", "linfbatchnorm"])
+def test_the_active_piece_has_the_derivatives_of_the_whole_forward(name):
+    """At a point where every choice is strict, the piece's Jacobian and second derivative are
+    those SymPy gives for the whole forward (Heaviside/DiracDelta evaluated off their kinks)."""
+    import mpmath
+
+    from bntheory.symbolic import explicit
+    from bntheory.testing.symbolic_check import MODULES, active_piece
+
+    layer, m = bntheory.get_layer(name), 3
+    sym = explicit.group_symbols(m, sympy.Rational(1, 10))
+    y = [sympy.Rational(7, 3), sympy.Rational(-4), sympy.Rational(1, 2)]
+    point = {**dict(zip(sym.y, y)), sym.gamma: sympy.Rational(3, 2), sym.beta: sympy.Rational(-1, 3)}
+    whole = list(layer.symbolic(list(sym.y), sym.params))
+    piece = [active_piece(z, point) for z in whole]
+    assert not any(z.has(sympy.Abs, sympy.Max) for z in piece)
+    with mpmath.workdps(50):
+        values = []
+        for z in (whole, piece):
+            f = sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta],
+                               [z, explicit.jacobian_of(z, sym).tolist(), explicit.hessian_of(z, sym).tolist()],
+                               MODULES)
+            values.append(mpmath.matrix(sympy.flatten(f(*[mpmath.mpf(q.p) / q.q for q in point.values()]))))
+        assert mpmath.norm(values[0] - values[1]) < mpmath.mpf(10) ** -45 * mpmath.norm(values[0])
