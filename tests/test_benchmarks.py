@@ -21,7 +21,7 @@ def _load(name: str):
 @pytest.mark.parametrize("name,argv", [
     ("closed_forms", ["--quick"]),
     ("verify", ["--m", "8", "--cases", "5", "--vectorised", "200"]),
-    ("symbolic", ["--ms", "2", "--timeout", "20"]),
+    ("symbolic", ["--ms", "2", "--timeout", "20", "--no-all-proofs"]),  # tests/symbolic runs every proof
     ("landscape", ["--quick"]),
 ])
 def test_benchmark_runs(name, argv, capsys):

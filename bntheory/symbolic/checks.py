@@ -38,12 +38,12 @@ def compare_with_explicit(what: str, m_value: int, eps_value, seed: int = 0, poi
     exp = fn("batchnorm", m_value, eps_value)
     sym = explicit.group_symbols(m_value, eps_value)
     args = list(sym.y) + [sym.gamma]
-    f_explicit = sympy.lambdify(args, exp.tolist(), "mpmath")
+    f_explicit = explicit.lambdify_mpmath(args, exp.tolist())
     closed = general.jacobian_closed_form() if what == "jacobian" else general.second_derivative_closed_form()
     order = 2 if what == "jacobian" else 3
     deltas = [general.delta[frozenset(p)] for p in (("i", "k"), ("i", "l"), ("k", "l"))]
     params = [general.gamma, general.sigma, general.m] + [general.yhat[a] for a in general.INDICES] + deltas
-    f_closed = sympy.lambdify(params, closed, "mpmath", dummify=True)
+    f_closed = explicit.lambdify_mpmath(params, closed, dummify=True)
     eps_q = sympy.Rational(eps_value)
     worst = mpmath.mpf(0)
     with mpmath.workdps(DIGITS):

@@ -53,10 +53,11 @@ def _undefined(name: str):
     return f
 
 
-#: mpmath has no DiracDelta or Heaviside: where SymPy's derivatives of Abs and Max need them
-#: they are evaluated off their singular point (0 and 1 or 0), which the points avoid.
-MODULES = [{"DiracDelta": _undefined("DiracDelta"), "Heaviside": _undefined("Heaviside"), "sign": mpmath.sign},
-           "mpmath"]
+#: mpmath has no DiracDelta or Heaviside: where SymPy's derivatives of a user's non-smooth
+#: forward need them they are evaluated off their singular point (0 and 1 or 0), which the
+#: points avoid.
+FUNCTIONS = {"DiracDelta": _undefined("DiracDelta"), "Heaviside": _undefined("Heaviside"), "sign": mpmath.sign}
+MODULES = [FUNCTIONS, "mpmath"]
 
 
 @dataclass
@@ -126,8 +127,8 @@ def _evaluator(layer: Normalization, m: int, eps: Fraction, y: list[Fraction], g
     key = (id(layer), m, eps, z)
     if key not in _EVALUATORS:
         jac, hess = explicit.jacobian_of(list(z), sym), explicit.hessian_of(list(z), sym)
-        _EVALUATORS[key] = (layer, sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta],
-                                                  [list(z), jac.tolist(), hess.tolist()], MODULES))
+        _EVALUATORS[key] = (layer, explicit.lambdify_mpmath(list(sym.y) + [sym.gamma, sym.beta],
+                                                            [list(z), jac.tolist(), hess.tolist()], [FUNCTIONS]))
     return _EVALUATORS[key][1]
 
 

@@ -30,12 +30,12 @@ DIGITS = 50
 def _lambdified(name: str, m: int):
     import sympy
 
-    from bntheory.symbolic.explicit import group_symbols, hessian, jacobian
+    from bntheory.symbolic.explicit import group_symbols, hessian, jacobian, lambdify_mpmath
 
     sym = group_symbols(m, "eps")
     args = (*sym.y, sym.gamma, sym.beta, sym.eps)
-    jac = sympy.lambdify(args, jacobian(name, m, "eps"), "mpmath", cse=True)
-    hes = sympy.lambdify(args, hessian(name, m, "eps").tolist(), "mpmath", cse=True)
+    jac = lambdify_mpmath(args, jacobian(name, m, "eps"), cse=True)
+    hes = lambdify_mpmath(args, hessian(name, m, "eps").tolist(), cse=True)
     return jac, hes
 
 
