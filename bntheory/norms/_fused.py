@@ -51,54 +51,36 @@ _OPTS = dict(cache=True, fastmath={"contract"}, error_model="numpy")
 
 
 if njit is not None:
+    # The loops below are written for LLVM's vectorizer: the per-block accumulators are local
+    # 1-D arrays (not views of the output, which it cannot tell apart from the inputs), and
+    # each merge loop writes one field and reads a few others.
 
     @njit(**_OPTS)
-    def _tree2(st, nb):
-        """Merge block statistics ``st[0:nb]`` (fields ``n, mx, mw, Mxx, Mxw``) pairwise into ``st[0]``."""
+    def _tree(st, nb, means, pairs):
+        """Merge block statistics ``st[0:nb]`` pairwise into ``st[0]``.  Field 0 is the count
+        (the same in every channel of a block), fields ``1..means`` the means, and field
+        ``means + 1 + q`` the centered co-moment of the means ``pairs[q]``."""
         C = st.shape[2]
+        d = np.empty((means, C), dtype=st.dtype)
         step = 1
         while step < nb:
             for i in range(0, nb - step, 2 * step):
-                a = st[i]
-                b = st[i + step]
+                j = i + step
+                n = st[i, 0, 0] + st[j, 0, 0]
+                f = st[j, 0, 0] / n
+                w = st[i, 0, 0] * f
+                for p in range(means):
+                    for c in range(C):
+                        d[p, c] = st[j, p + 1, c] - st[i, p + 1, c]
+                for q in range(pairs.shape[0]):
+                    k, p0, p1 = means + 1 + q, pairs[q, 0], pairs[q, 1]
+                    for c in range(C):
+                        st[i, k, c] += st[j, k, c] + d[p0, c] * d[p1, c] * w
+                for p in range(means):
+                    for c in range(C):
+                        st[i, p + 1, c] += d[p, c] * f
                 for c in range(C):
-                    n = a[0, c] + b[0, c]
-                    f = b[0, c] / n
-                    w = a[0, c] * f
-                    dx = b[1, c] - a[1, c]
-                    dw = b[2, c] - a[2, c]
-                    a[3, c] += b[3, c] + dx * dx * w
-                    a[4, c] += b[4, c] + dx * dw * w
-                    a[1, c] += dx * f
-                    a[2, c] += dw * f
-                    a[0, c] = n
-            step *= 2
-
-    @njit(**_OPTS)
-    def _tree3(st, nb):
-        """Merge block statistics ``st[0:nb]`` (fields ``n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv``)
-        pairwise into ``st[0]``."""
-        C = st.shape[2]
-        step = 1
-        while step < nb:
-            for i in range(0, nb - step, 2 * step):
-                a = st[i]
-                b = st[i + step]
-                for c in range(C):
-                    n = a[0, c] + b[0, c]
-                    f = b[0, c] / n
-                    w = a[0, c] * f
-                    dx = b[1, c] - a[1, c]
-                    dg = b[2, c] - a[2, c]
-                    dv = b[3, c] - a[3, c]
-                    a[4, c] += b[4, c] + dx * dx * w
-                    a[5, c] += b[5, c] + dx * dv * w
-                    a[6, c] += b[6, c] + dx * dg * w
-                    a[7, c] += b[7, c] + dg * dv * w
-                    a[1, c] += dx * f
-                    a[2, c] += dg * f
-                    a[3, c] += dv * f
-                    a[0, c] = n
+                    st[i, 0, c] = n
             step *= 2
 
     @njit(parallel=True, **_OPTS)
@@ -108,22 +90,30 @@ if njit is not None:
         for b in prange(nb):
             r0 = b * rows
             r1 = min(r0 + rows, N)
-            s = st[b]
+            mx = np.zeros_like(x[0])
+            mw = np.zeros_like(x[0])
             for r in range(r0, r1):
                 for c in range(C):
-                    s[1, c] += x[r, c]
-                    s[2, c] += w[r, c]
+                    mx[c] += x[r, c]
+                    mw[c] += w[r, c]
             cnt = r1 - r0
             for c in range(C):
-                s[0, c] = cnt
-                s[1, c] /= cnt
-                s[2, c] /= cnt
+                mx[c] /= cnt
+                mw[c] /= cnt
+            sxx = np.zeros_like(x[0])
+            sxw = np.zeros_like(x[0])
             for r in range(r0, r1):
                 for c in range(C):
-                    dx = x[r, c] - s[1, c]
-                    s[3, c] += dx * dx
-                    s[4, c] += dx * (w[r, c] - s[2, c])
-        _tree2(st, nb)
+                    dx = x[r, c] - mx[c]
+                    sxx[c] += dx * dx
+                    sxw[c] += dx * (w[r, c] - mw[c])
+            for c in range(C):
+                st[b, 0, c] = cnt
+            st[b, 1] = mx
+            st[b, 2] = mw
+            st[b, 3] = sxx
+            st[b, 4] = sxw
+        _tree(st, nb, 2, np.array([[0, 0], [0, 1]]))
 
     @njit(parallel=True, **_OPTS)
     def _stats3(x, g, v, st, rows):
@@ -132,28 +122,43 @@ if njit is not None:
         for b in prange(nb):
             r0 = b * rows
             r1 = min(r0 + rows, N)
-            s = st[b]
+            mx = np.zeros_like(x[0])
+            mg = np.zeros_like(x[0])
+            mv = np.zeros_like(x[0])
             for r in range(r0, r1):
                 for c in range(C):
-                    s[1, c] += x[r, c]
-                    s[2, c] += g[r, c]
-                    s[3, c] += v[r, c]
+                    mx[c] += x[r, c]
+                    mg[c] += g[r, c]
+                    mv[c] += v[r, c]
             cnt = r1 - r0
             for c in range(C):
-                s[0, c] = cnt
-                s[1, c] /= cnt
-                s[2, c] /= cnt
-                s[3, c] /= cnt
+                mx[c] /= cnt
+                mg[c] /= cnt
+                mv[c] /= cnt
+            sxx = np.zeros_like(x[0])
+            sxv = np.zeros_like(x[0])
+            sxg = np.zeros_like(x[0])
+            sgv = np.zeros_like(x[0])
             for r in range(r0, r1):
                 for c in range(C):
-                    dx = x[r, c] - s[1, c]
-                    dg = g[r, c] - s[2, c]
-                    dv = v[r, c] - s[3, c]
-                    s[4, c] += dx * dx
-                    s[5, c] += dx * dv
-                    s[6, c] += dx * dg
-                    s[7, c] += dg * dv
-        _tree3(st, nb)
+                    dx = x[r, c] - mx[c]
+                    dg = g[r, c] - mg[c]
+                    dv = v[r, c] - mv[c]
+                    sxx[c] += dx * dx
+                    sxv[c] += dx * dv
+                    sxg[c] += dx * dg
+                    sgv[c] += dg * dv
+            for c in range(C):
+                st[b, 0, c] = cnt
+            st[b, 1] = mx
+            st[b, 2] = mg
+            st[b, 3] = mv
+            st[b, 4] = sxx
+            st[b, 5] = sxv
+            st[b, 6] = sxg
+            st[b, 7] = sgv
+        # fields: n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv (means 0 = x, 1 = g, 2 = v)
+        _tree(st, nb, 3, np.array([[0, 0], [0, 2], [0, 1], [1, 2]]))
 
     @njit(parallel=True, **_OPTS)
     def _combine2(out, x, w, k):
@@ -197,7 +202,7 @@ def stats(x, *others):
     n, c = x.shape
     arrays = [t.detach().numpy() for t in (x, *others)]
     fields = 5 if len(others) == 1 else 8
-    st = np.zeros((_blocks(n), fields, c), dtype=arrays[0].dtype)
+    st = np.empty((_blocks(n), fields, c), dtype=arrays[0].dtype)
     (_stats2 if len(others) == 1 else _stats3)(*arrays, st, BLOCK_ROWS)
     return torch.from_numpy(st[0].copy())
 
