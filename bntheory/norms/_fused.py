@@ -83,6 +83,13 @@ if njit is not None:
                     st[i, 0, c] = n
             step *= 2
 
+    @njit(**_OPTS)
+    def _put(st, b, cnt, fields):
+        """Block ``b``'s statistics into ``st[b]``: the count in field 0, then ``fields``."""
+        st[b, 0, :] = cnt
+        for k in range(len(fields)):
+            st[b, k + 1] = fields[k]
+
     @njit(parallel=True, **_OPTS)
     def _stats2(x, w, st, rows):
         N, C = x.shape
@@ -107,12 +114,7 @@ if njit is not None:
                     dx = x[r, c] - mx[c]
                     sxx[c] += dx * dx
                     sxw[c] += dx * (w[r, c] - mw[c])
-            for c in range(C):
-                st[b, 0, c] = cnt
-            st[b, 1] = mx
-            st[b, 2] = mw
-            st[b, 3] = sxx
-            st[b, 4] = sxw
+            _put(st, b, cnt, (mx, mw, sxx, sxw))
         _tree(st, nb, 2, np.array([[0, 0], [0, 1]]))
 
     @njit(parallel=True, **_OPTS)
@@ -148,15 +150,7 @@ if njit is not None:
                     sxv[c] += dx * dv
                     sxg[c] += dx * dg
                     sgv[c] += dg * dv
-            for c in range(C):
-                st[b, 0, c] = cnt
-            st[b, 1] = mx
-            st[b, 2] = mg
-            st[b, 3] = mv
-            st[b, 4] = sxx
-            st[b, 5] = sxv
-            st[b, 6] = sxg
-            st[b, 7] = sgv
+            _put(st, b, cnt, (mx, mg, mv, sxx, sxv, sxg, sgv))
         # fields: n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv (means 0 = x, 1 = g, 2 = v)
         _tree(st, nb, 3, np.array([[0, 0], [0, 2], [0, 1], [1, 2]]))
 

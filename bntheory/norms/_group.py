@@ -375,14 +375,27 @@ def bind(where: str, signature: "inspect.Signature", x: Any, args: tuple, kwargs
     return dict(bound.arguments)
 
 
-def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device,
-                   bias: bool = True) -> dict[str, Tensor]:
-    """``weight`` of a kind (ones, positive, negative, zero, mixed signs) and a Gaussian ``bias``."""
+def weight_example(size: int | tuple[int, ...], kind: str, rng: Any, *, always_draw_signs: bool) -> Any:
+    """A numpy ``weight`` (gamma) of a kind: ``ones``, ``positive``, ``negative``, ``zero``, or
+    anything else for mixed signs with some zeros; log-normal magnitudes.  The one definition
+    of the weight kinds, shared by the layers' examples and ``bntheory.testing.strategies``.
+
+    The random stream is part of each caller's seeded cases: log-normal magnitudes first, then
+    the signs, which the layers' examples draw for every kind (``always_draw_signs=True``) and
+    the strategies only for mixed signs."""
     import numpy as np
 
     mag = np.exp(rng.normal(0, 1, size=size))
-    weight = {"ones": np.ones(size), "positive": mag, "negative": -mag, "zero": np.zeros(size)}.get(
-        weight_kind, rng.choice([-1.0, 0.0, 1.0], size=size) * mag)
+    fixed = {"ones": lambda: np.ones(size), "positive": lambda: mag, "negative": lambda: -mag,
+             "zero": lambda: np.zeros(size)}
+    signs = rng.choice([-1.0, 0.0, 1.0], size=size) if always_draw_signs or kind not in fixed else None
+    return fixed[kind]() if kind in fixed else signs * mag
+
+
+def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device,
+                   bias: bool = True) -> dict[str, Tensor]:
+    """``weight`` of a kind (:func:`weight_example`) and a Gaussian ``bias``."""
+    weight = weight_example(size, weight_kind, rng, always_draw_signs=True)
     out = {"weight": torch.as_tensor(weight, dtype=torch.float64, device=device)}
     if bias:
         out["bias"] = torch.as_tensor(rng.normal(size=size), dtype=torch.float64, device=device)

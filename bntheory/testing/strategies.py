@@ -17,6 +17,7 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from bntheory.norms import _group
 from bntheory.testing.batches import FAMILIES, channel_batch
 
 EPS_VALUES = (0.0, 1e-5, 0.5)
@@ -41,17 +42,7 @@ def families() -> st.SearchStrategy[str]:
 
 def weights(channels: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     """Per-channel ``gamma`` of a kind: ones, positive, negative, zero or mixed signs."""
-    mag = np.exp(rng.normal(0, 1, size=channels))
-    if kind == "ones":
-        return np.ones(channels)
-    if kind == "positive":
-        return mag
-    if kind == "negative":
-        return -mag
-    if kind == "zero":
-        return np.zeros(channels)
-    signs = rng.choice([-1.0, 0.0, 1.0], size=channels)
-    return signs * mag
+    return _group.weight_example(channels, kind, rng, always_draw_signs=False)
 
 
 @dataclass

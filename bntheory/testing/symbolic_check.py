@@ -57,7 +57,6 @@ def _undefined(name: str):
 #: forward need them they are evaluated off their singular point (0 and 1 or 0), which the
 #: points avoid.
 FUNCTIONS = {"DiracDelta": _undefined("DiracDelta"), "Heaviside": _undefined("Heaviside"), "sign": mpmath.sign}
-MODULES = [FUNCTIONS, "mpmath"]
 
 
 @dataclass

@@ -123,7 +123,7 @@ def test_the_active_piece_has_the_derivatives_of_the_whole_forward(name):
     import mpmath
 
     from bntheory.symbolic import explicit
-    from bntheory.testing.symbolic_check import MODULES, active_piece
+    from bntheory.testing.symbolic_check import FUNCTIONS, active_piece
 
     layer, m = bntheory.get_layer(name), 3
     sym = explicit.group_symbols(m, sympy.Rational(1, 10))
@@ -135,8 +135,8 @@ def test_the_active_piece_has_the_derivatives_of_the_whole_forward(name):
     with mpmath.workdps(50):
         values = []
         for z in (whole, piece):
-            f = sympy.lambdify(list(sym.y) + [sym.gamma, sym.beta],
-                               [z, explicit.jacobian_of(z, sym).tolist(), explicit.hessian_of(z, sym).tolist()],
-                               MODULES)
+            f = explicit.lambdify_mpmath(list(sym.y) + [sym.gamma, sym.beta],
+                                         [z, explicit.jacobian_of(z, sym).tolist(),
+                                          explicit.hessian_of(z, sym).tolist()], [FUNCTIONS])
             values.append(mpmath.matrix(sympy.flatten(f(*[mpmath.mpf(q.p) / q.q for q in point.values()]))))
         assert mpmath.norm(values[0] - values[1]) < mpmath.mpf(10) ** -45 * mpmath.norm(values[0])
