@@ -22,8 +22,17 @@ elementwise combination.  Here that is two passes over memory instead of five or
 
 The loops run over the channel axis innermost, where they vectorize; blocks of samples are
 split between threads (``numba.prange``).  Only contiguous 2-D ``(N, C)`` inputs take this
-route; the coefficients and every check (finiteness, zero variance) stay in
-:mod:`bntheory.norms.batchnorm`.
+route.
+
+:func:`jacobian` and :func:`hvp` do both passes and the per-channel coefficients between them
+in one compiled call, so that nothing but the two passes touches memory: a dozen small torch
+operations on ``(C,)`` vectors in between cost as much as a pass at ``(1024, 512)`` (each
+starts on caches that the pass has just flushed).  They also stand in for the finiteness
+checks of their inputs: a mean is finite exactly when every term of its sum is finite or
+the sum overflowed, so a non-finite merged mean makes them decline (:data:`NONFINITE_MEAN`),
+as does a standard deviation that ``BatchNorm._sigma`` would refuse (:data:`BAD_SIGMA`).
+On a decline :mod:`bntheory.norms.batchnorm` runs its full checks and its torch route, which
+name the bad argument, or compute the result when the inputs were finite after all.
 
 Numba is optional: without it, or with ``BNTHEORY_FUSED=0`` in the environment, the layer
 takes its blocked torch route (same formulas, more passes).
@@ -171,6 +180,69 @@ if njit is not None:
                 out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
                              + k[4, c] * (v[r, c] - k[5, c]))
 
+    @njit(**_OPTS)
+    def _means_finite(st0, means):
+        """Whether the merged means (fields ``1..means``) are all finite: a mean is finite
+        when every term of its sum is (NaN and Inf propagate), so this is the inputs'
+        finiteness check; a non-finite mean may also be an overflowed sum."""
+        for p in range(1, means + 1):
+            for c in range(st0.shape[1]):
+                if not np.isfinite(st0[p, c]):
+                    return False
+        return True
+
+    @njit(**_OPTS)
+    def _sigma_ok(sigma, eps):
+        """The condition of ``BatchNorm._sigma``: finite, and positive when ``eps == 0``."""
+        return np.isfinite(sigma) and (eps != 0 or sigma > 0)
+
+    @njit(**_OPTS)
+    def _jacobian(x, w, gamma, eps, st, k, out, rows):
+        """``J w`` into ``out``; ``k`` (4, C) receives ``(coef, mu, scale, w_bar)``.  Returns
+        0, or 1 (a mean is not finite) or 2 (a standard deviation fails ``_sigma_ok``), in
+        which case ``out`` is not written."""
+        _stats2(x, w, st, rows)
+        st0 = st[0]
+        if not _means_finite(st0, 2):
+            return 1
+        m = x.shape[0]
+        for c in range(x.shape[1]):
+            sigma = np.sqrt(st0[3, c] / m + eps)
+            if not _sigma_ok(sigma, eps):
+                return 2
+            scale = (gamma[c] if gamma.shape[0] else 1.0) / sigma
+            k[0, c] = -scale * (st0[4, c] / m / sigma) / sigma
+            k[1, c] = st0[1, c]
+            k[2, c] = scale
+            k[3, c] = st0[2, c]
+        _combine2(out, x, w, k)
+        return 0
+
+    @njit(**_OPTS)
+    def _hvp(x, g, v, gamma, eps, st, k, out, rows):
+        """The Hessian-vector product into ``out``; ``k`` (6, C) receives its coefficients.
+        Returns 0, 1 or 2 as :func:`_jacobian`."""
+        _stats3(x, g, v, st, rows)
+        st0 = st[0]
+        if not _means_finite(st0, 3):
+            return 1
+        m = x.shape[0]
+        for c in range(x.shape[1]):
+            sigma = np.sqrt(st0[4, c] / m + eps)
+            if not _sigma_ok(sigma, eps):
+                return 2
+            a = st0[5, c] / m / sigma
+            b = st0[6, c] / m / sigma
+            kk = (gamma[c] if gamma.shape[0] else 1.0) / (sigma * sigma)
+            k[0, c] = kk * (3 * a * b - st0[7, c] / m) / sigma
+            k[1, c] = st0[1, c]
+            k[2, c] = -kk * a
+            k[3, c] = st0[2, c]
+            k[4, c] = -kk * b
+            k[5, c] = st0[3, c]
+        _combine3(out, x, g, v, k)
+        return 0
+
 
 def usable(x, *others) -> bool:
     """Whether the fused route applies: Numba present and enabled, CPU, float32/float64,
@@ -186,23 +258,41 @@ def _blocks(n: int) -> int:
     return (n + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
-def stats(x, *others):
-    """Per channel ``(count, means..., co-moments...)`` as a ``(fields, C)`` torch tensor.
+#: Status of :func:`jacobian` and :func:`hvp`: the result is valid.
+OK = 0
+#: Status: a mean of an input is not finite (a non-finite entry, or a sum that overflowed).
+NONFINITE_MEAN = 1
+#: Status: a channel's ``sqrt(var + eps)`` is not finite, or is 0 with ``eps = 0``.
+BAD_SIGMA = 2
 
-    With one other array ``w``: ``(n, mean x, mean w, <x-mx, x-mx>, <x-mx, w-mw>)``; with
-    two, ``g`` and ``v``: ``(n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv)`` (sums, not means, of the
-    centered products)."""
 
+def _run(kernel, weight, eps, fields, coefs, x, *others):
     n, c = x.shape
     arrays = [t.detach().numpy() for t in (x, *others)]
-    fields = 5 if len(others) == 1 else 8
-    st = np.empty((_blocks(n), fields, c), dtype=arrays[0].dtype)
-    (_stats2 if len(others) == 1 else _stats3)(*arrays, st, BLOCK_ROWS)
-    return torch.from_numpy(st[0].copy())
+    dtype = arrays[0].dtype
+    gamma = np.empty(0, dtype=dtype) if weight is None else weight.detach().contiguous().numpy()
+    st = np.empty((_blocks(n), fields, c), dtype=dtype)
+    k = np.empty((coefs, c), dtype=dtype)
+    out = torch.empty_like(x)
+    status = kernel(*arrays, gamma, float(eps), st, k, out.numpy(), BLOCK_ROWS)
+    return out, int(status)
+
+
+def jacobian(x, w, weight, eps):
+    """Training-mode ``J w`` of BatchNorm (``J`` is symmetric, so also ``J^T w``) in one
+    call: statistics, coefficients and result.  Returns ``(out, status)``; ``out`` is
+    meaningful only when ``status == OK`` (see :data:`NONFINITE_MEAN`, :data:`BAD_SIGMA`)."""
+    return _run(_jacobian, weight, eps, 5, 4, x, w)
+
+
+def hvp(x, g, v, weight, eps):
+    """Training-mode BatchNorm Hessian-vector product in one call, as :func:`jacobian`."""
+    return _run(_hvp, weight, eps, 8, 6, x, g, v)
 
 
 def combine(coef, x, *others):
-    """``out = sum_i coef[2i] (t_i - coef[2i+1])`` over ``(x, *others)``; ``coef`` is ``(2k, C)``."""
+    """``out = sum_i coef[2i] (t_i - coef[2i+1])`` over ``(x, *others)``; ``coef`` is ``(2k, C)``:
+    the output pass alone (the benchmark times it)."""
 
     out = torch.empty_like(x)
     arrays = [t.detach().numpy() for t in (out, x, *others)]

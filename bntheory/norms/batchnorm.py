@@ -60,6 +60,12 @@ class BatchNormArgs:
     dims: tuple[int, ...]  # reduction axes: batch and spatial
     bshape: tuple[int, ...]  # (1, C, 1, ..., 1)
     m: int  # values per channel
+    input_checked: bool = True  # False: the input's finiteness check is left to the caller
+
+    def check_input_finite(self, x: Tensor) -> None:
+        """The input's finiteness check, when :func:`parse_args` left it to the caller."""
+        if not self.input_checked:
+            _check_finite("input", x)
 
     def per_channel(self, t: Tensor | None) -> Tensor | None:
         return None if t is None else t.reshape(self.bshape)
@@ -95,7 +101,7 @@ def _centered_with_blocks(x: Tensor, dims: tuple[int, ...], m: int, k: int):
 def _check_finite(name: str, t: Tensor) -> None:
     # One reduction decides the common case: a sum is finite only if every term is (NaN and
     # Inf propagate).  Only a non-finite sum, which may also be an overflow, is scanned.
-    if bool(torch.isfinite(t.sum())):
+    if math.isfinite(float(t.sum())):
         return
     if not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).nonzero()[0].tolist()
@@ -123,7 +129,7 @@ def _bind(x: Tensor, args: tuple, kwargs: dict) -> dict[str, Any]:
     return dict(bound.arguments)
 
 
-def _check_input(x: Tensor) -> None:
+def _check_input(x: Tensor, finite: bool = True) -> None:
     if not isinstance(x, Tensor):
         raise InvalidArgumentError(f"input must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < 2:
@@ -132,18 +138,31 @@ def _check_input(x: Tensor) -> None:
         )
     if not x.is_floating_point():
         raise InvalidArgumentError(f"input must be a floating-point tensor, got dtype {x.dtype}")
-    _check_finite("input", x)
+    if finite:
+        _check_finite("input", x)
 
 
 def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
     """Bind and validate the arguments of ``torch.nn.functional.batch_norm`` after ``x``."""
+    return _parse(x, args, kwargs, defer_finite=False)
+
+
+def _parse(x: Tensor, args: tuple, kwargs: dict, *, defer_finite: bool) -> BatchNormArgs:
+    """:func:`parse_args`; with ``defer_finite`` the input's finiteness check (one pass over
+    it) is left to the caller, who calls ``p.check_input_finite(x)`` unless its own route
+    detects a non-finite input on the way (the fused kernels do).  With ``eps = 0`` it is
+    never deferred: the check comes before that of constant channels."""
     bound = _bind(x, args, kwargs)
-    _check_input(x)
+    _check_input(x, finite=not defer_finite)
     channels = x.shape[1]
     dims = (0,) + tuple(range(2, x.dim()))
     m = x.numel() // channels if channels else 0
     bshape = (1, channels) + (1,) * (x.dim() - 2)
     eps, momentum, training = _check_scalars(bound)
+    checked = not defer_finite
+    if not checked and eps == 0:
+        _check_finite("input", x)
+        checked = True
     _check_per_channel(bound, x, channels)
     _check_mode(bound, x, training, eps, m, channels)
     return BatchNormArgs(
@@ -157,6 +176,7 @@ def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
         dims=dims,
         bshape=bshape,
         m=m,
+        input_checked=checked,
     )
 
 
@@ -229,7 +249,7 @@ def _check_mode(bound: dict[str, Any], x: Tensor, training: bool, eps: float, m:
                 )
 
 
-def _check_like(name: str, t: Tensor, x: Tensor) -> None:
+def _check_like(name: str, t: Tensor, x: Tensor, finite: bool = True) -> None:
     if not isinstance(t, Tensor):
         raise InvalidArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.shape != x.shape:
@@ -238,7 +258,8 @@ def _check_like(name: str, t: Tensor, x: Tensor) -> None:
         raise InvalidArgumentError(
             f"{name} must have the input's dtype and device ({x.dtype}, {x.device}), got ({t.dtype}, {t.device})"
         )
-    _check_finite(name, t)
+    if finite:
+        _check_finite(name, t)
 
 
 class BatchNorm(Normalization):
@@ -342,9 +363,7 @@ class BatchNorm(Normalization):
         :math:`\partial\hat y/\partial y = (P - \hat y\hat y^\top/m)/\sigma`.
         Eval mode: :math:`Jv = \gamma v/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
         """
-        p = parse_args(x, *args, **kwargs)
-        _check_like("v", v, x)
-        return self._apply_jacobian(x, v, p)
+        return self._apply_jacobian(x, "v", v, _parse(x, args, kwargs, defer_finite=True))
 
     def vjp(self, x: Tensor, g: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Closed-form :math:`J^\top g` (the backward pass).
@@ -355,12 +374,22 @@ class BatchNorm(Normalization):
 
         Eval mode: :math:`J^\top g = \gamma g/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
         """
-        p = parse_args(x, *args, **kwargs)
-        _check_like("g", g, x)
-        return self._apply_jacobian(x, g, p)
+        return self._apply_jacobian(x, "g", g, _parse(x, args, kwargs, defer_finite=True))
 
-    def _apply_jacobian(self, x: Tensor, w: Tensor, p: BatchNormArgs) -> Tensor:
-        """``J w`` (= ``J^T w``: J is symmetric) on validated arguments."""
+    def _apply_jacobian(self, x: Tensor, name: str, w: Tensor, p: BatchNormArgs) -> Tensor:
+        """``J w`` (= ``J^T w``: J is symmetric); ``w`` (called ``name``) not yet checked, the
+        input's finiteness possibly deferred (see :func:`_parse`)."""
+        _check_like(name, w, x, finite=False)
+        if p.training and not _differentiated(x, w, p.weight) and _fused.usable(x, w):
+            # One call of the Numba kernels in bntheory.norms._fused: statistics (which also
+            # find a non-finite x or w, as a non-finite mean), coefficients, result.
+            out, status = _fused.jacobian(x, w, p.weight, p.eps)
+            if status == _fused.OK:
+                return out
+            # A non-finite entry, an overflow or a zero variance: the checks below and the
+            # torch route name it (or compute what the kernel declined to).
+        p.check_input_finite(x)
+        _check_finite(name, w)
         if _differentiated(x, w, p.weight) or not p.training:
             # Out of place, so that autograd / torch.func can differentiate through it.
             mu, sigma, _ = self._stats(x, p)
@@ -371,13 +400,6 @@ class BatchNorm(Normalization):
             a = (yhat * w).mean(dim=p.dims, keepdim=True)
             return scale * (w - w.mean(dim=p.dims, keepdim=True) - yhat * a)
         dims, m = p.dims, p.m
-        if _fused.usable(x, w):
-            # Two passes (statistics, result) of the Numba kernels in bntheory.norms._fused.
-            _, mu, w_bar, sxx, sxw = _fused.stats(x, w).unbind(0)
-            sigma = self._sigma(x, p, sxx / m)
-            scale = p.gamma(x).reshape(-1) / sigma
-            coef = -scale * (sxw / m / sigma) / sigma
-            return _fused.combine(torch.stack((coef, mu, scale, w_bar)), x, w)
         # The same formula in fewer passes over memory, everything centered:
         # J w = scale (w - w_bar) - (scale a / sigma) (y - mu).  The one full-size buffer is
         # the result, which holds y - mu until the per-channel coefficients are known; the
@@ -421,15 +443,22 @@ class BatchNorm(Normalization):
 
         Symmetric in :math:`g` and :math:`v`, as a Hessian must be.  Eval mode: zero.
         """
-        p = parse_args(x, *args, **kwargs)
+        p = _parse(x, args, kwargs, defer_finite=True)
+        _check_like("g", g, x, finite=False)
+        _check_like("v", v, x, finite=False)
         tracked = _differentiated(x, g, v, p.weight)
-        well_formed = all(
-            isinstance(t, Tensor) and t.shape == x.shape and t.dtype == x.dtype and t.device == x.device
-            for t in (g, v)
-        )
-        if tracked or not p.training or not well_formed:
-            _check_like("g", g, x)
-            _check_like("v", v, x)
+        if p.training and not tracked and _fused.usable(x, g, v):
+            # One call of the Numba kernels in bntheory.norms._fused: statistics (which also
+            # find a non-finite x, g or v, as a non-finite mean), coefficients, result.
+            out, status = _fused.hvp(x, g, v, p.weight, p.eps)
+            if status == _fused.OK:
+                return out
+            # A non-finite entry, an overflow or a zero variance: the checks below and the
+            # torch route name it (or compute what the kernel declined to).
+        p.check_input_finite(x)
+        if tracked or not p.training:
+            _check_finite("g", g)
+            _check_finite("v", v)
             if not p.training:
                 return torch.zeros_like(x)
             # Out of place, so that autograd / torch.func can differentiate through it.
@@ -449,24 +478,13 @@ class BatchNorm(Normalization):
         # known; the products go through small blocks of whole samples (about 64K values)
         # that stay in cache, each block reduced at once.
         dims, m = p.dims, p.m
-        if _fused.usable(x, g, v):
-            # Two passes (statistics, result) of the Numba kernels in bntheory.norms._fused.
-            _, mu, g_bar, v_bar, sxx, sxv, sxg, sgv = _fused.stats(x, g, v).unbind(0)
-            if not math.isfinite(float((g_bar + v_bar).sum())):
-                _check_like("g", g, x)  # a mean is finite when all its terms are; one is not
-                _check_like("v", v, x)
-            sigma = self._sigma(x, p, sxx / m)
-            a, b, c_gv = sxv / m / sigma, sxg / m / sigma, sgv / m
-            k = p.gamma(x).reshape(-1) / (sigma * sigma)
-            coef = torch.stack((k * (3 * a * b - c_gv) / sigma, mu, -k * a, g_bar, -k * b, v_bar))
-            return _fused.combine(coef, x, g, v)
         g_bar = g.sum(dims, keepdim=True)
         v_bar = v.sum(dims, keepdim=True)
         if not math.isfinite(float((g_bar + v_bar).sum())):
             # A sum is finite when all its terms are: this is the finiteness check of g and
             # v, without two passes of their own.  Here one is not (or a sum overflowed).
-            _check_like("g", g, x)
-            _check_like("v", v, x)
+            _check_finite("g", g)
+            _check_finite("v", v)
         g_bar.div_(m)
         v_bar.div_(m)
         out, rows, tmp, tdims = _centered_with_blocks(x, dims, m, 4)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bntheory import get_layer
-from bntheory.errors import NonFiniteInputError
+from bntheory.errors import BNTheoryError, NonFiniteInputError
 from bntheory.norms import _fused
 from bntheory.norms.base import unit_roundoff
 from bntheory.testing.strategies import batchnorm_cases, build_case, raw_batches
@@ -263,8 +264,9 @@ def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     if not _fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     calls = []
-    real = _fused.combine
-    monkeypatch.setattr(_fused, "combine", lambda *a: calls.append(1) or real(*a))
+    kernel = {"vjp": "jacobian", "hvp": "hvp"}[op]
+    real = getattr(_fused, kernel)
+    monkeypatch.setattr(_fused, kernel, lambda *a: calls.append(1) or real(*a))
     gen = torch.Generator().manual_seed(3)
     x, g, v = (torch.randn(200, 7, dtype=torch.float64, generator=gen) for _ in range(3))
     x[5] += 1e4  # one outlier sample: the blocked statistics must stay two-pass accurate
@@ -277,17 +279,68 @@ def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     assert compare(BN, op, x, fused, plain, (), kw, g=g, v=v).ok
 
 
-def test_fused_route_reports_bad_input_like_the_torch_route():
+def test_fused_kernels_decline_what_they_cannot_vouch_for():
     if not _fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
-    x = torch.randn(8, 3, dtype=torch.float64)
-    g = torch.randn(8, 3, dtype=torch.float64)
-    bad = g.clone()
-    bad[2, 1] = float("nan")
-    with pytest.raises(NonFiniteInputError, match=r"v contains a non-finite value \(nan\) at index \(2, 1\)"):
-        BN.hvp(x, g, bad, None, None, None, None, True, 0.1, 1e-5)
-    const = x.clone()
-    const[:, 2] = 3.0
-    from bntheory.errors import ZeroVarianceError
-    with pytest.raises(ZeroVarianceError):
-        BN.vjp(const, g, None, None, None, None, True, 0.1, 0.0)
+    gen = torch.Generator().manual_seed(2)
+    x, g, v = (torch.randn(130, 4, dtype=torch.float64, generator=gen) for _ in range(3))
+    out, status = _fused.hvp(x, g, v, None, 1e-5)
+    assert status == _fused.OK
+    with closed_form_route("torch"):
+        assert compare(BN, "hvp", x, out, BN.hvp(x, g, v, training=True), (), {"training": True}, g=g, v=v).ok
+    for which in range(3):
+        bad = [x.clone(), g.clone(), v.clone()]
+        bad[which][129, 3] = math.nan  # in the last, short statistics block
+        assert _fused.hvp(*bad, None, 1e-5)[1] == _fused.NONFINITE_MEAN
+        assert _fused.jacobian(bad[0], bad[which or 1], None, 1e-5)[1] == _fused.NONFINITE_MEAN
+    tiny = torch.tensor([[1e-170, 1.0], [2e-170, 2.0]], dtype=torch.float64)  # var underflows to 0
+    ones = torch.ones_like(tiny)
+    assert _fused.hvp(tiny, ones, ones, None, 0.0)[1] == _fused.BAD_SIGMA
+    assert _fused.jacobian(tiny, ones, None, 0.0)[1] == _fused.BAD_SIGMA
+    assert _fused.jacobian(tiny, ones, None, 1e-5)[1] == _fused.OK
+
+
+def _bad_input_cases():
+    """(description, x, w, eps) with one bad thing each, ``w`` the tangent or cotangent: the
+    fused kernels decline these (a non-finite mean, or a failing standard deviation) or
+    ``parse_args`` refuses them first, and the error must be the torch route's."""
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(70, 3, dtype=torch.float64, generator=gen)  # two statistics blocks
+    w = torch.randn(70, 3, dtype=torch.float64, generator=gen)
+
+    def put(t, index, value):
+        t = t.clone()
+        t[index] = value
+        return t
+
+    return [
+        ("nan in x", put(x, (66, 1), math.nan), w, 1e-5),
+        ("inf in x", put(x, (3, 2), math.inf), w, 1e-5),
+        ("-inf in x, eps 0", put(x, (0, 0), -math.inf), w, 0.0),
+        ("nan in w", x, put(w, (2, 1), math.nan), 1e-5),
+        ("inf in w", x, put(w, (69, 0), math.inf), 1e-5),
+        ("finite x whose sum overflows", put(x, (slice(None), 1), 1e307), w, 1e-5),
+        ("variance overflow", put(put(x, (0, 0), 1e200), (1, 0), -1e200), w, 1e-5),
+        ("variance underflow, eps 0", torch.tensor([[1e-170, 1.0], [2e-170, 2.0]], dtype=torch.float64),
+         torch.ones(2, 2, dtype=torch.float64), 0.0),
+        ("constant channel, eps 0", put(x, (slice(None), 2), 3.0), w, 0.0),
+    ]
+
+
+@pytest.mark.parametrize("op", ["jvp", "vjp", "hvp, w as g", "hvp, w as v"])
+@pytest.mark.parametrize("case", _bad_input_cases(), ids=lambda c: c[0])
+def test_fused_route_reports_bad_input_like_the_torch_route(case, op):
+    """Every bad input raises the same error, with the same message, on both CPU routes: the
+    fused route leaves the finiteness checks to its own statistics, so this shows that
+    nothing is lost on the way."""
+    if not _fused.ENABLED:
+        pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
+    _, x, w, eps = case
+    ones = torch.ones_like(x)
+    tangents = {"jvp": (w,), "vjp": (w,), "hvp, w as g": (w, ones), "hvp, w as v": (ones, w)}[op]
+    errors = {}
+    for route in ("fused", "torch"):
+        with closed_form_route(route), pytest.raises(BNTheoryError) as info:
+            getattr(BN, op[:3])(x, *tangents, None, None, None, None, True, 0.1, eps)
+        errors[route] = (type(info.value), str(info.value))
+    assert errors["fused"] == errors["torch"]
