@@ -23,8 +23,14 @@ def _load(name: str):
     ("verify", ["--m", "8", "--cases", "5", "--vectorised", "200"]),
     ("symbolic", ["--ms", "2", "--timeout", "20", "--no-all-proofs"]),  # tests/symbolic runs every proof
     ("landscape", ["--quick"]),
+    ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
 ])
 def test_benchmark_runs(name, argv, capsys):
+    if name == "fused_layout":
+        from bntheory.norms import _fused
+
+        if not _fused.ENABLED:
+            pytest.skip("the fused kernels need Numba (not installed or BNTHEORY_FUSED=0)")
     assert _load(name).main(argv) == 0
     out = capsys.readouterr().out
     assert "python" in out.split("\n")[1] + out.split("\n")[0]  # a header with the versions

@@ -60,9 +60,18 @@ _OPTS = dict(cache=True, fastmath={"contract"}, error_model="numpy")
 
 
 if njit is not None:
-    # The loops below are written for LLVM's vectorizer: the per-block accumulators are local
-    # 1-D arrays (not views of the output, which it cannot tell apart from the inputs), and
-    # each merge loop writes one field and reads a few others.
+    # The loops below are written for LLVM's vectorizer: the per-block accumulators are 1-D
+    # views of a scratch buffer laid out by _scratch (not views of the output, which it
+    # cannot tell apart from the inputs), and each merge loop writes one field and reads a
+    # few others.
+
+    @njit(**_OPTS)
+    def _acc(scratch, lay, b, i, C):
+        """Accumulator ``i`` of block ``b``: ``C`` zeros in the scratch laid out by _scratch."""
+        start = lay[0] + b * lay[2] + i * lay[1]
+        a = scratch[start:start + C]
+        a[:] = 0
+        return a
 
     @njit(**_OPTS)
     def _tree(st, nb, means, pairs):
@@ -100,14 +109,14 @@ if njit is not None:
             st[b, k + 1] = fields[k]
 
     @njit(parallel=True, **_OPTS)
-    def _stats2(x, w, st, rows):
+    def _stats2(x, w, st, rows, scratch, lay):
         N, C = x.shape
         nb = st.shape[0]
         for b in prange(nb):
             r0 = b * rows
             r1 = min(r0 + rows, N)
-            mx = np.zeros_like(x[0])
-            mw = np.zeros_like(x[0])
+            mx = _acc(scratch, lay, b, 0, C)
+            mw = _acc(scratch, lay, b, 1, C)
             for r in range(r0, r1):
                 for c in range(C):
                     mx[c] += x[r, c]
@@ -116,8 +125,8 @@ if njit is not None:
             for c in range(C):
                 mx[c] /= cnt
                 mw[c] /= cnt
-            sxx = np.zeros_like(x[0])
-            sxw = np.zeros_like(x[0])
+            sxx = _acc(scratch, lay, b, 2, C)
+            sxw = _acc(scratch, lay, b, 3, C)
             for r in range(r0, r1):
                 for c in range(C):
                     dx = x[r, c] - mx[c]
@@ -127,15 +136,15 @@ if njit is not None:
         _tree(st, nb, 2, np.array([[0, 0], [0, 1]]))
 
     @njit(parallel=True, **_OPTS)
-    def _stats3(x, g, v, st, rows):
+    def _stats3(x, g, v, st, rows, scratch, lay):
         N, C = x.shape
         nb = st.shape[0]
         for b in prange(nb):
             r0 = b * rows
             r1 = min(r0 + rows, N)
-            mx = np.zeros_like(x[0])
-            mg = np.zeros_like(x[0])
-            mv = np.zeros_like(x[0])
+            mx = _acc(scratch, lay, b, 0, C)
+            mg = _acc(scratch, lay, b, 1, C)
+            mv = _acc(scratch, lay, b, 2, C)
             for r in range(r0, r1):
                 for c in range(C):
                     mx[c] += x[r, c]
@@ -146,10 +155,10 @@ if njit is not None:
                 mx[c] /= cnt
                 mg[c] /= cnt
                 mv[c] /= cnt
-            sxx = np.zeros_like(x[0])
-            sxv = np.zeros_like(x[0])
-            sxg = np.zeros_like(x[0])
-            sgv = np.zeros_like(x[0])
+            sxx = _acc(scratch, lay, b, 3, C)
+            sxv = _acc(scratch, lay, b, 4, C)
+            sxg = _acc(scratch, lay, b, 5, C)
+            sgv = _acc(scratch, lay, b, 6, C)
             for r in range(r0, r1):
                 for c in range(C):
                     dx = x[r, c] - mx[c]
@@ -197,11 +206,11 @@ if njit is not None:
         return np.isfinite(sigma) and (eps != 0 or sigma > 0)
 
     @njit(**_OPTS)
-    def _jacobian(x, w, gamma, eps, st, k, out, rows):
+    def _jacobian(x, w, gamma, eps, st, k, out, rows, scratch, lay):
         """``J w`` into ``out``; ``k`` (4, C) receives ``(coef, mu, scale, w_bar)``.  Returns
         0, or 1 (a mean is not finite) or 2 (a standard deviation fails ``_sigma_ok``), in
         which case ``out`` is not written."""
-        _stats2(x, w, st, rows)
+        _stats2(x, w, st, rows, scratch, lay)
         st0 = st[0]
         if not _means_finite(st0, 2):
             return 1
@@ -219,10 +228,10 @@ if njit is not None:
         return 0
 
     @njit(**_OPTS)
-    def _hvp(x, g, v, gamma, eps, st, k, out, rows):
+    def _hvp(x, g, v, gamma, eps, st, k, out, rows, scratch, lay):
         """The Hessian-vector product into ``out``; ``k`` (6, C) receives its coefficients.
         Returns 0, 1 or 2 as :func:`_jacobian`."""
-        _stats3(x, g, v, st, rows)
+        _stats3(x, g, v, st, rows, scratch, lay)
         st0 = st[0]
         if not _means_finite(st0, 3):
             return 1
@@ -266,6 +275,32 @@ NONFINITE_MEAN = 1
 BAD_SIGMA = 2
 
 
+#: Bytes whose addresses the CPU compares when it checks a load against the stores still in
+#: flight: a load whose address agrees with a pending store's in these low bits waits for it
+#: ("4K aliasing"), even when the two are different memory.
+_ALIAS_BYTES = 4096
+
+
+def _scratch(x: np.ndarray, accumulators: int, blocks: int) -> tuple[np.ndarray, np.ndarray]:
+    """A buffer for ``accumulators`` arrays of ``C`` values per block, and its layout
+    ``(start, accumulator stride, block stride)`` in elements, for :func:`_acc`.
+
+    The statistics loops read a row of every input and read and write a row of every
+    accumulator per step.  When an accumulator lies at nearly the same address modulo
+    :data:`_ALIAS_BYTES` as an input row (the inputs of a batch usually share one offset),
+    the loads wait for unrelated stores: the pass then runs several times slower, by the
+    luck of where the allocator put the accumulators.  Here they are spaced evenly around
+    that ring, the inputs' offset (that of ``x``) in the largest gap."""
+    es = x.itemsize
+    c = x.shape[1]
+    spacing = _ALIAS_BYTES // (accumulators + 1) // 64 * 64
+    acc_stride = c * es + (spacing - c * es) % _ALIAS_BYTES  # = spacing (mod the ring)
+    block_stride = -(-accumulators * acc_stride // _ALIAS_BYTES) * _ALIAS_BYTES  # = 0 (mod the ring)
+    buf = np.empty((blocks * block_stride + _ALIAS_BYTES) // es, dtype=x.dtype)
+    first = (x.ctypes.data + spacing - buf.ctypes.data) % _ALIAS_BYTES  # bytes: at x's offset + spacing
+    return buf, np.array([first // es, acc_stride // es, block_stride // es], dtype=np.int64)
+
+
 def _run(kernel, weight, eps, fields, coefs, x, *others):
     n, c = x.shape
     arrays = [t.detach().numpy() for t in (x, *others)]
@@ -274,7 +309,8 @@ def _run(kernel, weight, eps, fields, coefs, x, *others):
     st = np.empty((_blocks(n), fields, c), dtype=dtype)
     k = np.empty((coefs, c), dtype=dtype)
     out = torch.empty_like(x)
-    status = kernel(*arrays, gamma, float(eps), st, k, out.numpy(), BLOCK_ROWS)
+    scratch, lay = _scratch(arrays[0], fields - 1, _blocks(n))  # every field but the count
+    status = kernel(*arrays, gamma, float(eps), st, k, out.numpy(), BLOCK_ROWS, scratch, lay)
     return out, int(status)
 
 

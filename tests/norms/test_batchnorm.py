@@ -344,3 +344,24 @@ def test_fused_route_reports_bad_input_like_the_torch_route(case, op):
             getattr(BN, op[:3])(x, *tangents, None, None, None, None, True, 0.1, eps)
         errors[route] = (type(info.value), str(info.value))
     assert errors["fused"] == errors["torch"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("accumulators,channels,blocks", [(7, 512, 16), (4, 7, 3), (7, 1000, 2), (4, 4096, 1)])
+def test_scratch_spaces_the_accumulators_around_the_4k_ring(accumulators, channels, blocks, dtype):
+    """Every accumulator of every block lies at the input's offset + (i + 1) spacing modulo
+    4096 bytes, and none overlaps another or leaves the buffer."""
+    x = np.empty((3, channels), dtype=dtype)[1:]  # an input not at the start of its allocation
+    buf, (first, acc, blk) = _fused._scratch(x, accumulators, blocks)
+    es = x.itemsize
+    spacing = 4096 // (accumulators + 1) // 64 * 64
+    base = buf.ctypes.data
+    spans = []
+    for b in range(blocks):
+        for i in range(accumulators):
+            start = first + b * blk + i * acc
+            assert (base + start * es - x.ctypes.data) % 4096 == (i + 1) * spacing
+            spans.append((start, start + channels))
+    spans.sort()
+    assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:])), "accumulators overlap"
+    assert spans[0][0] >= 0 and spans[-1][1] <= buf.size
