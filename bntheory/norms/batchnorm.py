@@ -101,7 +101,7 @@ def _centered_with_blocks(x: Tensor, dims: tuple[int, ...], m: int, k: int):
 def _check_finite(name: str, t: Tensor) -> None:
     # One reduction decides the common case: a sum is finite only if every term is (NaN and
     # Inf propagate).  Only a non-finite sum, which may also be an overflow, is scanned.
-    if math.isfinite(float(t.sum())):
+    if math.isfinite(float(t.detach().sum())):
         return
     if not torch.isfinite(t).all():
         bad = (~torch.isfinite(t)).nonzero()[0].tolist()

@@ -95,8 +95,10 @@ def evaluate(p: Problem) -> dict[str, Any]:
     s = inner(w_star, w_star)
     rhs = inner(p.W0 - w_star, p.W0 - w_star) - (s - inner(w_star, p.W0)) ** 2 / s
     applicable = inner(p.W0, w_star) > 0 and inner(p.W0, w_c) != 0
-    return {"W_star": w_star, "w_c": w_c, "W_hat_star": w_hat, "lhs": sympy.nsimplify(lhs),
-            "rhs": sympy.nsimplify(rhs), "applicable": bool(applicable), "violated": bool(applicable and lhs > rhs)}
+    # lhs and rhs are exact rationals already.  (sympy.nsimplify, once applied here, is a
+    # numerical guess: it turned 1682/3445 into a product of fractional powers of 2, 3, 5, 7.)
+    return {"W_star": w_star, "w_c": w_c, "W_hat_star": w_hat, "lhs": lhs, "rhs": rhs,
+            "applicable": bool(applicable), "violated": bool(applicable and lhs > rhs)}
 
 
 def to_json(p: Problem, ev: dict[str, Any]) -> dict[str, Any]:

@@ -22,6 +22,20 @@ def test_a_counterexample_is_exact_and_rechecks():
     assert ev["applicable"] and ev["rhs"] == 0 and ev["lhs"] > 0 and ev["violated"]
 
 
+def test_both_sides_are_reported_exactly():
+    """The sides are the exact rationals of their definitions, not a numerical guess at a
+    closed form (sympy.nsimplify turned this rhs, 1682/3445, into fractional powers of primes)."""
+    p = Problem(sympy.Matrix([[3, -2], [3, 2], [-2, -3]]), sympy.Matrix([3, 1, 2]),
+                sympy.Matrix([sympy.Rational(365, 338), sympy.Rational(-99, 338)]))
+    ev = evaluate(p)
+    w_star, w_hat = ev["W_star"], ev["W_hat_star"]
+    norm2 = lambda a: (a.T * a)[0]  # noqa: E731
+    s = norm2(w_star)
+    rhs = norm2(p.W0 - w_star) - (s - (w_star.T * p.W0)[0]) ** 2 / s
+    assert ev["lhs"] == norm2(p.W0 - w_hat) and ev["rhs"] == rhs == sympy.Rational(1682, 3445)
+    assert isinstance(ev["lhs"], sympy.Rational) and isinstance(ev["rhs"], sympy.Rational)
+
+
 def test_settle_finds_violations_and_centered_inputs_give_equality():
     general = settle(40, seed=0)
     assert general["violated"] > 0 and "counterexample" in general
