@@ -24,9 +24,10 @@ def _load(name: str):
     ("symbolic", ["--ms", "2", "--timeout", "20", "--no-all-proofs"]),  # tests/symbolic runs every proof
     ("landscape", ["--quick"]),
     ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
+    ("fused_anatomy", ["--n", "130", "--c", "7", "--rounds", "1", "--min-run-time", "0.01"]),
 ])
 def test_benchmark_runs(name, argv, capsys):
-    if name == "fused_layout":
+    if name.startswith("fused_"):
         from bntheory.norms import _fused
 
         if not _fused.ENABLED:
