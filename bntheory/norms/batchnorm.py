@@ -24,7 +24,6 @@ so :math:`J = \mathrm{diag}(\gamma/\sqrt{\mathrm{var}_{run}+\varepsilon})` and t
 
 from __future__ import annotations
 
-import inspect
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -114,19 +113,19 @@ def _check_finite(name: str, t: Tensor) -> None:
 
 def _batch_norm_signature(input, running_mean=None, running_var=None, weight=None, bias=None,  # noqa: A002
                           training=False, momentum=0.1, eps=1e-5):
-    """The parameter list of ``torch.nn.functional.batch_norm``, for ``inspect`` to bind."""
-
-
-_SIGNATURE = inspect.signature(_batch_norm_signature)
+    """The parameter list of ``torch.nn.functional.batch_norm``: calling it binds the
+    arguments by the interpreter's own rules (about 1 us, against 14 us for
+    ``inspect.Signature.bind``, which the closed forms would pay on every call)."""
+    return {"input": input, "running_mean": running_mean, "running_var": running_var, "weight": weight,
+            "bias": bias, "training": training, "momentum": momentum, "eps": eps}
 
 
 def _bind(x: Tensor, args: tuple, kwargs: dict) -> dict[str, Any]:
     try:
-        bound = _SIGNATURE.bind(x, *args, **kwargs)
+        return _batch_norm_signature(x, *args, **kwargs)
     except TypeError as exc:
-        raise InvalidArgumentError(f"batchnorm: {exc}; its arguments are input, {', '.join(_ARG_NAMES)}") from None
-    bound.apply_defaults()
-    return dict(bound.arguments)
+        reason = str(exc).removeprefix(f"{_batch_norm_signature.__name__}() ")
+        raise InvalidArgumentError(f"batchnorm: {reason}; its arguments are input, {', '.join(_ARG_NAMES)}") from None
 
 
 def _check_input(x: Tensor, finite: bool = True) -> None:
