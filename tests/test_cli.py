@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numba
 import pytest
+import torch
 
 from bntheory import get_layer, register_layer, unregister_layer
 from bntheory.cli import main
@@ -68,16 +71,27 @@ def fast_proofs(tmp_path_factory):
 def quick_reports(tmp_path_factory, fast_proofs):
     """Two ``bntheory report --quick`` runs with the same seed, into ``a`` (in this process)
     and ``b`` (in a fresh one, at the same time): a fresh process also catches results that
-    depend on what this process imported or ran before, as Hypothesis's examples once did."""
+    depend on what this process imported or ran before, as Hypothesis's examples once did.
+
+    Each run gets one thread (torch, Numba and OpenMP alike) and so one of CI's two cores:
+    two runs of two threads each on two cores spend much of their time in each other's
+    spin-waiting OpenMP threads."""
     root = tmp_path_factory.mktemp("reports")
     argv = lambda d: ["report", "--out", str(root / d), "--seed", "3", "--proofs", fast_proofs, "--quick"]  # noqa: E731
     log = root / "b.log"  # a file, not a pipe: a full pipe would stall the other run
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    threads = torch.get_num_threads(), numba.get_num_threads()
     with log.open("w") as fh:
-        other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b")], stdout=fh, stderr=subprocess.STDOUT)
+        other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b")], stdout=fh,
+                                 stderr=subprocess.STDOUT, env=env)
         try:
+            torch.set_num_threads(1)
+            numba.set_num_threads(1)
             assert main(argv("a")) == 0
             other.wait(timeout=1800)
         finally:
+            torch.set_num_threads(threads[0])
+            numba.set_num_threads(threads[1])
             if other.poll() is None:
                 other.kill()
     assert other.returncode == 0, log.read_text()[-4000:]
