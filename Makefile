@@ -6,6 +6,8 @@ PYTHON     ?= python3
 VENV       ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+# worker processes of the report's verdicts and worst-case studies (the results do not depend on it)
+JOBS       ?= $(shell nproc 2>/dev/null || echo 1)
 BIN         = $(VENV)/bin
 STAMP       = $(VENV)/.bntheory-installed
 
@@ -20,7 +22,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 report: $(STAMP)
-	$(BIN)/bntheory report --out reports
+	$(BIN)/bntheory report --out reports --jobs $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -14,6 +14,7 @@ The CLI is the only place that prints, draws progress bars and writes files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -70,27 +71,96 @@ def _prove(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _judge_all(profile: str) -> list[dict]:
+def _one_thread() -> None:
+    """Initializer of a worker process: one thread in every pool it has (torch's, Numba's, and
+    the BLAS and OpenMP pools of NumPy and SciPy, through threadpoolctl), so that ``jobs``
+    workers share the cores instead of spin-waiting on each other's threads (with SciPy's
+    OpenBLAS at two threads, two workers on two cores ran no faster than one).  threadpoolctl
+    reaches only the libraries already loaded, so SciPy's BLAS is loaded first, and the
+    environment covers whatever loads later."""
+    import os
+
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, for threadpool_limits to find)
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - depends on the environment
+        return
+    numba.set_num_threads(1)
+
+
+def _workers(jobs: int):
+    """A pool of ``jobs`` spawned worker processes (spawned, not forked: a fork of a process
+    whose OpenMP threads exist may hang) as a context manager; for ``jobs <= 1`` a context
+    that gives ``None`` (run in this process)."""
+    if jobs <= 1:
+        return contextlib.nullcontext(None)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_one_thread)
+
+
+def _map(fn, items: list, pool, desc: str, unit: str) -> list:
+    """``[fn(item) for item in items]`` with a progress bar, in ``pool`` when there is one
+    (results in the order of ``items`` whichever worker finished first)."""
+    bar = dict(desc=desc, unit=unit, file=sys.stderr)
+    if pool is None:
+        return [fn(item) for item in tqdm(items, **bar)]
+    from concurrent.futures import as_completed
+
+    futures = [pool.submit(fn, item) for item in items]
+    try:
+        for done in tqdm(as_completed(futures), total=len(futures), **bar):
+            done.result()  # a failed job stops the run now, not after the others
+    except BaseException:  # an error or Ctrl-C: drop the jobs not yet started
+        for f in futures:
+            f.cancel()
+        raise
+    return [f.result() for f in futures]
+
+
+def _judge_one(job: tuple[str, str, str]) -> dict:
+    from bntheory.theorems.catalogue import get_statement
+    from bntheory.verify.verdicts import judge
+
+    sid, regime, profile = job
+    return judge(get_statement(sid), regime, profile).to_json()
+
+
+def _study_one(job: tuple[dict, bool, int]) -> dict:
+    from bntheory.search.study import StudyGrid, attach
+    from bntheory.theorems.catalogue import get_statement
+
+    verdict, quick, seed = job
+    return attach(verdict, get_statement(verdict["id"]), StudyGrid.quick() if quick else StudyGrid(), seed=seed)
+
+
+def _judge_all(profile: str, pool=None) -> list[dict]:
     """Every catalogued statement in both regimes, then Lemma 4.5 (settled exactly)."""
     from bntheory.theorems import lemma45
     from bntheory.theorems.catalogue import REGIMES, STATEMENTS
-    from bntheory.verify.verdicts import judge
 
-    jobs = [(s, r) for s in STATEMENTS for r in REGIMES]
-    out = [judge(s, r, profile).to_json() for s, r in tqdm(jobs, desc="verify", unit="statement", file=sys.stderr)]
-    return out + lemma45.verdicts()
+    jobs = [(s.id, r, profile) for s in STATEMENTS for r in REGIMES]
+    return _map(_judge_one, jobs, pool, "verify", "statement") + lemma45.verdicts()
 
 
-def _study_all(verdicts: list[dict], quick: bool, seed: int) -> None:
+def _study_all(verdicts: list[dict], quick: bool, seed: int, pool=None) -> None:
     """Attach ``tightness`` and ``worst_case`` to every catalogued statement's verdict."""
-    from bntheory.search.study import StudyGrid, attach
-    from bntheory.theorems.catalogue import STATEMENTS, get_statement
+    from bntheory.theorems.catalogue import STATEMENTS
 
-    grid = StudyGrid.quick() if quick else StudyGrid()
     known = {s.id for s in STATEMENTS}
-    todo = [v for v in verdicts if v["id"] in known]
-    for v in tqdm(todo, desc="worst cases", unit="statement", file=sys.stderr):
-        attach(v, get_statement(v["id"]), grid, seed=seed)
+    todo = [i for i, v in enumerate(verdicts) if v["id"] in known]
+    done = _map(_study_one, [(verdicts[i], quick, seed) for i in todo], pool, "worst cases", "statement")
+    for i, v in zip(todo, done):
+        verdicts[i] = v
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -129,9 +199,10 @@ def _verify(args: argparse.Namespace) -> int:
         return _sweep(args, out)
     for rel in ("verdicts.json", "verdicts.md"):
         out.check(rel)
-    verdicts = _judge_all(args.profile)
-    if args.tightness:
-        _study_all(verdicts, quick=args.profile == "quick", seed=args.seed)
+    with _workers(args.jobs) as pool:
+        verdicts = _judge_all(args.profile, pool)
+        if args.tightness:
+            _study_all(verdicts, quick=args.profile == "quick", seed=args.seed, pool=pool)
     meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
     for rel in write_verdicts(out, verdicts, meta, args.profile):
         print(f"wrote {out.root / rel}")
@@ -307,8 +378,9 @@ def _report(args: argparse.Namespace) -> int:
     landscape: dict[str, list[dict]] = {}
     written += _report_landscape(out, args, meta, landscape)
     profile = "quick" if args.quick else args.verify_profile
-    verdicts = _judge_all(profile)
-    _study_all(verdicts, quick=args.quick, seed=args.seed)
+    with _workers(args.jobs) as pool:
+        verdicts = _judge_all(profile, pool)
+        _study_all(verdicts, quick=args.quick, seed=args.seed, pool=pool)
     written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
                               figure="figures/tightness")
     written += _report_pages(out, verdicts, results, landscape, meta, profile, analogues)
@@ -353,6 +425,16 @@ def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[l
     return written, failures, analogues
 
 
+def _jobs(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be a whole number >= 1, got {text!r}")
+    return n
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bntheory", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -375,6 +457,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the sweep and the worst-case search (default: 0)")
     p.add_argument("--tightness", action="store_true",
                    help="also search each statement's tightness and worst case over m and eps/var (minutes)")
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="worker processes for the verdicts and worst-case studies, one thread each (default: 1; "
+                        "the results do not depend on it)")
     p.set_defaults(func=_verify)
 
     p = sub.add_parser("search", help="worst case (largest violation) or tightness (sup lhs/rhs) of one statement")
@@ -418,6 +503,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search budget of the theorem verdicts (default: ci)")
     p.add_argument("--quick", action="store_true",
                    help="small budgets everywhere (verdicts: quick profile; worst cases: a small grid)")
+    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                   help="worker processes for the verdicts and worst-case studies, one thread each (default: 1; "
+                        "the results do not depend on it)")
     p.set_defaults(func=_report)
     return parser
 

@@ -70,8 +70,10 @@ def fast_proofs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick_reports(tmp_path_factory, fast_proofs):
     """Two ``bntheory report --quick`` runs with the same seed, into ``a`` (in this process)
-    and ``b`` (in a fresh one, at the same time): a fresh process also catches results that
-    depend on what this process imported or ran before, as Hypothesis's examples once did.
+    and ``b`` (in a fresh one, at the same time, its verdicts and worst-case studies in two
+    worker processes, ``--jobs 2``): a fresh process also catches results that depend on what
+    this process imported or ran before, as Hypothesis's examples once did, and ``b`` shows
+    that the results do not depend on ``--jobs``.
 
     Each run gets one thread (torch, Numba and OpenMP alike) and so one of CI's two cores:
     two runs of two threads each on two cores spend much of their time in each other's
@@ -82,7 +84,7 @@ def quick_reports(tmp_path_factory, fast_proofs):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     threads = torch.get_num_threads(), numba.get_num_threads()
     with log.open("w") as fh:
-        other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b")], stdout=fh,
+        other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b"), "--jobs", "2"], stdout=fh,
                                  stderr=subprocess.STDOUT, env=env)
         try:
             torch.set_num_threads(1)
@@ -155,6 +157,13 @@ def test_report_shows_tightness_worst_cases_and_lemma_4_5(quick_reports):
     assert "## Tightness and worst cases" in md and "![tightness and worst cases](figures/tightness.png)" in md
     assert "## Lemma 4.5" in md and r"\begin{pmatrix}" in md
     assert (quick_reports / "a" / "figures" / "tightness.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("jobs", ["0", "-2", "two"])
+def test_jobs_must_be_a_positive_whole_number(jobs, capsys):
+    with pytest.raises(SystemExit):
+        main(["report", "--jobs", jobs])
+    assert f"--jobs must be a whole number >= 1, got '{jobs}'" in capsys.readouterr().err
 
 
 def test_report_never_overwrites_a_users_file(tmp_path, fast_proofs):

@@ -79,7 +79,7 @@ def test_committed_counterexamples_replay():
 
 
 def test_verify_cli_writes_schema(tmp_path, capsys):
-    assert main(["verify", "--out", str(tmp_path), "--profile", "quick"]) == 0
+    assert main(["verify", "--out", str(tmp_path), "--profile", "quick", "--jobs", "2"]) == 0
     doc = json.loads((tmp_path / "verdicts.json").read_text())
     assert doc["schema"] == 1 and len(doc["statements"]) == len(JOBS) + len(REGIMES)  # + Lemma 4.5
     keys = {"id", "regime", "source", "latex", "verdict", "assumptions", "examples", "max_slack", "counterexample"}
