@@ -2,10 +2,10 @@
 
     bntheory layers [--json]                 list registered layers and what each provides
     bntheory prove [NAME ...]                run the executable proofs in proofs/
-    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness]   judge every catalogued statement
+    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness] [--jobs N]   judge every catalogued statement
     bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]   worst case / tightness
     bntheory check NAME [--device cpu|cuda] [--full]   the whole battery of checks on a registered layer
-    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick]
+    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick] [--jobs N]
         (with --layer: only the layer pages, layers.md and its figure, for those layers)
 
 The CLI is the only place that prints, draws progress bars and writes files.
