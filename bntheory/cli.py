@@ -76,23 +76,20 @@ def _one_thread() -> None:
     the BLAS and OpenMP pools of NumPy and SciPy, through threadpoolctl), so that ``jobs``
     workers share the cores instead of spin-waiting on each other's threads (with SciPy's
     OpenBLAS at two threads, two workers on two cores ran no faster than one).  threadpoolctl
-    reaches only the libraries already loaded, so SciPy's BLAS is loaded first, and the
-    environment covers whatever loads later."""
-    import os
-
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-    import scipy.linalg  # noqa: F401  (loads SciPy's BLAS, for threadpool_limits to find)
+    reaches only the libraries already loaded, so it comes last, after SciPy's BLAS is loaded
+    and Numba has started its threading layer."""
+    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS)
     import torch
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(1)
-    threadpool_limits(1)
     try:
         import numba
     except ImportError:  # pragma: no cover - depends on the environment
-        return
-    numba.set_num_threads(1)
+        pass
+    else:
+        numba.set_num_threads(1)  # starts Numba's threading layer (its OpenMP runtime) first
+    threadpool_limits(1)
 
 
 def _workers(jobs: int):

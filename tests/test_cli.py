@@ -159,6 +159,21 @@ def test_report_shows_tightness_worst_cases_and_lemma_4_5(quick_reports):
     assert (quick_reports / "a" / "figures" / "tightness.png").read_bytes().startswith(b"\x89PNG")
 
 
+def _thread_counts() -> tuple:
+    from threadpoolctl import threadpool_info
+
+    return torch.get_num_threads(), numba.get_num_threads(), sorted({d["num_threads"] for d in threadpool_info()})
+
+
+def test_workers_run_one_thread_in_every_pool():
+    """--jobs N: each worker has one thread in torch, Numba and every BLAS/OpenMP pool loaded
+    (two-thread pools in two workers on two cores made the workers no faster than one)."""
+    from bntheory.cli import _workers
+
+    with _workers(2) as pool:
+        assert pool.submit(_thread_counts).result() == (1, 1, [1])
+
+
 @pytest.mark.parametrize("jobs", ["0", "-2", "two"])
 def test_jobs_must_be_a_positive_whole_number(jobs, capsys):
     with pytest.raises(SystemExit):
