@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.rounds):
         for name, fn in fns.items():
             fn()  # compiled and warm before it is timed
-            timer = Timer("f()", globals={"f": fn})
+            timer = Timer("f()", globals={"f": fn}, num_threads=torch.get_num_threads())
             times[name].append(timer.blocked_autorange(min_run_time=args.min_run_time).median)
     t = {name: statistics.median(ts) for name, ts in times.items()}
     nbytes = n * c * 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -25,6 +26,7 @@ def _load(name: str):
     ("landscape", ["--quick"]),
     ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
     ("fused_anatomy", ["--n", "130", "--c", "7", "--rounds", "1", "--min-run-time", "0.01"]),
+    ("c_statistics", ["--n", "130", "--c", "16", "--rounds", "1", "--min-run-time", "0.01"]),
 ])
 def test_benchmark_runs(name, argv, capsys):
     if name.startswith("fused_"):
@@ -32,6 +34,11 @@ def test_benchmark_runs(name, argv, capsys):
 
         if not _fused.ENABLED:
             pytest.skip("the fused kernels need Numba (not installed or BNTHEORY_FUSED=0)")
+    if name == "c_statistics":
+        from bntheory.norms import _fused
+
+        if not _fused.ENABLED or shutil.which("cc") is None:
+            pytest.skip("needs Numba and a C compiler (cc) with OpenMP")
     assert _load(name).main(argv) == 0
     out = capsys.readouterr().out
     assert "python" in out.split("\n")[1] + out.split("\n")[0]  # a header with the versions
