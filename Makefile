@@ -8,6 +8,8 @@ TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 # worker processes of the report's verdicts and worst-case studies (the results do not depend on it)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 1)
+# pytest-xdist workers of `make test` (whole test files per worker; 0 runs in one process)
+TEST_JOBS  ?= $(JOBS)
 BIN         = $(VENV)/bin
 STAMP       = $(VENV)/.bntheory-installed
 
@@ -25,10 +27,10 @@ report: $(STAMP)
 	$(BIN)/bntheory report --out reports --jobs $(JOBS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-thorough: $(STAMP)
-	$(BIN)/python -m pytest --hypothesis-profile thorough -m "slow or not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --hypothesis-profile thorough -m "slow or not slow" $(PYTEST_ARGS)
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/closed_forms.py

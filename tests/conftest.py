@@ -7,9 +7,15 @@
 * Hypothesis profiles ``ci`` (the default, quick) and ``thorough`` (many examples), chosen
   with ``--hypothesis-profile``.  Torch tests have no deadline: the first call of a torch
   op is slow and timing is not what they test.
+* Under ``pytest -n N`` (pytest-xdist; ``make test`` runs one worker per core, whole files per
+  worker) each worker gets its share of the cores in every thread pool (torch, Numba,
+  OpenBLAS/OpenMP): N workers of all-core pools on the same cores spend their time in each
+  other's spin-waiting OpenMP threads.
 """
 
 from __future__ import annotations
+
+import os
 
 import pytest
 import torch
@@ -40,7 +46,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _share_the_cores_between_workers() -> None:
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers <= 1:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    share = max(1, cores // workers)
+    # For the OpenMP and BLAS libraries loaded later (scikit-learn brings its own libgomp) and
+    # for the processes the tests start: both read these when they start.
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(share)
+    torch.set_num_threads(share)
+    try:
+        import numba
+    except ImportError:  # pragma: no cover - depends on the environment
+        pass
+    else:
+        numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
+    import scipy.linalg  # noqa: F401  (loads its BLAS, so that the limit below reaches it)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(share)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _share_the_cores_between_workers()
     if config.getoption("hypothesis_profile", None) is None:
         settings.load_profile("ci")
     if config.getoption("--device") == "cuda" and not torch.cuda.is_available():

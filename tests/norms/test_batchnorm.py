@@ -279,6 +279,35 @@ def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     assert compare(BN, op, x, fused, plain, (), kw, g=g, v=v).ok
 
 
+def test_fused_kernels_give_the_same_bits_on_any_number_of_threads():
+    """Blocks of samples, not threads, fix the order of every sum (the merge tree runs in one
+    thread), so the fused results do not depend on how many Numba threads compute them.  The
+    test suite's workers run one thread each: this test runs the kernels on several."""
+    if not _fused.ENABLED:
+        pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
+    import numba
+
+    most = numba.config.NUMBA_NUM_THREADS
+    if most < 2:
+        pytest.skip(f"needs NUMBA_NUM_THREADS >= 2, got {most}")
+    gen = torch.Generator().manual_seed(5)
+    x, g, v = (torch.randn(700, 24, dtype=torch.float64, generator=gen) * 3 + 1 for _ in range(3))  # 11 blocks
+    w = torch.randn(24, dtype=torch.float64, generator=gen)
+    saved = numba.get_num_threads()
+    results = {}
+    try:
+        for n in sorted({1, 2, most}):
+            numba.set_num_threads(n)
+            results[n] = (_fused.hvp(x, g, v, w, 1e-5), _fused.jacobian(x, g, w, 1e-5))
+    finally:
+        numba.set_num_threads(saved)
+    (hvp1, s1), (jac1, t1) = results[1]
+    assert s1 == t1 == _fused.OK
+    for (hvp, s), (jac, t) in results.values():
+        assert s == t == _fused.OK
+        assert torch.equal(hvp, hvp1) and torch.equal(jac, jac1)
+
+
 def test_fused_kernels_decline_what_they_cannot_vouch_for():
     if not _fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
