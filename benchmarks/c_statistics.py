@@ -125,9 +125,9 @@ void stats_strips(const double *restrict x, const double *restrict g, const doub
                 c0 += dx0 * dg0; c1 += dx1 * dg1; d0 += dg0 * dv0; d1 += dg1 * dv1;
             }
             v4 out[14] = {mx0, mx1, mg0, mg1, mv0, mv1, a0, a1, b0, b1, c0, c1, d0, d1};
+            for (int j = 0; j < 8; j++) S[c + j] = n;
             for (int k = 0; k < 7; k++)
                 for (int j = 0; j < 4; j++) {
-                    S[c + j] = n; S[c + 4 + j] = n;
                     S[(k + 1) * C + c + j] = out[2 * k][j];
                     S[(k + 1) * C + c + 4 + j] = out[2 * k + 1][j];
                 }

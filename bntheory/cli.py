@@ -72,24 +72,13 @@ def _prove(args: argparse.Namespace) -> int:
 
 
 def _one_thread() -> None:
-    """Initializer of a worker process: one thread in every pool it has (torch's, Numba's, and
-    the BLAS and OpenMP pools of NumPy and SciPy, through threadpoolctl), so that ``jobs``
-    workers share the cores instead of spin-waiting on each other's threads (with SciPy's
-    OpenBLAS at two threads, two workers on two cores ran no faster than one).  threadpoolctl
-    reaches only the libraries already loaded, so it comes last, after SciPy's BLAS is loaded
-    and Numba has started its threading layer."""
-    import scipy.linalg  # noqa: F401  (loads SciPy's own OpenBLAS)
-    import torch
-    from threadpoolctl import threadpool_limits
+    """Initializer of a worker process: one thread in every pool it has
+    (:func:`bntheory.threads.limit_threads`), so that ``jobs`` workers share the cores instead
+    of spin-waiting on each other's threads (with SciPy's OpenBLAS at two threads, two workers
+    on two cores ran no faster than one)."""
+    from bntheory.threads import limit_threads
 
-    torch.set_num_threads(1)
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    else:
-        numba.set_num_threads(1)  # starts Numba's threading layer (its OpenMP runtime) first
-    threadpool_limits(1)
+    limit_threads(1)
 
 
 def _workers(jobs: int):

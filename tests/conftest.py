@@ -21,6 +21,8 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+from bntheory.threads import available_cores, limit_threads
+
 settings.register_profile(
     "ci",
     max_examples=40,
@@ -48,25 +50,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def _share_the_cores_between_workers() -> None:
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    if workers <= 1:
-        return
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // workers)
-    # For the OpenMP and BLAS libraries loaded later (scikit-learn brings its own libgomp) and
-    # for the processes the tests start: both read these when they start.
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = str(share)
-    torch.set_num_threads(share)
-    try:
-        import numba
-    except ImportError:  # pragma: no cover - depends on the environment
-        pass
-    else:
-        numba.set_num_threads(min(share, numba.config.NUMBA_NUM_THREADS))
-    import scipy.linalg  # noqa: F401  (loads its BLAS, so that the limit below reaches it)
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(share)
+    if workers > 1:
+        limit_threads(max(1, available_cores() // workers))
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -7,6 +7,8 @@ import os
 import pytest
 import torch
 
+from bntheory.threads import available_cores
+
 
 def test_each_worker_has_its_share_of_the_cores_in_every_pool():
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
@@ -14,8 +16,7 @@ def test_each_worker_has_its_share_of_the_cores_in_every_pool():
         pytest.skip("not running under pytest -n N (pytest-xdist) with N >= 2")
     from threadpoolctl import threadpool_info
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    share = max(1, cores // workers)
+    share = max(1, available_cores() // workers)
     assert torch.get_num_threads() == share
     try:
         import numba
