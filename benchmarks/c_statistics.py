@@ -182,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         lib.stats_strips.argtypes = [ptr] * 3 + [ctypes.c_long] * 3 + [ptr]
         addr = [a.ctypes.data for a in (xs, gs, vs)]
         fns = {
-            "Numba (the library's _stats3)": lambda: _fused._stats3(xs, gs, vs, st["numba"], rows, scratch, lay),
+            "Numba (the library's _stats3)": lambda: _fused._stats3(xs, gs, vs, st["numba"], rows, scratch, lay,
+                                                                    _fused.threads(n)),
             "C, rows (the same algorithm)": lambda: lib.stats_rows(*addr, n, c, rows, st["rows"].ctypes.data,
                                                                    scratch.ctypes.data, lay.ctypes.data),
             "C, 8-channel strips": lambda: lib.stats_strips(*addr, n, c, rows, st["strips"].ctypes.data),

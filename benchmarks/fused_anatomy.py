@@ -96,21 +96,22 @@ def main(argv: list[str] | None = None) -> int:
     blocks = _fused._blocks(n)
     st, coef = np.empty((blocks, 8, c)), np.empty((6, c))
     scratch, lay = _fused._scratch(xs, 7, blocks)
+    threads = _fused.threads(n)
     bn = get_layer("batchnorm")
     args7 = (None, None, weight, bias, True, 0.1, 1e-5)
     fns = {
         "copy (one array)": lambda: dst.copy_(src),
         "probe: read 3, write 1": lambda: _read3_write1(out, xs, gs, vs),
         "probe: 3 coefficient rows": lambda: _three_rows(out, xs, gs, vs, k),
-        "output pass (6 coef. rows)": lambda: _fused._combine3(out, xs, gs, vs, k),
+        "output pass (6 coef. rows)": lambda: _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads),
         "probe: read 3, 1 accumulator": lambda: _read3_one_accumulator(acc, xs, gs, vs),
-        "statistics pass": lambda: _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay),
-        "hvp kernel (buffers reused)": lambda: _fused._hvp(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out,
-                                                           _fused.BLOCK_ROWS, scratch, lay),
+        "statistics pass": lambda: _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
+        "hvp kernel (buffers reused)": lambda: _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out,
+                                                           _fused.BLOCK_ROWS, scratch, lay, threads),
         "_fused.hvp (allocates)": lambda: _fused.hvp(x, g, v, weight, 1e-5),
         "public hvp": lambda: bn.hvp(x, g, v, *args7),
     }
-    if _fused._hvp(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out, _fused.BLOCK_ROWS, scratch, lay) != _fused.OK:
+    if _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out, _fused.BLOCK_ROWS, scratch, lay, threads) != _fused.OK:
         raise AssertionError("the fused hvp declined finite inputs")
     if not torch.equal(torch.from_numpy(out), bn.hvp(x, g, v, *args7)):
         raise AssertionError("the kernel with reused buffers and the public hvp differ")

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = _fused._blocks(args.n)
     st = np.empty((blocks, 8, args.c))
     scratch, lay = _fused._scratch(x, 7, blocks)
+    threads = _fused.threads(args.n)
     offset = x.ctypes.data % 4096
     layouts = {"_scratch (spaced around the ring)": (scratch, lay)}
     for shift in (0, 64, -64, 256, -256):
@@ -60,12 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     ref = None
     times = {}
     for name, (buf, lay_) in layouts.items():
-        _fused._stats3(x, g, v, st, _fused.BLOCK_ROWS, buf, lay_)
+        _fused._stats3(x, g, v, st, _fused.BLOCK_ROWS, buf, lay_, threads)
         stats = st[0].copy()
         if ref is None:
             ref = stats
         assert np.array_equal(stats, ref), "the layout changed the statistics"
-        timer = Timer("f()", globals={"f": lambda: _fused._stats3(x, g, v, st, _fused.BLOCK_ROWS, buf, lay_)})
+        def stats(buf=buf, lay_=lay_):
+            _fused._stats3(x, g, v, st, _fused.BLOCK_ROWS, buf, lay_, threads)
+
+        timer = Timer("f()", globals={"f": stats})
         times[name] = timer.blocked_autorange(min_run_time=args.min_run_time).median
     base = times["_scratch (spaced around the ring)"]
     for name, t in times.items():

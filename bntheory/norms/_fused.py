@@ -20,14 +20,16 @@ elementwise combination.  Here that is two passes over memory instead of five or
    per-channel coefficients (every difference is taken before it is scaled, so each term
    carries the rounding of its own centered size, as in the torch route).
 
-The loops run over the channel axis innermost, where they vectorize; blocks of samples are
-split between threads (``numba.prange``).  Only contiguous 2-D ``(N, C)`` inputs take this
-route.
+The loops run over the channel axis innermost, where they vectorize.  Each thread takes one
+contiguous run of blocks (:func:`_share`) in both passes, and writes its rows last row first,
+so that the output pass starts on what the statistics pass of the same thread read last and
+its cache still holds.  Only contiguous 2-D ``(N, C)`` inputs take this route.
 
-:func:`jacobian` and :func:`hvp` do both passes and the per-channel coefficients between them
-in one compiled call, so that nothing but the two passes touches memory: a dozen small torch
-operations on ``(C,)`` vectors in between cost as much as a pass at ``(1024, 512)`` (each
-starts on caches that the pass has just flushed).  They also stand in for the finiteness
+:func:`jacobian` and :func:`hvp` do both passes, the per-channel coefficients between them
+and the allocation of their work arrays in one compiled call, so that nothing but the two
+passes touches memory: a dozen small torch operations on ``(C,)`` vectors in between cost as
+much as a pass at ``(1024, 512)``, and even a few lines of Python cost tens of microseconds
+there (each starts on caches that the pass has just flushed).  They also stand in for the finiteness
 checks of their inputs: a mean is finite exactly when every term of its sum is finite or
 the sum overflowed, so a non-finite merged mean makes them decline (:data:`NONFINITE_MEAN`),
 as does a standard deviation that ``BatchNorm._sigma`` would refuse (:data:`BAD_SIGMA`).
@@ -46,6 +48,7 @@ import numpy as np
 import torch
 
 try:
+    import numba
     from numba import njit, prange
 except ImportError:  # pragma: no cover - depends on the environment
     njit = None
@@ -59,11 +62,40 @@ ENABLED = njit is not None and os.environ.get("BNTHEORY_FUSED", "1") != "0"
 _OPTS = dict(cache=True, fastmath={"contract"}, error_model="numpy")
 
 
+#: Bytes whose addresses the CPU compares when it checks a load against the stores still in
+#: flight: a load whose address agrees with a pending store's in these low bits waits for it
+#: ("4K aliasing"), even when the two are different memory.
+_ALIAS_BYTES = 4096
+
+
 if njit is not None:
     # The loops below are written for LLVM's vectorizer: the per-block accumulators are 1-D
     # views of a scratch buffer laid out by _scratch (not views of the output, which it
     # cannot tell apart from the inputs), and each merge loop writes one field and reads a
     # few others.
+
+    @njit(**_OPTS)
+    def _scratch(x, accumulators, blocks):
+        """A buffer for ``accumulators`` arrays of ``C`` values per block, and its layout
+        ``(start, accumulator stride, block stride)`` in elements, for :func:`_acc`.
+
+        The statistics loops read a row of every input and read and write a row of every
+        accumulator per step.  When an accumulator lies at nearly the same address modulo
+        :data:`_ALIAS_BYTES` as an input row (the inputs of a batch usually share one offset),
+        the loads wait for unrelated stores: the pass then runs several times slower, by the
+        luck of where the allocator put the accumulators.  Here they are spaced evenly around
+        that ring, the inputs' offset (that of ``x``) in the largest gap.  (Compiled, as the
+        kernels that call it: in Python its few lines cost 30 us after a pass over 16 MB.)"""
+        es = x.itemsize
+        c = x.shape[1]
+        spacing = _ALIAS_BYTES // (accumulators + 1) // 64 * 64
+        acc_stride = c * es + (spacing - c * es) % _ALIAS_BYTES  # = spacing (mod the ring)
+        block_stride = -(-accumulators * acc_stride // _ALIAS_BYTES) * _ALIAS_BYTES  # = 0 (mod the ring)
+        buf = np.empty((blocks * block_stride + _ALIAS_BYTES) // es, dtype=x.dtype)
+        # bytes: at x's offset + spacing (addresses as signed integers, so that Numba's
+        # arithmetic stays in integers)
+        first = (np.intp(x.ctypes.data) + spacing - np.intp(buf.ctypes.data)) % _ALIAS_BYTES
+        return buf, np.array([first // es, acc_stride // es, block_stride // es], dtype=np.int64)
 
     @njit(**_OPTS)
     def _acc(scratch, lay, b, i, C):
@@ -108,86 +140,149 @@ if njit is not None:
         for k in range(len(fields)):
             st[b, k + 1] = fields[k]
 
-    @njit(parallel=True, **_OPTS)
-    def _stats2(x, w, st, rows, scratch, lay):
+    @njit(**_OPTS)
+    def _share(t, threads, nb):
+        """Blocks ``[lo, hi)`` of thread ``t`` of ``threads``: contiguous, in order.  The
+        statistics and output passes split the rows alike, so each thread writes the rows it
+        has just read (see :func:`_combine2`)."""
+        return t * nb // threads, (t + 1) * nb // threads
+
+    @njit(**_OPTS)
+    def _block2(x, w, st, b, rows, scratch, lay):
+        """Block ``b``'s means of ``x``, ``w`` and centered co-moments, two-pass within it."""
         N, C = x.shape
-        nb = st.shape[0]
-        for b in prange(nb):
-            r0 = b * rows
-            r1 = min(r0 + rows, N)
-            mx = _acc(scratch, lay, b, 0, C)
-            mw = _acc(scratch, lay, b, 1, C)
-            for r in range(r0, r1):
-                for c in range(C):
-                    mx[c] += x[r, c]
-                    mw[c] += w[r, c]
-            cnt = r1 - r0
+        r0 = b * rows
+        r1 = min(r0 + rows, N)
+        mx = _acc(scratch, lay, b, 0, C)
+        mw = _acc(scratch, lay, b, 1, C)
+        for r in range(r0, r1):
             for c in range(C):
-                mx[c] /= cnt
-                mw[c] /= cnt
-            sxx = _acc(scratch, lay, b, 2, C)
-            sxw = _acc(scratch, lay, b, 3, C)
-            for r in range(r0, r1):
-                for c in range(C):
-                    dx = x[r, c] - mx[c]
-                    sxx[c] += dx * dx
-                    sxw[c] += dx * (w[r, c] - mw[c])
-            _put(st, b, cnt, (mx, mw, sxx, sxw))
-        _tree(st, nb, 2, np.array([[0, 0], [0, 1]]))
+                mx[c] += x[r, c]
+                mw[c] += w[r, c]
+        cnt = r1 - r0
+        for c in range(C):
+            mx[c] /= cnt
+            mw[c] /= cnt
+        sxx = _acc(scratch, lay, b, 2, C)
+        sxw = _acc(scratch, lay, b, 3, C)
+        r = r0
+        while r + 1 < r1:  # two samples per step: see _block3
+            for c in range(C):
+                dx = x[r, c] - mx[c]
+                ex = x[r + 1, c] - mx[c]
+                sxx[c] = (sxx[c] + dx * dx) + ex * ex
+                sxw[c] = (sxw[c] + dx * (w[r, c] - mw[c])) + ex * (w[r + 1, c] - mw[c])
+            r += 2
+        if r < r1:
+            for c in range(C):
+                dx = x[r, c] - mx[c]
+                sxx[c] += dx * dx
+                sxw[c] += dx * (w[r, c] - mw[c])
+        _put(st, b, cnt, (mx, mw, sxx, sxw))
 
     @njit(parallel=True, **_OPTS)
-    def _stats3(x, g, v, st, rows, scratch, lay):
-        N, C = x.shape
+    def _stats2(x, w, st, rows, scratch, lay, threads):
         nb = st.shape[0]
-        for b in prange(nb):
-            r0 = b * rows
-            r1 = min(r0 + rows, N)
-            mx = _acc(scratch, lay, b, 0, C)
-            mg = _acc(scratch, lay, b, 1, C)
-            mv = _acc(scratch, lay, b, 2, C)
-            for r in range(r0, r1):
-                for c in range(C):
-                    mx[c] += x[r, c]
-                    mg[c] += g[r, c]
-                    mv[c] += v[r, c]
-            cnt = r1 - r0
+        for t in prange(threads):
+            lo, hi = _share(t, threads, nb)
+            for b in range(lo, hi):
+                _block2(x, w, st, b, rows, scratch, lay)
+        _tree(st, nb, 2, np.array([[0, 0], [0, 1]]))
+
+    @njit(**_OPTS)
+    def _block3(x, g, v, st, b, rows, scratch, lay):
+        """Block ``b``'s means of ``x``, ``g``, ``v`` and centered co-moments, two-pass within it."""
+        N, C = x.shape
+        r0 = b * rows
+        r1 = min(r0 + rows, N)
+        mx = _acc(scratch, lay, b, 0, C)
+        mg = _acc(scratch, lay, b, 1, C)
+        mv = _acc(scratch, lay, b, 2, C)
+        for r in range(r0, r1):
             for c in range(C):
-                mx[c] /= cnt
-                mg[c] /= cnt
-                mv[c] /= cnt
-            sxx = _acc(scratch, lay, b, 3, C)
-            sxv = _acc(scratch, lay, b, 4, C)
-            sxg = _acc(scratch, lay, b, 5, C)
-            sgv = _acc(scratch, lay, b, 6, C)
-            for r in range(r0, r1):
-                for c in range(C):
-                    dx = x[r, c] - mx[c]
-                    dg = g[r, c] - mg[c]
-                    dv = v[r, c] - mv[c]
-                    sxx[c] += dx * dx
-                    sxv[c] += dx * dv
-                    sxg[c] += dx * dg
-                    sgv[c] += dg * dv
-            _put(st, b, cnt, (mx, mg, mv, sxx, sxv, sxg, sgv))
+                mx[c] += x[r, c]
+                mg[c] += g[r, c]
+                mv[c] += v[r, c]
+        cnt = r1 - r0
+        for c in range(C):
+            mx[c] /= cnt
+            mg[c] /= cnt
+            mv[c] /= cnt
+        sxx = _acc(scratch, lay, b, 3, C)
+        sxv = _acc(scratch, lay, b, 4, C)
+        sxg = _acc(scratch, lay, b, 5, C)
+        sgv = _acc(scratch, lay, b, 6, C)
+        # Two samples per step in the centered sweep: each accumulator is loaded and stored
+        # once for both (the sums keep their order, so the bits are those of one sample per
+        # step; the sweep reads the block from cache and is bound by its loads and stores).
+        r = r0
+        while r + 1 < r1:
+            for c in range(C):
+                dx = x[r, c] - mx[c]
+                dg = g[r, c] - mg[c]
+                dv = v[r, c] - mv[c]
+                ex = x[r + 1, c] - mx[c]
+                eg = g[r + 1, c] - mg[c]
+                ev = v[r + 1, c] - mv[c]
+                sxx[c] = (sxx[c] + dx * dx) + ex * ex
+                sxv[c] = (sxv[c] + dx * dv) + ex * ev
+                sxg[c] = (sxg[c] + dx * dg) + ex * eg
+                sgv[c] = (sgv[c] + dg * dv) + eg * ev
+            r += 2
+        if r < r1:
+            for c in range(C):
+                dx = x[r, c] - mx[c]
+                dg = g[r, c] - mg[c]
+                dv = v[r, c] - mv[c]
+                sxx[c] += dx * dx
+                sxv[c] += dx * dv
+                sxg[c] += dx * dg
+                sgv[c] += dg * dv
+        _put(st, b, cnt, (mx, mg, mv, sxx, sxv, sxg, sgv))
+
+    @njit(parallel=True, **_OPTS)
+    def _stats3(x, g, v, st, rows, scratch, lay, threads):
+        nb = st.shape[0]
+        for t in prange(threads):
+            lo, hi = _share(t, threads, nb)
+            for b in range(lo, hi):
+                _block3(x, g, v, st, b, rows, scratch, lay)
         # fields: n, mx, mg, mv, Mxx, Mxv, Mxg, Mgv (means 0 = x, 1 = g, 2 = v)
         _tree(st, nb, 3, np.array([[0, 0], [0, 2], [0, 1], [1, 2]]))
 
-    @njit(parallel=True, **_OPTS)
-    def _combine2(out, x, w, k):
-        """``out = k0 (x - k1) + k2 (w - k3)``, ``k`` of shape ``(4, C)``."""
-        N, C = out.shape
-        for r in prange(N):
-            for c in range(C):
-                out[r, c] = k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (w[r, c] - k[3, c])
+    @njit(**_OPTS)
+    def _rows_last_first(t, threads, nb, rows, N):
+        """The rows of thread ``t``'s blocks (:func:`_share`), as ``(start, stop, -1)``."""
+        lo, hi = _share(t, threads, nb)
+        return min(hi * rows, N) - 1, lo * rows - 1
 
     @njit(parallel=True, **_OPTS)
-    def _combine3(out, x, g, v, k):
-        """``out = k0 (x - k1) + k2 (g - k3) + k4 (v - k5)``, ``k`` of shape ``(6, C)``."""
+    def _combine2(out, x, w, k, rows, threads):
+        """``out = k0 (x - k1) + k2 (w - k3)``, ``k`` of shape ``(4, C)``.
+
+        Each thread takes the rows of its statistics blocks (:func:`_share`), last row first:
+        those it read last are still in its cache (at ``(1024, 512)`` on a 2 MB L2 the pass
+        takes 0.9x the time of the same pass forward)."""
         N, C = out.shape
-        for r in prange(N):
-            for c in range(C):
-                out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
-                             + k[4, c] * (v[r, c] - k[5, c]))
+        nb = (N + rows - 1) // rows
+        for t in prange(threads):
+            start, stop = _rows_last_first(t, threads, nb, rows, N)
+            for r in range(start, stop, -1):
+                for c in range(C):
+                    out[r, c] = k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (w[r, c] - k[3, c])
+
+    @njit(parallel=True, **_OPTS)
+    def _combine3(out, x, g, v, k, rows, threads):
+        """``out = k0 (x - k1) + k2 (g - k3) + k4 (v - k5)``, ``k`` of shape ``(6, C)``; rows
+        as in :func:`_combine2`."""
+        N, C = out.shape
+        nb = (N + rows - 1) // rows
+        for t in prange(threads):
+            start, stop = _rows_last_first(t, threads, nb, rows, N)
+            for r in range(start, stop, -1):
+                for c in range(C):
+                    out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
+                                 + k[4, c] * (v[r, c] - k[5, c]))
 
     @njit(**_OPTS)
     def _means_finite(st0, means):
@@ -206,11 +301,11 @@ if njit is not None:
         return np.isfinite(sigma) and (eps != 0 or sigma > 0)
 
     @njit(**_OPTS)
-    def _jacobian(x, w, gamma, eps, st, k, out, rows, scratch, lay):
+    def _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads):
         """``J w`` into ``out``; ``k`` (4, C) receives ``(coef, mu, scale, w_bar)``.  Returns
         0, or 1 (a mean is not finite) or 2 (a standard deviation fails ``_sigma_ok``), in
         which case ``out`` is not written."""
-        _stats2(x, w, st, rows, scratch, lay)
+        _stats2(x, w, st, rows, scratch, lay, threads)
         st0 = st[0]
         if not _means_finite(st0, 2):
             return 1
@@ -224,14 +319,14 @@ if njit is not None:
             k[1, c] = st0[1, c]
             k[2, c] = scale
             k[3, c] = st0[2, c]
-        _combine2(out, x, w, k)
+        _combine2(out, x, w, k, rows, threads)
         return 0
 
     @njit(**_OPTS)
-    def _hvp(x, g, v, gamma, eps, st, k, out, rows, scratch, lay):
+    def _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads):
         """The Hessian-vector product into ``out``; ``k`` (6, C) receives its coefficients.
-        Returns 0, 1 or 2 as :func:`_jacobian`."""
-        _stats3(x, g, v, st, rows, scratch, lay)
+        Returns 0, 1 or 2 as :func:`_jacobian_into`."""
+        _stats3(x, g, v, st, rows, scratch, lay, threads)
         st0 = st[0]
         if not _means_finite(st0, 3):
             return 1
@@ -249,8 +344,27 @@ if njit is not None:
             k[3, c] = st0[2, c]
             k[4, c] = -kk * b
             k[5, c] = st0[3, c]
-        _combine3(out, x, g, v, k)
+        _combine3(out, x, g, v, k, rows, threads)
         return 0
+
+    @njit(**_OPTS)
+    def _jacobian(x, w, gamma, eps, out, rows, threads):
+        """:func:`_jacobian_into` with its work arrays allocated here: statistics ``(blocks,
+        5, C)``, coefficients ``(4, C)`` and the accumulators (every field but the count)."""
+        nb = (x.shape[0] + rows - 1) // rows
+        scratch, lay = _scratch(x, 4, nb)
+        st = np.empty((nb, 5, x.shape[1]), dtype=x.dtype)
+        k = np.empty((4, x.shape[1]), dtype=x.dtype)
+        return _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads)
+
+    @njit(**_OPTS)
+    def _hvp(x, g, v, gamma, eps, out, rows, threads):
+        """:func:`_hvp_into` with its work arrays allocated here, as :func:`_jacobian`."""
+        nb = (x.shape[0] + rows - 1) // rows
+        scratch, lay = _scratch(x, 7, nb)
+        st = np.empty((nb, 8, x.shape[1]), dtype=x.dtype)
+        k = np.empty((6, x.shape[1]), dtype=x.dtype)
+        return _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads)
 
 
 def usable(x, *others) -> bool:
@@ -267,6 +381,13 @@ def _blocks(n: int) -> int:
     return (n + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
+def threads(n: int) -> int:
+    """Threads the kernels split ``n`` samples between: Numba's thread count, at most one
+    per block.  (Passed in, not asked for inside a kernel: that would keep Numba from
+    caching the compiled kernel.)"""
+    return max(1, min(numba.get_num_threads(), _blocks(n)))
+
+
 #: Status of :func:`jacobian` and :func:`hvp`: the result is valid.
 OK = 0
 #: Status: a mean of an input is not finite (a non-finite entry, or a sum that overflowed).
@@ -275,42 +396,11 @@ NONFINITE_MEAN = 1
 BAD_SIGMA = 2
 
 
-#: Bytes whose addresses the CPU compares when it checks a load against the stores still in
-#: flight: a load whose address agrees with a pending store's in these low bits waits for it
-#: ("4K aliasing"), even when the two are different memory.
-_ALIAS_BYTES = 4096
-
-
-def _scratch(x: np.ndarray, accumulators: int, blocks: int) -> tuple[np.ndarray, np.ndarray]:
-    """A buffer for ``accumulators`` arrays of ``C`` values per block, and its layout
-    ``(start, accumulator stride, block stride)`` in elements, for :func:`_acc`.
-
-    The statistics loops read a row of every input and read and write a row of every
-    accumulator per step.  When an accumulator lies at nearly the same address modulo
-    :data:`_ALIAS_BYTES` as an input row (the inputs of a batch usually share one offset),
-    the loads wait for unrelated stores: the pass then runs several times slower, by the
-    luck of where the allocator put the accumulators.  Here they are spaced evenly around
-    that ring, the inputs' offset (that of ``x``) in the largest gap."""
-    es = x.itemsize
-    c = x.shape[1]
-    spacing = _ALIAS_BYTES // (accumulators + 1) // 64 * 64
-    acc_stride = c * es + (spacing - c * es) % _ALIAS_BYTES  # = spacing (mod the ring)
-    block_stride = -(-accumulators * acc_stride // _ALIAS_BYTES) * _ALIAS_BYTES  # = 0 (mod the ring)
-    buf = np.empty((blocks * block_stride + _ALIAS_BYTES) // es, dtype=x.dtype)
-    first = (x.ctypes.data + spacing - buf.ctypes.data) % _ALIAS_BYTES  # bytes: at x's offset + spacing
-    return buf, np.array([first // es, acc_stride // es, block_stride // es], dtype=np.int64)
-
-
-def _run(kernel, weight, eps, fields, coefs, x, *others):
-    n, c = x.shape
+def _run(kernel, weight, eps, x, *others):
     arrays = [t.detach().numpy() for t in (x, *others)]
-    dtype = arrays[0].dtype
-    gamma = np.empty(0, dtype=dtype) if weight is None else weight.detach().contiguous().numpy()
-    st = np.empty((_blocks(n), fields, c), dtype=dtype)
-    k = np.empty((coefs, c), dtype=dtype)
+    gamma = np.empty(0, dtype=arrays[0].dtype) if weight is None else weight.detach().contiguous().numpy()
     out = torch.empty_like(x)
-    scratch, lay = _scratch(arrays[0], fields - 1, _blocks(n))  # every field but the count
-    status = kernel(*arrays, gamma, float(eps), st, k, out.numpy(), BLOCK_ROWS, scratch, lay)
+    status = kernel(*arrays, gamma, float(eps), out.numpy(), BLOCK_ROWS, threads(x.shape[0]))
     return out, int(status)
 
 
@@ -318,12 +408,12 @@ def jacobian(x, w, weight, eps):
     """Training-mode ``J w`` of BatchNorm (``J`` is symmetric, so also ``J^T w``) in one
     call: statistics, coefficients and result.  Returns ``(out, status)``; ``out`` is
     meaningful only when ``status == OK`` (see :data:`NONFINITE_MEAN`, :data:`BAD_SIGMA`)."""
-    return _run(_jacobian, weight, eps, 5, 4, x, w)
+    return _run(_jacobian, weight, eps, x, w)
 
 
 def hvp(x, g, v, weight, eps):
     """Training-mode BatchNorm Hessian-vector product in one call, as :func:`jacobian`."""
-    return _run(_hvp, weight, eps, 8, 6, x, g, v)
+    return _run(_hvp, weight, eps, x, g, v)
 
 
 def combine(coef, x, *others):
@@ -333,5 +423,5 @@ def combine(coef, x, *others):
     out = torch.empty_like(x)
     arrays = [t.detach().numpy() for t in (out, x, *others)]
     k = coef.contiguous().numpy()
-    (_combine2 if len(others) == 1 else _combine3)(*arrays, k)
+    (_combine2 if len(others) == 1 else _combine3)(*arrays, k, BLOCK_ROWS, threads(x.shape[0]))
     return out

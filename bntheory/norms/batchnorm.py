@@ -79,9 +79,13 @@ def _differentiated(*tensors: Any) -> bool:
     """Whether autograd or forward-mode AD is tracking any of ``tensors``: the closed forms
     then take their out-of-place route, which autograd and ``torch.func`` can differentiate."""
     grad_on = torch.is_grad_enabled()
+    # A tangent exists only inside a dual level (torch.func.jvp enters one as well), and
+    # unpack_dual itself answers "none" outside one: ask it only inside (this check runs on
+    # every closed-form call, right after a pass that has flushed the caches).
+    dual = getattr(torch.autograd.forward_ad, "_current_level", 0) >= 0
     return any(
         isinstance(t, Tensor)
-        and ((grad_on and t.requires_grad) or torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
+        and ((grad_on and t.requires_grad) or (dual and torch.autograd.forward_ad.unpack_dual(t).tangent is not None))
         for t in tensors
     )
 
