@@ -14,6 +14,10 @@ on all of them alike), at one size ``(N, C)`` in float64:
   accumulated in one row;
 * ``statistics pass``: the library's three-array statistics (two sweeps per block, seven
   accumulator rows, the merge tree);
+* ``statistics, output ...``: the two passes back to back, as the kernel runs them, with each
+  thread's output rows (those of its statistics blocks) in increasing order and last row
+  first, which starts on what its statistics sweep read last (the kernels take the second
+  order where the L2 holds a statistics block, ``_fused.last_first``);
 * ``hvp kernel``: the whole fused call (statistics, coefficients, output pass) into buffers
   allocated once; ``_fused.hvp``: the same with the buffers and the result allocated per call;
   ``public hvp``: ``get_layer("batchnorm").hvp`` with its argument checks.
@@ -97,21 +101,31 @@ def main(argv: list[str] | None = None) -> int:
     st, coef = np.empty((blocks, 8, c)), np.empty((6, c))
     scratch, lay = _fused._scratch(xs, 7, blocks)
     threads = _fused.threads(n)
+    order = _fused.last_first(3, xs)  # the library's row order on this machine
     bn = get_layer("batchnorm")
     args7 = (None, None, weight, bias, True, 0.1, 1e-5)
     fns = {
         "copy (one array)": lambda: dst.copy_(src),
         "probe: read 3, write 1": lambda: _read3_write1(out, xs, gs, vs),
         "probe: 3 coefficient rows": lambda: _three_rows(out, xs, gs, vs, k),
-        "output pass (6 coef. rows)": lambda: _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads),
+        "output pass (6 coef. rows)": lambda: _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads,
+                                                              order),
         "probe: read 3, 1 accumulator": lambda: _read3_one_accumulator(acc, xs, gs, vs),
         "statistics pass": lambda: _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
+        "statistics, output rows forward": lambda: (
+            _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
+            _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads, False)),
+        "statistics, output last row first": lambda: (
+            _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
+            _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads, True)),
         "hvp kernel (buffers reused)": lambda: _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out,
-                                                           _fused.BLOCK_ROWS, scratch, lay, threads),
+                                                           _fused.BLOCK_ROWS, scratch, lay, threads, order),
         "_fused.hvp (allocates)": lambda: _fused.hvp(x, g, v, weight, 1e-5),
         "public hvp": lambda: bn.hvp(x, g, v, *args7),
     }
-    if _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out, _fused.BLOCK_ROWS, scratch, lay, threads) != _fused.OK:
+    status = _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out, _fused.BLOCK_ROWS, scratch, lay,
+                              threads, order)
+    if status != _fused.OK:
         raise AssertionError("the fused hvp declined finite inputs")
     if not torch.equal(torch.from_numpy(out), bn.hvp(x, g, v, *args7)):
         raise AssertionError("the kernel with reused buffers and the public hvp differ")
@@ -128,11 +142,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{platform.machine()}")
     print(f"# ({n}, {c}) float64; medians over {args.rounds} rounds; floor = 4 arrays / copy bandwidth "
           f"= {floor * 1e6:.0f} us")
-    print(f"{'piece':<30} | {'us':>8} {'/ floor':>8} | {'rounds (us)':<}")
+    l2 = "unknown" if _fused.L2_BYTES is None else f"{_fused.L2_BYTES >> 10} KiB"
+    print(f"# L2 per core {l2}: the kernels write each thread's rows {'last row first' if order else 'forward'}")
+    print(f"{'piece':<34} | {'us':>8} {'/ floor':>8} | {'rounds (us)':<}")
     print("-" * 78)
     for name, ts in times.items():
         rounds = " ".join(f"{s * 1e6:.0f}" for s in ts)
-        print(f"{name:<30} | {t[name] * 1e6:>8.0f} {t[name] / floor:>7.2f}x | {rounds}")
+        print(f"{name:<34} | {t[name] * 1e6:>8.0f} {t[name] / floor:>7.2f}x | {rounds}")
     return 0
 
 

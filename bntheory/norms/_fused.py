@@ -29,9 +29,9 @@ its cache still holds.  Only contiguous 2-D ``(N, C)`` inputs take this route.
 and the allocation of their work arrays in one compiled call, so that nothing but the two
 passes touches memory: a dozen small torch operations on ``(C,)`` vectors in between cost as
 much as a pass at ``(1024, 512)``, and even a few lines of Python cost tens of microseconds
-there (each starts on caches that the pass has just flushed).  They also stand in for the finiteness
-checks of their inputs: a mean is finite exactly when every term of its sum is finite or
-the sum overflowed, so a non-finite merged mean makes them decline (:data:`NONFINITE_MEAN`),
+there (each starts on caches that the pass has just flushed).  They also stand in for the
+finiteness checks of their inputs: a mean is finite exactly when every term of its sum is
+finite or the sum overflowed, so a non-finite merged mean makes them decline (:data:`NONFINITE_MEAN`),
 as does a standard deviation that ``BatchNorm._sigma`` would refuse (:data:`BAD_SIGMA`).
 On a decline :mod:`bntheory.norms.batchnorm` runs its full checks and its torch route, which
 name the bad argument, or compute the result when the inputs were finite after all.
@@ -43,6 +43,7 @@ takes its blocked torch route (same formulas, more passes).
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -251,35 +252,44 @@ if njit is not None:
         _tree(st, nb, 3, np.array([[0, 0], [0, 2], [0, 1], [1, 2]]))
 
     @njit(**_OPTS)
-    def _rows_last_first(t, threads, nb, rows, N):
-        """The rows of thread ``t``'s blocks (:func:`_share`), as ``(start, stop, -1)``."""
+    def _row(t, i, threads, nb, rows, N, last_first):
+        """Row ``i`` of thread ``t``'s rows, those of its statistics blocks (:func:`_share`),
+        counted from the last when ``last_first``; -1 past its rows."""
         lo, hi = _share(t, threads, nb)
-        return min(hi * rows, N) - 1, lo * rows - 1
+        r0, r1 = lo * rows, min(hi * rows, N)
+        if i >= r1 - r0:
+            return -1
+        return r1 - 1 - i if last_first else r0 + i
 
     @njit(parallel=True, **_OPTS)
-    def _combine2(out, x, w, k, rows, threads):
+    def _combine2(out, x, w, k, rows, threads, last_first):
         """``out = k0 (x - k1) + k2 (w - k3)``, ``k`` of shape ``(4, C)``.
 
-        Each thread takes the rows of its statistics blocks (:func:`_share`), last row first:
-        those it read last are still in its cache (at ``(1024, 512)`` on a 2 MB L2 the pass
-        takes 0.9x the time of the same pass forward)."""
+        Each thread takes the rows of its statistics blocks (:func:`_share`); with
+        ``last_first`` (:func:`last_first`) it starts from the last, which its statistics
+        sweep read last and its cache may still hold (``benchmarks/fused_anatomy.py`` times
+        both orders after the statistics pass)."""
         N, C = out.shape
         nb = (N + rows - 1) // rows
         for t in prange(threads):
-            start, stop = _rows_last_first(t, threads, nb, rows, N)
-            for r in range(start, stop, -1):
+            for i in range(rows * (nb // threads + 1)):
+                r = _row(t, i, threads, nb, rows, N, last_first)
+                if r < 0:
+                    break
                 for c in range(C):
                     out[r, c] = k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (w[r, c] - k[3, c])
 
     @njit(parallel=True, **_OPTS)
-    def _combine3(out, x, g, v, k, rows, threads):
+    def _combine3(out, x, g, v, k, rows, threads, last_first):
         """``out = k0 (x - k1) + k2 (g - k3) + k4 (v - k5)``, ``k`` of shape ``(6, C)``; rows
         as in :func:`_combine2`."""
         N, C = out.shape
         nb = (N + rows - 1) // rows
         for t in prange(threads):
-            start, stop = _rows_last_first(t, threads, nb, rows, N)
-            for r in range(start, stop, -1):
+            for i in range(rows * (nb // threads + 1)):
+                r = _row(t, i, threads, nb, rows, N, last_first)
+                if r < 0:
+                    break
                 for c in range(C):
                     out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
                                  + k[4, c] * (v[r, c] - k[5, c]))
@@ -301,7 +311,7 @@ if njit is not None:
         return np.isfinite(sigma) and (eps != 0 or sigma > 0)
 
     @njit(**_OPTS)
-    def _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads):
+    def _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
         """``J w`` into ``out``; ``k`` (4, C) receives ``(coef, mu, scale, w_bar)``.  Returns
         0, or 1 (a mean is not finite) or 2 (a standard deviation fails ``_sigma_ok``), in
         which case ``out`` is not written."""
@@ -319,11 +329,11 @@ if njit is not None:
             k[1, c] = st0[1, c]
             k[2, c] = scale
             k[3, c] = st0[2, c]
-        _combine2(out, x, w, k, rows, threads)
+        _combine2(out, x, w, k, rows, threads, last_first)
         return 0
 
     @njit(**_OPTS)
-    def _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads):
+    def _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
         """The Hessian-vector product into ``out``; ``k`` (6, C) receives its coefficients.
         Returns 0, 1 or 2 as :func:`_jacobian_into`."""
         _stats3(x, g, v, st, rows, scratch, lay, threads)
@@ -344,27 +354,27 @@ if njit is not None:
             k[3, c] = st0[2, c]
             k[4, c] = -kk * b
             k[5, c] = st0[3, c]
-        _combine3(out, x, g, v, k, rows, threads)
+        _combine3(out, x, g, v, k, rows, threads, last_first)
         return 0
 
     @njit(**_OPTS)
-    def _jacobian(x, w, gamma, eps, out, rows, threads):
+    def _jacobian(x, w, gamma, eps, out, rows, threads, last_first):
         """:func:`_jacobian_into` with its work arrays allocated here: statistics ``(blocks,
         5, C)``, coefficients ``(4, C)`` and the accumulators (every field but the count)."""
         nb = (x.shape[0] + rows - 1) // rows
         scratch, lay = _scratch(x, 4, nb)
         st = np.empty((nb, 5, x.shape[1]), dtype=x.dtype)
         k = np.empty((4, x.shape[1]), dtype=x.dtype)
-        return _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads)
+        return _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
 
     @njit(**_OPTS)
-    def _hvp(x, g, v, gamma, eps, out, rows, threads):
+    def _hvp(x, g, v, gamma, eps, out, rows, threads, last_first):
         """:func:`_hvp_into` with its work arrays allocated here, as :func:`_jacobian`."""
         nb = (x.shape[0] + rows - 1) // rows
         scratch, lay = _scratch(x, 7, nb)
         st = np.empty((nb, 8, x.shape[1]), dtype=x.dtype)
         k = np.empty((6, x.shape[1]), dtype=x.dtype)
-        return _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads)
+        return _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
 
 
 def usable(x, *others) -> bool:
@@ -379,6 +389,38 @@ def usable(x, *others) -> bool:
 
 def _blocks(n: int) -> int:
     return (n + BLOCK_ROWS - 1) // BLOCK_ROWS
+
+
+def _l2_bytes(cache: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+    """The CPU's per-core L2 cache in bytes, from Linux's sysfs; ``None`` where it does not say."""
+    for index in sorted(cache.glob("index*")):
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            if (index / "type").read_text().strip() not in ("Unified", "Data"):
+                continue
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20}.get(size[-1:], 1)
+        digits = size.rstrip("KM")
+        if digits.isdigit():
+            return int(digits) * scale
+    return None
+
+
+#: The per-core L2 cache in bytes, or ``None`` where unknown (then :func:`last_first` says yes).
+L2_BYTES = _l2_bytes()
+
+
+def last_first(arrays: int, x: np.ndarray) -> bool:
+    """Whether the output pass takes each thread's rows last row first: when the L2 holds a
+    whole statistics block of the ``arrays`` inputs, the last one a thread read is still
+    there and the output pass starts on it (at ``(1024, 512)`` on a 2 MB L2 the two passes
+    take 0.91x the time of the same passes with rows forward, ``benchmarks/fused_anatomy.py``).
+    Where less than a block fits there is nothing to start on, and there (on a 512 KB L2)
+    a reversed pass was measured slower than a forward one.  The bits are the same."""
+    return L2_BYTES is None or L2_BYTES >= arrays * BLOCK_ROWS * x.shape[1] * x.itemsize
 
 
 def threads(n: int) -> int:
@@ -400,7 +442,8 @@ def _run(kernel, weight, eps, x, *others):
     arrays = [t.detach().numpy() for t in (x, *others)]
     gamma = np.empty(0, dtype=arrays[0].dtype) if weight is None else weight.detach().contiguous().numpy()
     out = torch.empty_like(x)
-    status = kernel(*arrays, gamma, float(eps), out.numpy(), BLOCK_ROWS, threads(x.shape[0]))
+    order = last_first(len(arrays), arrays[0])
+    status = kernel(*arrays, gamma, float(eps), out.numpy(), BLOCK_ROWS, threads(x.shape[0]), order)
     return out, int(status)
 
 
@@ -423,5 +466,6 @@ def combine(coef, x, *others):
     out = torch.empty_like(x)
     arrays = [t.detach().numpy() for t in (out, x, *others)]
     k = coef.contiguous().numpy()
-    (_combine2 if len(others) == 1 else _combine3)(*arrays, k, BLOCK_ROWS, threads(x.shape[0]))
+    order = last_first(len(arrays) - 1, arrays[1])
+    (_combine2 if len(others) == 1 else _combine3)(*arrays, k, BLOCK_ROWS, threads(x.shape[0]), order)
     return out

@@ -279,10 +279,11 @@ def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     assert compare(BN, op, x, fused, plain, (), kw, g=g, v=v).ok
 
 
-def test_fused_kernels_give_the_same_bits_on_any_number_of_threads():
+def test_fused_kernels_give_the_same_bits_on_any_number_of_threads_and_row_order(monkeypatch):
     """Blocks of samples, not threads, fix the order of every sum (the merge tree runs in one
-    thread), so the fused results do not depend on how many Numba threads compute them.  The
-    test suite's workers run one thread each: this test runs the kernels on several."""
+    thread), so the fused results do not depend on how many Numba threads compute them, nor on
+    the order in which the output pass takes its rows (``_fused.last_first``, by the L2 size).
+    The test suite's workers run one thread each: this test runs the kernels on several."""
     if not _fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     import numba
@@ -298,10 +299,13 @@ def test_fused_kernels_give_the_same_bits_on_any_number_of_threads():
     try:
         for n in sorted({1, 2, most}):
             numba.set_num_threads(n)
-            results[n] = (_fused.hvp(x, g, v, w, 1e-5), _fused.jacobian(x, g, w, 1e-5))
+            for l2, last_first in ((None, True), (0, False)):  # unknown L2: last row first
+                monkeypatch.setattr(_fused, "L2_BYTES", l2)
+                assert _fused.last_first(3, x.numpy()) is last_first
+                results[n, last_first] = (_fused.hvp(x, g, v, w, 1e-5), _fused.jacobian(x, g, w, 1e-5))
     finally:
         numba.set_num_threads(saved)
-    (hvp1, s1), (jac1, t1) = results[1]
+    (hvp1, s1), (jac1, t1) = results[1, False]
     assert s1 == t1 == _fused.OK
     for (hvp, s), (jac, t) in results.values():
         assert s == t == _fused.OK
@@ -394,3 +398,19 @@ def test_scratch_spaces_the_accumulators_around_the_4k_ring(accumulators, channe
     spans.sort()
     assert all(end <= nxt for (_, end), (nxt, _) in zip(spans, spans[1:])), "accumulators overlap"
     assert spans[0][0] >= 0 and spans[-1][1] <= buf.size
+
+
+@pytest.mark.parametrize("entries,expected", [
+    ({"index0": ("1", "Data", "48K"), "index2": ("2", "Unified", "2048K"), "index3": ("3", "Unified", "480M")},
+     2 << 20),
+    ({"index1": ("1", "Instruction", "32K"), "index2": ("2", "Unified", "1M")}, 1 << 20),
+    ({"index0": ("1", "Data", "32K")}, None),  # no L2 listed
+    ({"index2": ("2", "Unified", "big")}, None),  # a size it cannot read
+    ({}, None),  # no sysfs at all
+])
+def test_l2_size_is_read_from_sysfs(tmp_path, entries, expected):
+    for name, (level, kind, size) in entries.items():
+        (tmp_path / name).mkdir()
+        for field, text in (("level", level), ("type", kind), ("size", size)):
+            (tmp_path / name / field).write_text(text + "\n")
+    assert _fused._l2_bytes(tmp_path) == expected
