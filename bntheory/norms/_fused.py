@@ -252,14 +252,10 @@ if njit is not None:
         _tree(st, nb, 3, np.array([[0, 0], [0, 2], [0, 1], [1, 2]]))
 
     @njit(**_OPTS)
-    def _row(t, i, threads, nb, rows, N, last_first):
-        """Row ``i`` of thread ``t``'s rows, those of its statistics blocks (:func:`_share`),
-        counted from the last when ``last_first``; -1 past its rows."""
-        lo, hi = _share(t, threads, nb)
-        r0, r1 = lo * rows, min(hi * rows, N)
-        if i >= r1 - r0:
-            return -1
-        return r1 - 1 - i if last_first else r0 + i
+    def _rows(t, threads, rows, N):
+        """Rows ``[r0, r1)`` of thread ``t``: those of its statistics blocks (:func:`_share`)."""
+        lo, hi = _share(t, threads, (N + rows - 1) // rows)
+        return lo * rows, min(hi * rows, N)
 
     @njit(parallel=True, **_OPTS)
     def _combine2(out, x, w, k, rows, threads, last_first):
@@ -270,12 +266,10 @@ if njit is not None:
         sweep read last and its cache may still hold (``benchmarks/fused_anatomy.py`` times
         both orders after the statistics pass)."""
         N, C = out.shape
-        nb = (N + rows - 1) // rows
         for t in prange(threads):
-            for i in range(rows * (nb // threads + 1)):
-                r = _row(t, i, threads, nb, rows, N, last_first)
-                if r < 0:
-                    break
+            r0, r1 = _rows(t, threads, rows, N)
+            for i in range(r1 - r0):
+                r = r1 - 1 - i if last_first else r0 + i
                 for c in range(C):
                     out[r, c] = k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (w[r, c] - k[3, c])
 
@@ -284,12 +278,10 @@ if njit is not None:
         """``out = k0 (x - k1) + k2 (g - k3) + k4 (v - k5)``, ``k`` of shape ``(6, C)``; rows
         as in :func:`_combine2`."""
         N, C = out.shape
-        nb = (N + rows - 1) // rows
         for t in prange(threads):
-            for i in range(rows * (nb // threads + 1)):
-                r = _row(t, i, threads, nb, rows, N, last_first)
-                if r < 0:
-                    break
+            r0, r1 = _rows(t, threads, rows, N)
+            for i in range(r1 - r0):
+                r = r1 - 1 - i if last_first else r0 + i
                 for c in range(C):
                     out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
                                  + k[4, c] * (v[r, c] - k[5, c]))
