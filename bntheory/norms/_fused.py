@@ -409,7 +409,7 @@ def last_first(arrays: int, x: np.ndarray) -> bool:
     """Whether the output pass takes each thread's rows last row first: when the L2 holds a
     whole statistics block of the ``arrays`` inputs, the last one a thread read is still
     there and the output pass starts on it (at ``(1024, 512)`` on a 2 MB L2 the two passes
-    take 0.91x the time of the same passes with rows forward, ``benchmarks/fused_anatomy.py``).
+    take 0.91-0.93x the time of the same passes with rows forward, ``benchmarks/fused_anatomy.py``).
     Where less than a block fits there is nothing to start on, and there (on a 512 KB L2)
     a reversed pass was measured slower than a forward one.  The bits are the same."""
     return L2_BYTES is None or L2_BYTES >= arrays * BLOCK_ROWS * x.shape[1] * x.itemsize
