@@ -229,6 +229,23 @@ def test_differentiable_route_equals_fast_route(op, device):
     assert_agree(op, case, fast, tracked.detach(), "the differentiable route")
 
 
+@pytest.mark.parametrize("via", ["torch.func.jvp", "forward_ad.dual_level"])
+def test_forward_mode_ad_through_the_closed_form_vjp_gives_the_hvp(via, device):
+    """Forward-mode AD tracks a 2-D batch only through tangents, which the fused kernels (no
+    AD) must notice: the tangent of ``x -> J(x)^T g`` along ``v`` is the Hessian-vector
+    product of ``<g, BN(x)>``, computed here on the plain fast route."""
+    case = _to(build_case("gaussian", (64, 3), seed=6, eps=1e-5, training=True, weight_kind="mixed"), device)
+    kw = case.kwargs
+    if via == "torch.func.jvp":
+        _, tangent = torch.func.jvp(lambda x: BN.vjp(x, case.g, **kw), (case.x,), (case.v,))
+    else:
+        with torch.autograd.forward_ad.dual_level():
+            dual = torch.autograd.forward_ad.make_dual(case.x, case.v)
+            tangent = torch.autograd.forward_ad.unpack_dual(BN.vjp(dual, case.g, **kw)).tangent
+    assert tangent is not None
+    assert_agree("hvp", case, BN.hvp(case.x, case.g, case.v, **kw), tangent, "forward-mode AD of the vjp")
+
+
 def test_huge_finite_values_are_not_mistaken_for_non_finite(device):
     """The finiteness check sums first; a sum that overflows must fall back to a scan."""
     x = torch.tensor([[1e308, 1.0], [1e308, 2.0]], dtype=torch.float64, device=device)
