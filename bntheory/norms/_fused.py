@@ -142,6 +142,11 @@ if njit is not None:
             st[b, k + 1] = fields[k]
 
     @njit(**_OPTS)
+    def _nblocks(n, rows):
+        """Statistics blocks of ``rows`` samples (the last may be shorter) in ``n`` samples."""
+        return (n + rows - 1) // rows
+
+    @njit(**_OPTS)
     def _share(t, threads, nb):
         """Blocks ``[lo, hi)`` of thread ``t`` of ``threads``: contiguous, in order.  The
         statistics and output passes split the rows alike, so each thread writes the rows it
@@ -254,7 +259,7 @@ if njit is not None:
     @njit(**_OPTS)
     def _rows(t, threads, rows, N):
         """Rows ``[r0, r1)`` of thread ``t``: those of its statistics blocks (:func:`_share`)."""
-        lo, hi = _share(t, threads, (N + rows - 1) // rows)
+        lo, hi = _share(t, threads, _nblocks(N, rows))
         return lo * rows, min(hi * rows, N)
 
     @njit(parallel=True, **_OPTS)
@@ -353,7 +358,7 @@ if njit is not None:
     def _jacobian(x, w, gamma, eps, out, rows, threads, last_first):
         """:func:`_jacobian_into` with its work arrays allocated here: statistics ``(blocks,
         5, C)``, coefficients ``(4, C)`` and the accumulators (every field but the count)."""
-        nb = (x.shape[0] + rows - 1) // rows
+        nb = _nblocks(x.shape[0], rows)
         scratch, lay = _scratch(x, 4, nb)
         st = np.empty((nb, 5, x.shape[1]), dtype=x.dtype)
         k = np.empty((4, x.shape[1]), dtype=x.dtype)
@@ -362,7 +367,7 @@ if njit is not None:
     @njit(**_OPTS)
     def _hvp(x, g, v, gamma, eps, out, rows, threads, last_first):
         """:func:`_hvp_into` with its work arrays allocated here, as :func:`_jacobian`."""
-        nb = (x.shape[0] + rows - 1) // rows
+        nb = _nblocks(x.shape[0], rows)
         scratch, lay = _scratch(x, 7, nb)
         st = np.empty((nb, 8, x.shape[1]), dtype=x.dtype)
         k = np.empty((6, x.shape[1]), dtype=x.dtype)
@@ -380,6 +385,7 @@ def usable(x, *others) -> bool:
 
 
 def _blocks(n: int) -> int:
+    """Statistics blocks in ``n`` samples (``_nblocks(n, BLOCK_ROWS)``, without Numba)."""
     return (n + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
