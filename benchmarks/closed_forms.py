@@ -74,18 +74,18 @@ import platform
 import statistics
 import sys
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.benchmark import Timer
 
-import numpy as np
-
 from bntheory import get_layer
-from bntheory.errors import UnknownLayerError
 from bntheory.atomic import atomic_write
-from bntheory.norms import _fused, layer_names
+from bntheory.errors import UnknownLayerError
+from bntheory.norms import fused, layer_names
 from bntheory.norms.batchnorm import parse_args
 from bntheory.verify.compare import compare
 
@@ -146,7 +146,9 @@ def cpu_busy_fraction(seconds: float = 0.5) -> float | None:
     return None if total <= 0 else 1.0 - (idle1 - idle0) / total
 
 
-def time_interleaved(fns: dict[str, Callable[[], Any]], min_run_time: float, rounds: int) -> dict[str, float]:
+def time_interleaved(
+    fns: dict[str, Callable[[], Any]], min_run_time: float, rounds: int
+) -> dict[str, float]:
     """Median seconds per call of each function.
 
     Each function gets ``rounds`` turns of ``Timer.blocked_autorange(min_run_time / rounds)``
@@ -169,7 +171,9 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max()) / (scale if scale > 0 else 1.0)
 
 
-def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int = 0) -> dict[str, Any]:
+def bench_size(
+    n: int, c: int, min_run_time: float, rounds: int = 5, seed: int = 0
+) -> dict[str, Any]:
     """Time and check vjp and hvp at one size; every time in seconds."""
     bn = get_layer("batchnorm")
     gen = torch.Generator().manual_seed(seed + 1000 * n + c)
@@ -204,18 +208,19 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
 
     def torch_route(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
         def run() -> torch.Tensor:
-            saved, _fused.ENABLED = _fused.ENABLED, False
+            saved, fused.ENABLED = fused.ENABLED, False
             try:
                 return fn()
             finally:
-                _fused.ENABLED = saved
+                fused.ENABLED = saved
+
         return run
 
     coef = torch.randn(6, c, dtype=DTYPE, generator=gen)
 
     def output_pass() -> torch.Tensor:
         # the fused hvp's second pass alone: read x, g, v once, write the result once
-        return _fused.combine(coef, x, g, v)
+        return fused.combine(coef, x, g, v)
 
     src = torch.randn(n, c, dtype=DTYPE, generator=gen)
     dst = torch.empty_like(src)
@@ -231,11 +236,20 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
         "hvp": compare(bn, "hvp", x, closed_hvp(), autograd_hvp(), args, {}, g=g, v=v).max_ratio,
     }
 
-    fns = {"copy": copy, "check_x": check_x, "closed_vjp": closed_vjp, "autograd_vjp": autograd_vjp,
-           "closed_hvp": closed_hvp, "autograd_hvp": autograd_hvp}
-    if _fused.ENABLED:  # the blocked torch route side by side, and the fused output pass alone
-        fns.update(torchroute_vjp=torch_route(closed_vjp), torchroute_hvp=torch_route(closed_hvp),
-                   output_pass=output_pass)
+    fns = {
+        "copy": copy,
+        "check_x": check_x,
+        "closed_vjp": closed_vjp,
+        "autograd_vjp": autograd_vjp,
+        "closed_hvp": closed_hvp,
+        "autograd_hvp": autograd_hvp,
+    }
+    if fused.ENABLED:  # the blocked torch route side by side, and the fused output pass alone
+        fns.update(
+            torchroute_vjp=torch_route(closed_vjp),
+            torchroute_hvp=torch_route(closed_hvp),
+            output_pass=output_pass,
+        )
     t = time_interleaved(fns, min_run_time, rounds)
     nbytes = x.numel() * x.element_size()
     bandwidth = 2 * nbytes / t["copy"]  # read + write, bytes per second
@@ -259,7 +273,9 @@ def bench_size(n: int, c: int, min_run_time: float, rounds: int = 5, seed: int =
             "closed_over_floor": t_closed / floor,
             "torch_route_s": t.get("torchroute_" + op),
             "output_pass_s": t.get("output_pass") if op == "hvp" else None,
-            "output_pass_over_floor": t["output_pass"] / floor if op == "hvp" and "output_pass" in t else None,
+            "output_pass_over_floor": t["output_pass"] / floor
+            if op == "hvp" and "output_pass" in t
+            else None,
             "rel_err": err,
             "error_bound_used": used[op],
         }
@@ -284,12 +300,18 @@ def format_table(results: Sequence[dict[str, Any]]) -> str:
     for r in results:
         for op in ("vjp", "hvp"):
             o = r[op]
-            out_pass = "-" if o["output_pass_over_floor"] is None else f"{o['output_pass_over_floor']:.1f}x"
+            out_pass = (
+                "-"
+                if o["output_pass_over_floor"] is None
+                else f"{o['output_pass_over_floor']:.1f}x"
+            )
             lines.append(
-                f"{r['N']:>5} {r['C']:>4} | {op:>3} | {_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} "
-                f"{o['speedup']:>6.2f}x | {_opt_us(o['torch_route_s']):>14} | {_us(o['floor_s']):>8} "
+                f"{r['N']:>5} {r['C']:>4} | {op:>3} | {_us(o['closed_s']):>9} "
+                f"{_us(o['autograd_s']):>11} {o['speedup']:>6.2f}x | "
+                f"{_opt_us(o['torch_route_s']):>14} | {_us(o['floor_s']):>8} "
                 f"{o['closed_over_floor']:>11.1f}x {out_pass:>14} | "
-                f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} {_us(r['check_x_s']):>10} | {o['rel_err']:>8.1e}"
+                f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} {_us(r['check_x_s']):>10} | "
+                f"{o['rel_err']:>8.1e}"
             )
     return "\n".join(lines)
 
@@ -341,14 +363,18 @@ def describe(value: Any) -> Any:
     return value
 
 
-def layer_setup(layer: Any, n: int, c: int, seed: int) -> tuple[tuple[int, ...], dict[str, Any]] | None:
+def layer_setup(
+    layer: Any, n: int, c: int, seed: int
+) -> tuple[tuple[int, ...], dict[str, Any]] | None:
     """The input shape (``N*C`` values) and keyword arguments ``layer`` is timed with at size
     ``(N, C)``: ``(N, C)`` if its ``example_kwargs`` take that shape, else ``(N, C/SPATIAL,
     SPATIAL)``; None if it takes neither."""
     rng = np.random.default_rng(seed)
     shapes = [(n, c)] + ([(n, c // SPATIAL, SPATIAL)] if c % SPATIAL == 0 else [])
     for shape in shapes:
-        kw = layer.example_kwargs(shape, eps=EPS, training=True, weight_kind="mixed", rng=rng, device="cpu")
+        kw = layer.example_kwargs(
+            shape, eps=EPS, training=True, weight_kind="mixed", rng=rng, device="cpu"
+        )
         if kw is not None:
             if "num_groups" in kw:  # GroupNorm: a fixed number of groups, not a random divisor
                 kw["num_groups"] = num_groups(shape[1])
@@ -356,8 +382,9 @@ def layer_setup(layer: Any, n: int, c: int, seed: int) -> tuple[tuple[int, ...],
     return None
 
 
-def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float, rounds: int = 5,
-                      seed: int = 0) -> list[dict[str, Any]]:
+def bench_layers_size(
+    names: Sequence[str], n: int, c: int, min_run_time: float, rounds: int = 5, seed: int = 0
+) -> list[dict[str, Any]]:
     """Time and check vjp and hvp of each layer at size ``(N, C)``, all the layers' functions
     taking turns; one result per layer (``error`` set where the layer failed to run)."""
     fns: dict[str, Callable[[], Any]] = {}
@@ -369,7 +396,10 @@ def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float,
         try:
             setup = layer_setup(layer, n, c, seed + 1000 * n + c)
             if setup is None:
-                res["error"] = f"example_kwargs gives no arguments for ({n}, {c}) nor ({n}, {c}/{SPATIAL}, {SPATIAL})"
+                res["error"] = (
+                    f"example_kwargs gives no arguments for ({n}, {c}) nor ({n}, {c}/{SPATIAL}, "
+                    f"{SPATIAL})"
+                )
                 continue
             shape, kw = setup
             gen = torch.Generator().manual_seed(seed + 1000 * n + c)
@@ -378,15 +408,22 @@ def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float,
             v = torch.randn(*shape, dtype=DTYPE, generator=gen)
             extra = 0
             if isinstance(kw.get("noise"), int) and hasattr(layer, "noise"):
-                kw["noise"] = tuple(layer.noise(x, kw["noise"]))  # drawn once: time the derivatives, not the draw
+                # drawn once: time the derivatives, not the draw
+                kw["noise"] = tuple(layer.noise(x, kw["noise"]))
             if isinstance(kw.get("noise"), tuple):
-                extra = 1  # the noise scale multiplies the gradient: one more input-shaped array to read
+                # the noise scale multiplies the gradient: one more input-shaped array to read
+                extra = 1
             counterpart = layer.torch_counterpart
             forward = counterpart if counterpart is not None else layer.stateless_forward
-            res.update(shape=list(shape), arrays_extra=extra,
-                       autograd_of=f"F.{counterpart.__name__}" if counterpart is not None else "stateless_forward",
-                       kwargs={k: describe(t) for k, t in kw.items()},
-                       provides={op: layer.provides()[op] for op in ("vjp", "hvp")})
+            res.update(
+                shape=list(shape),
+                arrays_extra=extra,
+                autograd_of=f"F.{counterpart.__name__}"
+                if counterpart is not None
+                else "stateless_forward",
+                kwargs={k: describe(t) for k, t in kw.items()},
+                provides={op: layer.provides()[op] for op in ("vjp", "hvp")},
+            )
             rows = layer.groups(x, **kw)
             res["groups"], res["m"] = int(rows.shape[0]), int(rows.shape[1])
 
@@ -407,15 +444,26 @@ def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float,
                 (hv,) = torch.autograd.grad(gx, xr, v)  # grad of <gx, v>
                 return hv
 
-            for op, closed, auto in (("vjp", closed_vjp, autograd_vjp), ("hvp", closed_hvp, autograd_hvp)):
+            for op, closed, auto in (
+                ("vjp", closed_vjp, autograd_vjp),
+                ("hvp", closed_hvp, autograd_hvp),
+            ):
                 a, b = closed(), auto()
                 cmp = compare(layer, op, x, a, b, (), kw, g=g, v=v if op == "hvp" else None)
                 res[op] = {"rel_err": rel_err(a, b), "error_bound_used": cmp.max_ratio}
-        except Exception as exc:  # a layer that fails is reported (exit status 1), the others still run
+        except (
+            Exception
+        ) as exc:  # a layer that fails is reported (exit status 1), the others still run
             res["error"] = f"{type(exc).__name__}: {exc}"
             continue
-        fns.update({f"{name}/closed_vjp": closed_vjp, f"{name}/autograd_vjp": autograd_vjp,
-                    f"{name}/closed_hvp": closed_hvp, f"{name}/autograd_hvp": autograd_hvp})
+        fns.update(
+            {
+                f"{name}/closed_vjp": closed_vjp,
+                f"{name}/autograd_vjp": autograd_vjp,
+                f"{name}/closed_hvp": closed_hvp,
+                f"{name}/autograd_hvp": autograd_hvp,
+            }
+        )
     if not fns:
         return out
     src = torch.randn(n, c, dtype=DTYPE)
@@ -431,17 +479,22 @@ def bench_layers_size(names: Sequence[str], n: int, c: int, min_run_time: float,
         for op, arrays in (("vjp", 3), ("hvp", 4)):
             t_closed, t_auto = t[f"{res['layer']}/closed_{op}"], t[f"{res['layer']}/autograd_{op}"]
             floor = (arrays + res["arrays_extra"]) * nbytes / bandwidth
-            res[op].update(closed_s=t_closed, autograd_s=t_auto, speedup=t_auto / t_closed,
-                           floor_bytes=(arrays + res["arrays_extra"]) * nbytes, floor_s=floor,
-                           closed_over_floor=t_closed / floor)
+            res[op].update(
+                closed_s=t_closed,
+                autograd_s=t_auto,
+                speedup=t_auto / t_closed,
+                floor_bytes=(arrays + res["arrays_extra"]) * nbytes,
+                floor_s=floor,
+                closed_over_floor=t_closed / floor,
+            )
     return out
 
 
 def format_layer_table(results: Sequence[dict[str, Any]]) -> str:
     head = (
         f"{'layer':<14} {'input':>12} {'groups x m':>12} {'autograd of':>17} | {'op':>3} | "
-        f"{'closed us':>9} {'autograd us':>11} {'speedup':>7} | {'floor us':>8} {'closed/floor':>12} | "
-        f"{'copy GB/s':>9} | {'rel.err':>8} {'err/bound':>9}"
+        f"{'closed us':>9} {'autograd us':>11} {'speedup':>7} | {'floor us':>8} "
+        f"{'closed/floor':>12} | {'copy GB/s':>9} | {'rel.err':>8} {'err/bound':>9}"
     )
     lines = [head, "-" * len(head)]
     previous = None
@@ -458,10 +511,11 @@ def format_layer_table(results: Sequence[dict[str, Any]]) -> str:
             o = r[op]
             mark = "" if r["provides"][op] == "closed form" else "*"
             lines.append(
-                f"{r['layer']:<14} {shape:>12} {groups:>12} {r['autograd_of']:>17} | {op + mark:>3} | "
-                f"{_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} {o['speedup']:>6.2f}x | "
-                f"{_us(o['floor_s']):>8} {o['closed_over_floor']:>11.1f}x | "
-                f"{r['copy_bandwidth_Bps'] / 1e9:>9.1f} | {o['rel_err']:>8.1e} {o['error_bound_used']:>9.3f}"
+                f"{r['layer']:<14} {shape:>12} {groups:>12} {r['autograd_of']:>17} | "
+                f"{op + mark:>3} | {_us(o['closed_s']):>9} {_us(o['autograd_s']):>11} "
+                f"{o['speedup']:>6.2f}x | {_us(o['floor_s']):>8} {o['closed_over_floor']:>11.1f}x "
+                f"| {r['copy_bandwidth_Bps'] / 1e9:>9.1f} | {o['rel_err']:>8.1e} "
+                f"{o['error_bound_used']:>9.3f}"
             )
     return "\n".join(lines)
 
@@ -476,29 +530,53 @@ def layer_disagreements(results: Sequence[dict[str, Any]]) -> list[str]:
         for op in ("vjp", "hvp"):
             o = r[op]
             if not o["error_bound_used"] <= 1.0:  # NaN counts as a disagreement
-                bad.append(f"DISAGREE: {r['layer']} {op} at input {tuple(r['shape'])} ({r['kwargs']}): closed form vs "
-                           f"autograd of {r['autograd_of']}: rel.err {o['rel_err']:.3e}, "
-                           f"{o['error_bound_used']:.3f} of the error model's bound")
+                bad.append(
+                    f"DISAGREE: {r['layer']} {op} at input {tuple(r['shape'])} ({r['kwargs']}): "
+                    f"closed form vs autograd of {r['autograd_of']}: rel.err {o['rel_err']:.3e}, "
+                    f"{o['error_bound_used']:.3f} of the error model's bound"
+                )
     return bad
 
 
 def parse_cli(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="closed_forms.py",
-        description="Time the registered layers' closed-form vjp/hvp against torch.autograd and the memory floor.",
+        description="Time the registered layers' closed-form vjp/hvp against torch.autograd "
+        "and the memory floor.",
     )
-    parser.add_argument("--threads", type=int, default=available_cores(),
-                        help="torch.set_num_threads value (default: all available cores, %(default)s here)")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and few repeats: a smoke test, not a measurement")
-    parser.add_argument("--json", metavar="PATH", help="also write the numbers as JSON to PATH (atomically)")
-    parser.add_argument("--min-run-time", type=float, default=None,
-                        help="seconds of timing per function and size (default 2.0, or 0.02 with --quick)")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="turns the timed functions take, interleaved (default 5, or 1 with --quick)")
-    parser.add_argument("--layers", default=None, metavar="NAMES",
-                        help="comma-separated layer names (default: all registered: %s); BatchNorm's table "
-                             "runs when batchnorm is among them" % ",".join(layer_names()))
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=available_cores(),
+        help="torch.set_num_threads value (default: all available cores, %(default)s here)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and few repeats: a smoke test, not a measurement",
+    )
+    parser.add_argument(
+        "--json", metavar="PATH", help="also write the numbers as JSON to PATH (atomically)"
+    )
+    parser.add_argument(
+        "--min-run-time",
+        type=float,
+        default=None,
+        help="seconds of timing per function and size (default 2.0, or 0.02 with --quick)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="turns the timed functions take, interleaved (default 5, or 1 with --quick)",
+    )
+    parser.add_argument(
+        "--layers",
+        default=None,
+        metavar="NAMES",
+        help=f"comma-separated layer names (default: all registered: {','.join(layer_names())}); "
+        "BatchNorm's table runs when batchnorm is among them",
+    )
     args = parser.parse_args(argv)
     if args.layers is None:
         args.layers = layer_names()
@@ -529,7 +607,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_cli(argv)
     torch.set_num_threads(args.threads)
     sizes = QUICK_SIZES if args.quick else FULL_SIZES
-    min_run_time = args.min_run_time if args.min_run_time is not None else (0.02 if args.quick else 2.0)
+    min_run_time = (
+        args.min_run_time if args.min_run_time is not None else (0.02 if args.quick else 2.0)
+    )
     rounds = args.rounds if args.rounds is not None else (1 if args.quick else 5)
     busy = cpu_busy_fraction()
     meta = {
@@ -542,22 +622,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         "device": "cpu",
         "training": True,
         "eps": EPS,
-        "timer": (f"torch.utils.benchmark.Timer.blocked_autorange, {rounds} interleaved round(s), "
-                  f"{min_run_time:g} s per function; median of the blocks"),
+        "timer": (
+            f"torch.utils.benchmark.Timer.blocked_autorange, {rounds} interleaved round(s), "
+            f"{min_run_time:g} s per function; median of the blocks"
+        ),
         "quick": args.quick,
-        "fused_route": _fused.ENABLED,
+        "fused_route": fused.ENABLED,
         "cpu_busy_before_start": busy,
         "layers": list(args.layers),
     }
     print("Closed forms vs torch.autograd (bntheory): BatchNorm, then the other registered layers")
-    print(f"torch {meta['torch']}, python {meta['python']}, threads {meta['threads']} "
-          f"(of {meta['cores']} cores), CPU: {meta['cpu']}")
-    print(f"{meta['dtype']}, cpu, training mode, eps={EPS:g}, random weight and bias; {meta['timer']}")
-    print(f"closed-form route: {'fused Numba kernels' if _fused.ENABLED else 'blocked torch (Numba unavailable or BNTHEORY_FUSED=0)'}")
+    print(
+        f"torch {meta['torch']}, python {meta['python']}, threads {meta['threads']} (of "
+        f"{meta['cores']} cores), CPU: {meta['cpu']}"
+    )
+    print(
+        f"{meta['dtype']}, cpu, training mode, eps={EPS:g}, random weight and bias; {meta['timer']}"
+    )
+    route = (
+        "fused Numba kernels"
+        if fused.ENABLED
+        else "blocked torch (Numba unavailable or BNTHEORY_FUSED=0)"
+    )
+    print(f"closed-form route: {route}")
     if busy is not None:
         print(f"CPU busy before the start (other processes, steal): {100 * busy:.0f}% of all cores")
         if busy > 0.1:
-            print("warning: other processes compete for the CPU (and its caches): the timings are noisy")
+            print(
+                "warning: other processes compete for the CPU (and its caches): the timings are "
+                "noisy"
+            )
     if args.quick:
         print("--quick: tiny sizes and short timings, a smoke test; the numbers mean nothing")
     print(flush=True)
@@ -570,17 +664,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         results = [bench_size(n, c, min_run_time, rounds) for n, c in sizes]
         print(format_table(results))
         print()
-        print("floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this run;")
-        print("closed times include the public API's input validation ('check x': parse_args(x) alone, with a")
+        print(
+            "floor = arrays that must move (vjp 3, hvp 4) x N*C*8 bytes / copy bandwidth of this "
+            "run;"
+        )
+        print(
+            "closed times include the public API's input validation ('check x': parse_args(x) "
+            "alone, with a"
+        )
         print("finiteness pass over x that the fused route folds into its statistics);")
-        print("closed = the fused Numba route where it applies (2-D CPU batches), torch-route = the blocked")
-        print("torch route of the same formulas; out-pass = the fused hvp's output pass alone (reads x, g, v")
-        print("and writes the result once, after the statistics are known): no two-pass hvp beats it.")
+        print(
+            "closed = the fused Numba route where it applies (2-D CPU batches), torch-route = the "
+            "blocked"
+        )
+        print(
+            "torch route of the same formulas; out-pass = the fused hvp's output pass alone (reads "
+            "x, g, v"
+        )
+        print(
+            "and writes the result once, after the statistics are known): no two-pass hvp beats it."
+        )
         worst = max(r[op]["rel_err"] for r in results for op in ("vjp", "hvp"))
         used = max(r[op]["error_bound_used"] for r in results for op in ("vjp", "hvp"))
         agree = used <= 1.0
-        print(f"closed forms vs autograd: largest rel.err {worst:.1e}, {used:.3f} of the error model's bound: "
-              f"{'agree' if agree else 'DISAGREE'}")
+        print(
+            f"closed forms vs autograd: largest rel.err {worst:.1e}, {used:.3f} of the error "
+            f"model's bound: {'agree' if agree else 'DISAGREE'}"
+        )
         targets = check_targets(results)
         for line in target_lines(targets):
             print(line)
@@ -593,40 +703,88 @@ def main(argv: Sequence[str] | None = None) -> int:
     layers_agree, layers_used = True, 0.0
     if others:
         print()
-        print("Other layers: closed forms vs autograd of the torch counterpart, else of the layer's own")
+        print(
+            "Other layers: closed forms vs autograd of the torch counterpart, else of the layer's "
+            "own"
+        )
         print(f"stateless_forward; N*C = {', '.join(f'{n}x{c}' for n, c in layer_sizes)} values")
         print(flush=True)
         for n, c in layer_sizes:
             layer_results.extend(bench_layers_size(others, n, c, min_run_time, rounds))
         print(format_layer_table(layer_results))
         print()
-        print("input = (N, C) for the batch-type layers and layernorm/rmsnorm (normalized_shape=(C,)), and for")
-        print(f"groupnorm with num_groups={NUM_GROUPS} (fewer where C is small); "
-              f"(N, C/{SPATIAL}, {SPATIAL}) for a layer that needs a")
-        print("spatial axis (instancenorm), the same N*C values; groups x m = normalization groups x values in each;")
-        print("other arguments = the layer's example_kwargs (training, weight_kind=mixed); noisybatchnorm's noise is")
-        print("drawn once and passed as (scale, shift) tensors; closed = the layer's public vjp/hvp, input")
-        print("validation included (* = no closed form: the autograd fallback); floor = arrays that must move")
-        print("(vjp 3, hvp 4, +1 for noisybatchnorm's noise scale) x N*C*8 bytes / copy bandwidth measured with")
-        print("these functions; err/bound = the fraction of the error model's bound the difference uses.")
+        print(
+            "input = (N, C) for the batch-type layers and layernorm/rmsnorm "
+            "(normalized_shape=(C,)), and for"
+        )
+        print(
+            f"groupnorm with num_groups={NUM_GROUPS} (fewer where C is small); (N, C/{SPATIAL}, "
+            f"{SPATIAL}) for a layer that needs a"
+        )
+        print(
+            "spatial axis (instancenorm), the same N*C values; groups x m = normalization groups x "
+            "values in each;"
+        )
+        print(
+            "other arguments = the layer's example_kwargs (training, weight_kind=mixed); "
+            "noisybatchnorm's noise is"
+        )
+        print(
+            "drawn once and passed as (scale, shift) tensors; closed = the layer's public vjp/hvp, "
+            "input"
+        )
+        print(
+            "validation included (* = no closed form: the autograd fallback); floor = arrays that "
+            "must move"
+        )
+        print(
+            "(vjp 3, hvp 4, +1 for noisybatchnorm's noise scale) x N*C*8 bytes / copy bandwidth "
+            "measured with"
+        )
+        print(
+            "these functions; err/bound = the fraction of the error model's bound the difference "
+            "uses."
+        )
         bad = layer_disagreements(layer_results)
         ok = [r for r in layer_results if "error" not in r]
-        layers_used = max((r[op]["error_bound_used"] for r in ok for op in ("vjp", "hvp")), default=0.0)
+        layers_used = max(
+            (r[op]["error_bound_used"] for r in ok for op in ("vjp", "hvp")), default=0.0
+        )
         worst = max((r[op]["rel_err"] for r in ok for op in ("vjp", "hvp")), default=0.0)
         layers_agree = not bad
-        verdict = ("agree" if layers_agree else "DISAGREE" if any(b.startswith("DISAGREE") for b in bad)
-                   else "agree where they ran, but some FAILED")
-        print(f"closed forms vs autograd, other layers: largest rel.err {worst:.1e}, {layers_used:.3f} of the "
-              f"error model's bound: {verdict}")
+        verdict = (
+            "agree"
+            if layers_agree
+            else "DISAGREE"
+            if any(b.startswith("DISAGREE") for b in bad)
+            else "agree where they ran, but some FAILED"
+        )
+        print(
+            f"closed forms vs autograd, other layers: largest rel.err {worst:.1e}, "
+            f"{layers_used:.3f} of the error model's bound: {verdict}"
+        )
         for line in bad:
             print(line)
     all_agree = agree and layers_agree
     if args.json:
-        atomic_write(args.json, json.dumps({"meta": meta, "results": results, "targets": targets,
-                                            "agree": agree, "error_bound_used": used,
-                                            "layer_results": layer_results, "layers_agree": layers_agree,
-                                            "layers_error_bound_used": layers_used, "all_agree": all_agree},
-                                           indent=2) + "\n")
+        atomic_write(
+            args.json,
+            json.dumps(
+                {
+                    "meta": meta,
+                    "results": results,
+                    "targets": targets,
+                    "agree": agree,
+                    "error_bound_used": used,
+                    "layer_results": layer_results,
+                    "layers_agree": layers_agree,
+                    "layers_error_bound_used": layers_used,
+                    "all_agree": all_agree,
+                },
+                indent=2,
+            )
+            + "\n",
+        )
         print(f"wrote {args.json}")
     return 0 if all_agree else 1
 

@@ -17,9 +17,9 @@ on all of them alike), at one size ``(N, C)`` in float64:
 * ``statistics, output ...``: the two passes back to back, as the kernel runs them, with each
   thread's output rows (those of its statistics blocks) in increasing order and last row
   first, which starts on what its statistics sweep read last (the kernels take the second
-  order where the L2 holds a statistics block, ``_fused.last_first``);
+  order where the L2 holds a statistics block, ``fused.last_first``);
 * ``hvp kernel``: the whole fused call (statistics, coefficients, output pass) into buffers
-  allocated once; ``_fused.hvp``: the same with the buffers and the result allocated per call;
+  allocated once; ``fused.hvp``: the same with the buffers and the result allocated per call;
   ``public hvp``: ``get_layer("batchnorm").hvp`` with its argument checks.
 
 Each row shows microseconds and the ratio to the hvp's floor (4 arrays / copy bandwidth), so
@@ -40,7 +40,7 @@ import torch
 from torch.utils.benchmark import Timer
 
 from bntheory import get_layer
-from bntheory.norms import _fused
+from bntheory.norms import fused
 
 try:
     from numba import njit, prange
@@ -50,6 +50,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 _OPTS = dict(cache=False, fastmath={"contract"}, error_model="numpy")
 
 if njit is not None:
+
     @njit(parallel=True, **_OPTS)
     def _read3_write1(out, x, g, v):
         n, c = out.shape
@@ -80,12 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1024, help="samples (default %(default)s)")
     ap.add_argument("--c", type=int, default=512, help="channels (default %(default)s)")
-    ap.add_argument("--rounds", type=int, default=5, help="turns the functions take (default %(default)s)")
-    ap.add_argument("--min-run-time", type=float, default=0.3, help="seconds per timing (default %(default)s)")
+    ap.add_argument(
+        "--rounds", type=int, default=5, help="turns the functions take (default %(default)s)"
+    )
+    ap.add_argument(
+        "--min-run-time", type=float, default=0.3, help="seconds per timing (default %(default)s)"
+    )
     args = ap.parse_args(argv)
     if args.n < 2 or args.c < 1 or args.rounds < 1 or args.min_run_time <= 0:
         ap.error("need --n >= 2, --c >= 1, --rounds >= 1 and --min-run-time > 0")
-    if not _fused.ENABLED:
+    if not fused.ENABLED:
         print("the fused kernels need Numba (not installed or BNTHEORY_FUSED=0)", file=sys.stderr)
         return 2
     n, c = args.n, args.c
@@ -97,35 +102,66 @@ def main(argv: list[str] | None = None) -> int:
     xs, gs, vs = (t.numpy() for t in (x, g, v))
     dst, out = torch.empty_like(src), np.empty((n, c))
     acc = np.empty((torch.get_num_threads(), c))
-    blocks = _fused._blocks(n)
+    blocks = fused.block_count(n)
     st, coef = np.empty((blocks, 8, c)), np.empty((6, c))
-    scratch, lay = _fused._scratch(xs, 7, blocks)
-    threads = _fused.threads(n)
-    order = _fused.last_first(3, xs)  # the library's row order on this machine
+    scratch, lay = fused.scratch_buffer(xs, 7, blocks)
+    threads = fused.threads(n)
+    order = fused.last_first(3, xs)  # the library's row order on this machine
     bn = get_layer("batchnorm")
     args7 = (None, None, weight, bias, True, 0.1, 1e-5)
     fns = {
         "copy (one array)": lambda: dst.copy_(src),
         "probe: read 3, write 1": lambda: _read3_write1(out, xs, gs, vs),
         "probe: 3 coefficient rows": lambda: _three_rows(out, xs, gs, vs, k),
-        "output pass (6 coef. rows)": lambda: _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads,
-                                                              order),
+        "output pass (6 coef. rows)": lambda: fused.combine3(
+            out, xs, gs, vs, k, fused.BLOCK_ROWS, threads, order
+        ),
         "probe: read 3, 1 accumulator": lambda: _read3_one_accumulator(acc, xs, gs, vs),
-        "statistics pass": lambda: _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
+        "statistics pass": lambda: fused.stats3(
+            xs, gs, vs, st, fused.BLOCK_ROWS, scratch, lay, threads
+        ),
         "statistics, output rows forward": lambda: (
-            _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
-            _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads, False)),
+            fused.stats3(xs, gs, vs, st, fused.BLOCK_ROWS, scratch, lay, threads),
+            fused.combine3(out, xs, gs, vs, k, fused.BLOCK_ROWS, threads, False),
+        ),
         "statistics, output last row first": lambda: (
-            _fused._stats3(xs, gs, vs, st, _fused.BLOCK_ROWS, scratch, lay, threads),
-            _fused._combine3(out, xs, gs, vs, k, _fused.BLOCK_ROWS, threads, True)),
-        "hvp kernel (buffers reused)": lambda: _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out,
-                                                           _fused.BLOCK_ROWS, scratch, lay, threads, order),
-        "_fused.hvp (allocates)": lambda: _fused.hvp(x, g, v, weight, 1e-5),
+            fused.stats3(xs, gs, vs, st, fused.BLOCK_ROWS, scratch, lay, threads),
+            fused.combine3(out, xs, gs, vs, k, fused.BLOCK_ROWS, threads, True),
+        ),
+        "hvp kernel (buffers reused)": lambda: fused.hvp_into(
+            xs,
+            gs,
+            vs,
+            weight.numpy(),
+            1e-5,
+            st,
+            coef,
+            out,
+            fused.BLOCK_ROWS,
+            scratch,
+            lay,
+            threads,
+            order,
+        ),
+        "fused.hvp (allocates)": lambda: fused.hvp(x, g, v, weight, 1e-5),
         "public hvp": lambda: bn.hvp(x, g, v, *args7),
     }
-    status = _fused._hvp_into(xs, gs, vs, weight.numpy(), 1e-5, st, coef, out, _fused.BLOCK_ROWS, scratch, lay,
-                              threads, order)
-    if status != _fused.OK:
+    status = fused.hvp_into(
+        xs,
+        gs,
+        vs,
+        weight.numpy(),
+        1e-5,
+        st,
+        coef,
+        out,
+        fused.BLOCK_ROWS,
+        scratch,
+        lay,
+        threads,
+        order,
+    )
+    if status != fused.OK:
         raise AssertionError("the fused hvp declined finite inputs")
     if not torch.equal(torch.from_numpy(out), bn.hvp(x, g, v, *args7)):
         raise AssertionError("the kernel with reused buffers and the public hvp differ")
@@ -138,12 +174,17 @@ def main(argv: list[str] | None = None) -> int:
     t = {name: statistics.median(ts) for name, ts in times.items()}
     nbytes = n * c * 8
     floor = 4 * nbytes / (2 * nbytes / t["copy (one array)"])
-    print(f"# torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} threads, "
-          f"{platform.machine()}")
-    print(f"# ({n}, {c}) float64; medians over {args.rounds} rounds; floor = 4 arrays / copy bandwidth "
-          f"= {floor * 1e6:.0f} us")
-    l2 = "unknown" if _fused.L2_BYTES is None else f"{_fused.L2_BYTES >> 10} KiB"
-    print(f"# L2 per core {l2}: the kernels write each thread's rows {'last row first' if order else 'forward'}")
+    print(
+        f"# torch {torch.__version__}, python {platform.python_version()}, "
+        f"{torch.get_num_threads()} threads, {platform.machine()}"
+    )
+    print(
+        f"# ({n}, {c}) float64; medians over {args.rounds} rounds; floor = 4 arrays / copy "
+        f"bandwidth = {floor * 1e6:.0f} us"
+    )
+    l2 = "unknown" if fused.L2_BYTES is None else f"{fused.L2_BYTES >> 10} KiB"
+    row_order = "last row first" if order else "forward"
+    print(f"# L2 per core {l2}: the kernels write each thread's rows {row_order}")
     print(f"{'piece':<34} | {'us':>8} {'/ floor':>8} | {'rounds (us)':<}")
     print("-" * 78)
     for name, ts in times.items():

@@ -51,7 +51,13 @@ from scipy.sparse.linalg import eigsh
 
 from bntheory.landscape.models import build, loss_fn
 from bntheory.landscape.presets import get_preset
-from bntheory.landscape.probes import NCV, HessianOperator, first_within, krylov_optimum_trace, power_iteration
+from bntheory.landscape.probes import (
+    NCV,
+    HessianOperator,
+    first_within,
+    krylov_optimum_trace,
+    power_iteration,
+)
 from bntheory.landscape.train import train
 
 ACCURACY = 1e-3
@@ -65,12 +71,28 @@ def networks(quick: bool):
     for norm in ("none", "batchnorm"):
         torch.manual_seed(0)
         model = build("vgg", norm, digits.input_shape, 10, cfg=(16, "M", 32, "M")).double().train()
-        out.append((f"digits CNN, {norm}", model, loss_fn("vgg"), digits.x_train[:128].double(), digits.y_train[:128]))
+        out.append(
+            (
+                f"digits CNN, {norm}",
+                model,
+                loss_fn("vgg"),
+                digits.x_train[:128].double(),
+                digits.y_train[:128],
+            )
+        )
         if quick:
             break
     torch.manual_seed(0)
     mlp = build("mlp", "batchnorm", smoke.input_shape, 4, hidden=(32, 32)).double().train()
-    out.append(("smoke MLP, batchnorm", mlp, loss_fn("mlp"), smoke.x_train[:64].double(), smoke.y_train[:64]))
+    out.append(
+        (
+            "smoke MLP, batchnorm",
+            mlp,
+            loss_fn("mlp"),
+            smoke.x_train[:64].double(),
+            smoke.y_train[:64],
+        )
+    )
     return out
 
 
@@ -88,7 +110,9 @@ def power_trace(op: HessianOperator, max_products: int, seed: int = 0) -> list[f
 def eigsh_run(op: HessianOperator, tol: float, seed: int = 0) -> tuple[float, int]:
     start = op.products
     v0 = np.random.default_rng(seed).normal(size=op.n)
-    vals = eigsh(op.linear_operator(), k=1, which="LM", tol=tol, v0=v0, ncv=NCV, return_eigenvectors=False)
+    vals = eigsh(
+        op.linear_operator(), k=1, which="LM", tol=tol, v0=v0, ncv=NCV, return_eigenvectors=False
+    )
     return float(vals[0]), op.products - start
 
 
@@ -97,7 +121,10 @@ def overhead(quick: bool) -> tuple[float, float]:
     data = p.load(0, None)
     steps = 20 if quick else 200
     base = replace(p.base, norm="batchnorm", lr=0.1, steps=steps, checkpoint_every=10**9)
-    configs = (replace(base, probe_every=0, hessian_every=0), replace(base, probe_every=20, hessian_every=100))
+    configs = (
+        replace(base, probe_every=0, hessian_every=0),
+        replace(base, probe_every=20, hessian_every=100),
+    )
     times = [[], []]
     for _ in range(3):  # the first round also warms up (allocator, kernels); the minimum counts
         for i, cfg in enumerate(configs):
@@ -122,13 +149,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="one network, short runs (a smoke test)")
     args = ap.parse_args(argv)
-    print(f"# torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} threads; "
-          f"Hessians in float64, training mode")
-    head = (f"{'network':24s} {'params':>7s} {'top eigenvalue':>15s} | {'products to 1e-3':^48s} | "
-            f"{'own stopping rule at 1e-3: products (error)':^44s}")
+    print(
+        f"# torch {torch.__version__}, python {platform.python_version()}, "
+        f"{torch.get_num_threads()} threads; Hessians in float64, training mode"
+    )
+    head = (
+        f"{'network':24s} {'params':>7s} {'top eigenvalue':>15s} | {'products to 1e-3':^48s} | "
+        f"{'own stopping rule at 1e-3: products (error)':^44s}"
+    )
     print(head)
-    print(f"{'':24s} {'':>7s} {'':>15s} | {'eigsh':>7s} {'power':>7s} {'ratio':>9s} {'Krylov opt.':>11s} "
-          f"{'attainable':>10s} | {'eigsh':>21s} {'power (rule tol)':>30s} {'ratio':>7s}")
+    print(
+        f"{'':24s} {'':>7s} {'':>15s} | {'eigsh':>7s} {'power':>7s} {'ratio':>9s} "
+        f"{'Krylov opt.':>11s} {'attainable':>10s} | {'eigsh':>21s} {'power (rule tol)':>30s} "
+        f"{'ratio':>7s}"
+    )
     met_oracle, met_own, unattainable, rows, behind = 0, 0, [], 0, []
     for name, model, loss, x, y in networks(args.quick):
         op = HessianOperator(model, loss, x, y)
@@ -159,27 +193,39 @@ def main(argv=None) -> int:
             unattainable.append((name, n_krylov, n_power))
         if n_eigsh is not None and n_krylov is not None:
             behind.append(n_eigsh - n_krylov)
-        fmt = lambda n: "-" if n is None else str(n)  # noqa: E731
-        print(f"{name:24s} {op.n:7d} {ref:15.6g} | {fmt(n_eigsh):>7s} {fmt(n_power):>7s} {oracle:8.2f}x "
-              f"{fmt(n_krylov):>11s} {'yes' if attainable else 'no':>10s} | "
-              f"{e_n:>8d} ({e_err:8.1e}) {p_n:>8d} ({p_err:8.1e}, {rule:6.0e}) {own:6.2f}x")
-    print(f"target: eigsh needs at most half the products of power iteration: met on {met_oracle} of {rows} "
-          f"networks (products to 1e-3), on {met_own} of {rows} (own stopping rules): "
-          f"{'MET' if met_oracle == met_own == rows else 'MISSED'}")
+        fmt = lambda n: "-" if n is None else str(n)
+        print(
+            f"{name:24s} {op.n:7d} {ref:15.6g} | {fmt(n_eigsh):>7s} {fmt(n_power):>7s} "
+            f"{oracle:8.2f}x {fmt(n_krylov):>11s} {'yes' if attainable else 'no':>10s} | {e_n:>8d} "
+            f"({e_err:8.1e}) {p_n:>8d} ({p_err:8.1e}, {rule:6.0e}) {own:6.2f}x"
+        )
+    print(
+        f"target: eigsh needs at most half the products of power iteration: met on {met_oracle} of "
+        f"{rows} networks (products to 1e-3), on {met_own} of {rows} (own stopping rules): "
+        f"{'MET' if met_oracle == met_own == rows else 'MISSED'}"
+    )
     for name, n_krylov, n_power in unattainable:
         if n_krylov is None or n_power is None:
-            print(f"not decided on {name}: the Krylov optimum or power iteration did not reach 1e-3 "
-                  f"within the products tried")
+            print(
+                f"not decided on {name}: the Krylov optimum or power iteration did not reach 1e-3 "
+                "within the products tried"
+            )
             continue
-        print(f"not attainable on {name}: no method that starts from the same vector and multiplies by the "
-              f"Hessian comes within 1e-3 in fewer than {n_krylov} products (Krylov optimum), "
-              f"more than half of power iteration's {n_power}")
+        print(
+            f"not attainable on {name}: no method that starts from the same vector and multiplies "
+            f"by the Hessian comes within 1e-3 in fewer than {n_krylov} products (Krylov optimum), "
+            f"more than half of power iteration's {n_power}"
+        )
     if behind:
-        print(f"eigsh (ncv={NCV}) needs at most {max(behind)} product(s) more than the Krylov optimum "
-              f"on these networks")
+        print(
+            f"eigsh (ncv={NCV}) needs at most {max(behind)} product(s) more than the Krylov "
+            "optimum on these networks"
+        )
     plain, probed = overhead(args.quick)
-    print(f"probe overhead (digits CNN with BatchNorm, probes every 20 steps, Hessian every 100): "
-          f"training {plain:.1f} s, with probes {probed:.1f} s, ratio {probed / plain:.2f}x")
+    print(
+        "probe overhead (digits CNN with BatchNorm, probes every 20 steps, Hessian every 100): "
+        f"training {plain:.1f} s, with probes {probed:.1f} s, ratio {probed / plain:.2f}x"
+    )
     return 0
 
 

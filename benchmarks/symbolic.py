@@ -55,7 +55,10 @@ def explicit_theorem2(m: int) -> bool:
     sigma = sympy.sqrt(sum((t - mu) ** 2 for t in sym.y) / m)
     yhat = sympy.Matrix([(t - mu) / sigma for t in sym.y])
     lhs = (ghat.T * hess * ghat)[0]
-    rhs = sym.gamma**2 / sigma**2 * (ghat.T * H * ghat)[0] - sym.gamma / (m * sigma**2) * (g.T * yhat)[0] * (ghat.T * ghat)[0]
+    rhs = (
+        sym.gamma**2 / sigma**2 * (ghat.T * H * ghat)[0]
+        - sym.gamma / (m * sigma**2) * (g.T * yhat)[0] * (ghat.T * ghat)[0]
+    )
     return sympy.simplify(lhs - rhs) == 0
 
 
@@ -101,31 +104,60 @@ def general_proofs(all_proofs: bool = True) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--ms", type=int, nargs="+", default=[4, 6, 8])
-    ap.add_argument("--timeout", type=float, default=120.0, help="wall-clock limit per explicit run (s)")
+    ap.add_argument(
+        "--timeout", type=float, default=120.0, help="wall-clock limit per explicit run (s)"
+    )
     ap.add_argument("--json", default=None, help="also write the numbers as JSON to this path")
-    ap.add_argument("--no-all-proofs", action="store_true",
-                    help="skip the timing of every proof of proofs/ together (the tests run each of them)")
+    ap.add_argument(
+        "--no-all-proofs",
+        action="store_true",
+        help="skip the timing of every proof of proofs/ together (the tests run each of them)",
+    )
     args = ap.parse_args(argv)
-    print(f"# bntheory symbolic benchmark: sympy {sympy.__version__}, python {platform.python_version()}, one core")
+    print(
+        f"# bntheory symbolic benchmark: sympy {sympy.__version__}, python "
+        f"{platform.python_version()}, one core"
+    )
     general = general_proofs(all_proofs=not args.no_all_proofs)
     rows = []
     for thm, fn in (("theorem1", "explicit_theorem1"), ("theorem2", "explicit_theorem2")):
         for m in args.ms:
             status, seconds = timed_explicit(fn, m, args.timeout)
-            rows.append({"theorem": thm, "m": m, "explicit_status": status, "explicit_s": seconds,
-                         "general_s": general[thm]})
-    print(f"{'theorem':10s} {'m':>3s} {'general m (s)':>14s} {'explicit m (s)':>15s} {'explicit/general':>17s}")
+            rows.append(
+                {
+                    "theorem": thm,
+                    "m": m,
+                    "explicit_status": status,
+                    "explicit_s": seconds,
+                    "general_s": general[thm],
+                }
+            )
+    print(
+        f"{'theorem':10s} {'m':>3s} {'general m (s)':>14s} {'explicit m (s)':>15s} "
+        f"{'explicit/general':>17s}"
+    )
     for r in rows:
         exp = f"{r['explicit_s']:.2f}" if r["explicit_s"] is not None else f"> {args.timeout:.0f}"
-        ratio = f"{r['explicit_s'] / r['general_s']:.1f}x" if r["explicit_s"] is not None else f"> {args.timeout / r['general_s']:.0f}x"
+        ratio = (
+            f"{r['explicit_s'] / r['general_s']:.1f}x"
+            if r["explicit_s"] is not None
+            else f"> {args.timeout / r['general_s']:.0f}x"
+        )
         note = "" if r["explicit_status"] in ("ok", "timed out") else "  (explicit identity FAILED)"
-        print(f"{r['theorem']:10s} {r['m']:3d} {r['general_s']:14.3f} {exp:>15s} {ratio:>17s}{note}")
+        print(
+            f"{r['theorem']:10s} {r['m']:3d} {r['general_s']:14.3f} {exp:>15s} {ratio:>17s}{note}"
+        )
     if "all proofs" in general:
-        print(f"all general-m proofs together (incl. explicit cross-checks): {general['all proofs']:.1f} s (target 20 s)")
+        print(
+            "all general-m proofs together (incl. explicit cross-checks): "
+            f"{general['all proofs']:.1f} s (target 20 s)"
+        )
     else:
         print("all general-m proofs together: not timed (--no-all-proofs)")
     if args.json:
-        atomic_write(args.json, json.dumps({"schema": 1, "rows": rows, "general": general}, indent=1) + "\n")
+        atomic_write(
+            args.json, json.dumps({"schema": 1, "rows": rows, "general": general}, indent=1) + "\n"
+        )
     return 0
 
 

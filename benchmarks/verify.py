@@ -38,19 +38,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vectorised", type=int, default=40000, help="cases for the vectorised route")
     ap.add_argument("--chunk", type=int, default=2048, help="cases per vectorised batch")
     args = ap.parse_args(argv)
-    print(f"# torch {torch.__version__}, python {platform.python_version()}, {torch.get_num_threads()} threads, float64, m = {args.m}")
+    print(
+        f"# torch {torch.__version__}, python {platform.python_version()}, "
+        f"{torch.get_num_threads()} threads, float64, m = {args.m}"
+    )
     gen = torch.Generator().manual_seed(0)
     sample = random_batch(args.cases, args.m, 1e-5, gen)
     sweep(get_statement("thm1.exact"), "eps>0", 64, m=args.m)  # warm-up (imports, first calls)
-    batches = [random_batch(min(args.chunk, args.vectorised - s), args.m, 1e-5, gen)
-               for s in range(0, args.vectorised, args.chunk)]
-    print(f"{'statement':20s} {'per-case/s':>11s} {'vectorised/s':>13s} {'speedup':>8s} {'per minute':>12s} "
-          f"{'sweep/min':>10s} {'max |diff|/scale':>17s}")
+    batches = [
+        random_batch(min(args.chunk, args.vectorised - s), args.m, 1e-5, gen)
+        for s in range(0, args.vectorised, args.chunk)
+    ]
+    print(
+        f"{'statement':20s} {'per-case/s':>11s} {'vectorised/s':>13s} {'speedup':>8s} "
+        f"{'per minute':>12s} {'sweep/min':>10s} {'max |diff|/scale':>17s}"
+    )
     for sid in STATEMENTS:
         st = get_statement(sid)
         start = time.perf_counter()
-        per = [margin(st, Case(sample.y[i], float(sample.gamma[i]), 0.0, 1e-5, sample.g[i], sample.H[i]))
-               for i in range(args.cases)]
+        per = [
+            margin(
+                st, Case(sample.y[i], float(sample.gamma[i]), 0.0, 1e-5, sample.g[i], sample.H[i])
+            )
+            for i in range(args.cases)
+        ]
         per_rate = args.cases / (time.perf_counter() - start)
         slack, scale, _, _ = margin_terms(st, batch_quantities(sample))
         diff = max(abs(float(slack[i]) - p.slack) / p.scale for i, p in enumerate(per))
@@ -61,8 +72,10 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         sweep(st, "eps>0", args.vectorised, m=args.m, chunk=args.chunk)
         sweep_rate = args.vectorised / (time.perf_counter() - start)
-        print(f"{sid:20s} {per_rate:11.0f} {vec_rate:13.0f} {vec_rate / per_rate:7.0f}x {vec_rate * 60:12.3g} "
-              f"{sweep_rate * 60:10.3g} {diff:17.1e}")
+        print(
+            f"{sid:20s} {per_rate:11.0f} {vec_rate:13.0f} {vec_rate / per_rate:7.0f}x "
+            f"{vec_rate * 60:12.3g} {sweep_rate * 60:10.3g} {diff:17.1e}"
+        )
     print("targets: >= 100x at m = 64; >= 1e6 cases per minute vectorised")
     return 0
 

@@ -2,7 +2,7 @@
 
     bntheory layers [--json]                 list registered layers and what each provides
     bntheory prove [NAME ...]                run the executable proofs in proofs/
-    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness] [--jobs N]   judge every catalogued statement
+    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness] [--jobs N]   judge every catalogued claim
     bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]   worst case / tightness
     bntheory check NAME [--device cpu|cuda] [--full]   the whole battery of checks on a registered layer
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick] [--jobs N]
@@ -14,7 +14,6 @@ The CLI is the only place that prints, draws progress bars and writes files.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -42,7 +41,7 @@ def _layers(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from bntheory.testing.battery import LayerCheckError, check_layer
+    from bntheory.verify.battery import LayerCheckError, check_layer
 
     status = 0
     for name in args.names:
@@ -71,82 +70,21 @@ def _prove(args: argparse.Namespace) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _one_thread() -> None:
-    """Initializer of a worker process: one thread in every pool it has
-    (:func:`bntheory.threads.limit_threads`), so that ``jobs`` workers share the cores instead
-    of spin-waiting on each other's threads (with SciPy's OpenBLAS at two threads, two workers
-    on two cores ran no faster than one)."""
-    from bntheory.threads import limit_threads
-
-    limit_threads(1)
+def _bar(items, desc: str = "", unit: str = "it"):
+    """The CLI's progress bar (tqdm on stderr) for the pipeline's stages."""
+    return tqdm(items, desc=desc, unit=unit, file=sys.stderr)
 
 
-def _workers(jobs: int):
-    """A pool of ``jobs`` spawned worker processes (spawned, not forked: a fork of a process
-    whose OpenMP threads exist may hang) as a context manager; for ``jobs <= 1`` a context
-    that gives ``None`` (run in this process)."""
-    if jobs <= 1:
-        return contextlib.nullcontext(None)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _step_bars(cfg):
+    """A training run's step callback and the function that closes its bar."""
+    bar = tqdm(total=cfg.steps, desc=f"{cfg.norm}, lr {cfg.lr:g}", unit="step", file=sys.stderr)
+    done = [0]
 
-    return ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_one_thread)
+    def step(k: int, total: int) -> None:
+        bar.update(k - done[0])
+        done[0] = k
 
-
-def _map(fn, items: list, pool, desc: str, unit: str) -> list:
-    """``[fn(item) for item in items]`` with a progress bar, in ``pool`` when there is one
-    (results in the order of ``items`` whichever worker finished first)."""
-    bar = dict(desc=desc, unit=unit, file=sys.stderr)
-    if pool is None:
-        return [fn(item) for item in tqdm(items, **bar)]
-    from concurrent.futures import as_completed
-
-    futures = [pool.submit(fn, item) for item in items]
-    try:
-        for done in tqdm(as_completed(futures), total=len(futures), **bar):
-            done.result()  # a failed job stops the run now, not after the others
-    except BaseException:  # an error or Ctrl-C: drop the jobs not yet started
-        for f in futures:
-            f.cancel()
-        raise
-    return [f.result() for f in futures]
-
-
-def _judge_one(job: tuple[str, str, str]) -> dict:
-    from bntheory.theorems.catalogue import get_statement
-    from bntheory.verify.verdicts import judge
-
-    sid, regime, profile = job
-    return judge(get_statement(sid), regime, profile).to_json()
-
-
-def _study_one(job: tuple[dict, bool, int]) -> dict:
-    from bntheory.search.study import StudyGrid, attach
-    from bntheory.theorems.catalogue import get_statement
-
-    verdict, quick, seed = job
-    return attach(verdict, get_statement(verdict["id"]), StudyGrid.quick() if quick else StudyGrid(), seed=seed)
-
-
-def _judge_all(profile: str, pool=None) -> list[dict]:
-    """Every catalogued statement in both regimes, then Lemma 4.5 (settled exactly)."""
-    from bntheory.theorems import lemma45
-    from bntheory.theorems.catalogue import REGIMES, STATEMENTS
-
-    jobs = [(s.id, r, profile) for s in STATEMENTS for r in REGIMES]
-    return _map(_judge_one, jobs, pool, "verify", "statement") + lemma45.verdicts()
-
-
-def _study_all(verdicts: list[dict], quick: bool, seed: int, pool=None) -> None:
-    """Attach ``tightness`` and ``worst_case`` to every catalogued statement's verdict."""
-    from bntheory.theorems.catalogue import STATEMENTS
-
-    known = {s.id for s in STATEMENTS}
-    todo = [i for i, v in enumerate(verdicts) if v["id"] in known]
-    done = _map(_study_one, [(verdicts[i], quick, seed) for i in todo], pool, "worst cases", "statement")
-    for i, v in zip(todo, done):
-        verdicts[i] = v
+    return step, bar.close
 
 
 def _search(args: argparse.Namespace) -> int:
@@ -176,75 +114,45 @@ def _search(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from bntheory import pipeline
     from bntheory.report.files import ReportDir
     from bntheory.report.meta import provenance
-    from bntheory.report.verdicts import write_verdicts
+    from bntheory.report.verdicts import verdict_word, write_verdicts
 
     out = ReportDir(args.out)
     if args.sweep:
         return _sweep(args, out)
-    for rel in ("verdicts.json", "verdicts.md"):
+    for rel in pipeline.verdict_files():
         out.check(rel)
-    with _workers(args.jobs) as pool:
-        verdicts = _judge_all(args.profile, pool)
+    with pipeline.workers(args.jobs) as pool:
+        verdicts = pipeline.judge_all(args.profile, pool, _bar)
         if args.tightness:
-            _study_all(verdicts, quick=args.profile == "quick", seed=args.seed, pool=pool)
+            verdicts = pipeline.study_all(verdicts, quick=args.profile == "quick", seed=args.seed,
+                                          pool=pool, progress=_bar)
     meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
     for rel in write_verdicts(out, verdicts, meta, args.profile):
         print(f"wrote {out.root / rel}")
-    width = max(len(v["id"]) for v in verdicts)
+    width = max(len(v.id) for v in verdicts)
     for v in verdicts:
-        print(f"{v['id'].ljust(width)}  {v['regime']:6s}  {v['verdict']}")
+        print(f"{v.id.ljust(width)}  {v.regime:6s}  {verdict_word(v)}")
     return 0
 
 
 def _sweep(args: argparse.Namespace, out) -> int:
+    from bntheory import pipeline
     from bntheory.report.meta import provenance
-    from bntheory.theorems.catalogue import REGIMES, STATEMENTS
-    from bntheory.verify.sweep import sweep
 
     out.check("sweep.json")
-    results = []
-    for s in STATEMENTS:
-        for r in REGIMES:
-            bar = lambda it, d=f"sweep {s.id} {r}": tqdm(list(it), desc=d, unit="chunk", file=sys.stderr, leave=False)  # noqa: E731
-            res = sweep(s, r, args.sweep, m=args.m, seed=args.seed, progress=bar)
-            results.append(res.to_json())
-            print(f"{s.id:20s} {r:6s} {res.violations:9d} / {res.cases} violated   worst {res.worst_violation:.3g}")
+    results = pipeline.sweep_all(args.sweep, args.m, args.seed,
+                                 lambda it, d, u: tqdm(it, desc=d, unit=u, file=sys.stderr, leave=False))
+    for res in results:
+        print(f"{res.id:20s} {res.regime:6s} {res.violations:9d} / {res.cases} violated   "
+              f"worst {res.worst_violation:.3g}")
     meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
-    out.write("sweep.json", json.dumps({"schema": 1, "meta": meta, "m": args.m, "results": results}, indent=1) + "\n")
+    doc = {"schema": 1, "meta": meta, "m": args.m, "results": [r.to_json() for r in results]}
+    out.write("sweep.json", json.dumps(doc, indent=1) + "\n")
     print(f"wrote {out.root / 'sweep.json'}")
     return 0
-
-
-def _run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed: int, data_dir: str | None,
-                resume: bool) -> tuple[dict, list[dict], list[dict]]:
-    """Train every (norm, lr) run of a preset under ``out_runs``, with a progress bar each."""
-    from bntheory.landscape.presets import get_preset
-    from bntheory.landscape.summary import run_summary
-    from bntheory.landscape.train import train
-    from bntheory.nn import check_norm
-
-    preset = get_preset(name)
-    for n in norms or ():
-        check_norm(n)  # before any data is loaded
-    data = preset.load(seed, data_dir)
-    runs = []
-    for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
-        bar = tqdm(total=cfg.steps, desc=f"{name}: {cfg.norm}, lr {cfg.lr:g}", unit="step", file=sys.stderr)
-        done = [0]
-
-        def progress(step: int, total: int, bar=bar, done=done) -> None:
-            bar.update(step - done[0])
-            done[0] = step
-
-        try:
-            runs.append(train(cfg, data, out_runs / f"{cfg.norm}_lr{cfg.lr:g}", resume=resume, progress=progress))
-        finally:
-            bar.close()
-    info = {"name": preset.name, "description": preset.description, "norms": list(norms or preset.norms),
-            "lrs": list(lrs or preset.lrs), "data": preset.base.data}
-    return info, runs, [run_summary(r) for r in runs]
 
 
 def _print_summaries(summaries: list[dict]) -> None:
@@ -274,8 +182,10 @@ def _landscape(args: argparse.Namespace) -> int:
     prefix = args.preset
     for ext in ("md", "json"):
         pages.check(f"{prefix}.{ext}")
-    info, runs, summaries = _run_preset(args.preset, out / "runs", norms, lrs, args.steps, args.device,
-                                        args.seed, args.data, args.resume)
+    from bntheory.pipeline import run_preset
+
+    info, runs, summaries = run_preset(args.preset, out / "runs", norms, lrs, args.steps, args.device,
+                                       args.seed, args.data, args.resume, _step_bars)
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
     for rel in write_landscape(pages, prefix, info, runs, summaries, meta):
         print(f"wrote {out / rel}")
@@ -283,98 +193,24 @@ def _landscape(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_pages(out, verdicts: list[dict], results, landscape: dict, meta: dict, profile: str,
-                  analogues: list[dict] | None = None) -> list[str]:
-    """The per-statement pages, ``index.md`` and ``bntheory.tex``."""
-    from bntheory.report.derivations import proofs_json
-    from bntheory.report.tex import document
-    from bntheory.report.theorems import index_markdown, write_theorem_pages
-    from bntheory.report.verdicts import verdicts_json
-
-    doc = verdicts_json(verdicts, meta, profile)
-    written = write_theorem_pages(out, doc, meta)
-    out.write("index.md", index_markdown(doc, landscape, meta, analogues))
-    out.write("bntheory.tex", document(doc, proofs_json(results, meta), landscape, meta, analogues))
-    return written + ["index.md", "bntheory.tex"]
-
-
-#: The landscape presets the report runs (``--quick``: the smoke preset only).
-REPORT_PRESETS = ("digits", "layers", "dln")
-
-
-def _report_landscape(out, args: argparse.Namespace, meta: dict, summaries_out: dict) -> list[str]:
-    import shutil
-    import tempfile
-
-    from bntheory.report.landscape import write_landscape
-
-    written = []
-    for name in ("smoke",) if args.quick else REPORT_PRESETS:
-        runs_dir = Path(tempfile.mkdtemp(prefix=f"bntheory-{name}-"))  # checkpoints live here, not in the report
-        try:
-            info, runs, summaries = _run_preset(name, runs_dir, None, None, None, args.device, args.seed, None, False)
-        finally:
-            shutil.rmtree(runs_dir, ignore_errors=True)
-        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta,
-                                   json_rel=f"data/landscape-{name}.json")
-        summaries_out[name] = summaries
-    return written
-
-
 def _report(args: argparse.Namespace) -> int:
     import torch
 
-    from bntheory.norms import get_layer, layer_names
-    from bntheory.report.derivations import write_derivations
+    from bntheory import pipeline
+    from bntheory.norms import get_layer
     from bntheory.report.files import ReportDir
-    from bntheory.report.layers import FIGURE as LAYER_FIGURE
     from bntheory.report.meta import provenance
-    from bntheory.report.verdicts import write_verdicts
-    from bntheory.symbolic import catalogue
 
     if args.device == "cuda" and not torch.cuda.is_available():
         raise BNTheoryError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
-    names = args.layer or layer_names()
-    layers = [get_layer(n) for n in names]  # unknown names fail before any work
+    for n in args.layer or ():
+        get_layer(n)  # unknown names fail before any work
+    plan = pipeline.ReportPlan(seed=args.seed, device=args.device, quick=args.quick,
+                               profile=args.verify_profile, jobs=args.jobs, layers=args.layer,
+                               proofs_dir=args.proofs)
     out = ReportDir(args.out)
-    layer_owned = ["layers.md", "data/layers.json", f"{LAYER_FIGURE}.png", f"{LAYER_FIGURE}.svg"]
-    if args.layer:  # only the layer pages
-        for rel in layer_owned:
-            out.check(rel)
-        meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-        return _finish(out, *_report_layers(out, layers, args, meta)[:2])
-    proofs = catalogue.load_proofs(args.proofs)
-    owned = layer_owned + ["derivations/README.md", "data/proofs.json",
-                           "data/verdicts.json", "verdicts.md", "figures/tightness.png", "figures/tightness.svg"]
-    from bntheory.report.landscape import FIGURES
-
-    from bntheory.theorems.catalogue import STATEMENTS
-
-    owned += ["index.md", "bntheory.tex"] + [f"theorems/{s}.md" for s in [st.id for st in STATEMENTS] + ["lemma4.5"]]
-    owned += [f"theorems/{st.id}-tightness.{ext}" for st in STATEMENTS for ext in ("png", "svg")]
-    for name in ("smoke",) if args.quick else REPORT_PRESETS:
-        owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
-        owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
-    for rel in owned + [f"derivations/{p.id}.md" for p in proofs]:
-        out.check(rel)  # refuse before the long run, not after
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-    written, failures, analogues = _report_layers(out, layers, args, meta)
-    results = [p.run() for p in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr)]
-    written += write_derivations(out, results, meta)
-    landscape: dict[str, list[dict]] = {}
-    written += _report_landscape(out, args, meta, landscape)
-    profile = "quick" if args.quick else args.verify_profile
-    with _workers(args.jobs) as pool:
-        verdicts = _judge_all(profile, pool)
-        _study_all(verdicts, quick=args.quick, seed=args.seed, pool=pool)
-    written += write_verdicts(out, verdicts, meta, profile, json_name="data/verdicts.json",
-                              figure="figures/tightness")
-    written += _report_pages(out, verdicts, results, landscape, meta, profile, analogues)
-    failures += sum(not r.ok for r in results)
-    return _finish(out, written, failures)
-
-
-def _finish(out, written: list[str], failures: int) -> int:
+    written, failures = pipeline.report(out, plan, meta, _bar, _step_bars)
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     for rel in written:
@@ -384,31 +220,6 @@ def _finish(out, written: list[str], failures: int) -> int:
               f"{out.root / 'layers.md'} and {out.root / 'derivations'}", file=sys.stderr)
         return 1
     return 0
-
-
-def _report_layers(out, layers, args: argparse.Namespace, meta: dict) -> tuple[list[str], int, list[dict]]:
-    """``layers.md``, its JSON and figure: closed forms, symbolic checks, theorem analogues."""
-    from bntheory.report.layers import write_layers
-    from bntheory.testing.symbolic_check import check_symbolic
-    from bntheory.verify.analogues import measure_analogues
-    from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
-
-    summaries, symbolic, analogues = [], {}, []
-    for layer in layers:
-        bar = lambda it, n=layer.name, what="closed forms": tqdm(  # noqa: E731
-            list(it), desc=f"{what}: {n}", unit="case", file=sys.stderr)
-        summaries.append(measure_layer(layer, seed=args.seed, device=args.device, progress=bar,
-                                       quick=args.quick).to_json())
-        checks = check_symbolic(layer, seed=args.seed, device=args.device, sizes=(2, 3) if args.quick else (2, 3, 4))
-        symbolic[layer.name] = {"comparisons": len(checks), "failures": sum(not c.ok for c in checks),
-                                "max_ratio": max([c.max_ratio for c in checks], default=0.0)}
-        analogues.append(measure_analogues(layer, seed=args.seed, device=args.device, sizes=(4, 16) if args.quick
-                                           else (4, 16, 64),
-                                           progress=lambda it, n=layer.name: bar(it, n, "theorem analogues")).to_json())
-    written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
-    failures = sum(op["failures"] for s in summaries for op in s["ops"])
-    failures += sum(s["failures"] for s in symbolic.values())
-    return written, failures, analogues
 
 
 def _jobs(text: str) -> int:
@@ -434,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
     p.set_defaults(func=_prove)
 
-    p = sub.add_parser("verify", help="discover the verdict of every form of Theorems 1 and 2")
+    p = sub.add_parser("verify", help="discover the verdict of every catalogued claim")
     p.add_argument("--profile", default="ci", choices=("quick", "ci", "thorough"), help="search budget (default: ci)")
     p.add_argument("--out", default="reports", help="directory for verdicts.json and verdicts.md")
     p.add_argument("--sweep", type=int, default=0, metavar="N",

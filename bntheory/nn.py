@@ -1,12 +1,13 @@
-r"""``torch.nn`` modules of the normalizations the landscape models put after each linear/conv layer.
+r"""``torch.nn`` modules of the normalizations after each linear/conv layer of the landscape models.
 
 :class:`Norm` takes a name: ``"none"`` (the identity: the standard network) or any registered
 layer.  It holds per-channel ``weight`` (gamma), ``bias`` (beta) and running statistics, as
 :class:`torch.nn.BatchNorm1d`/``2d`` would, and calls the layer through
 :meth:`Normalization.module_forward`, which maps them onto the layer's own arguments
 (LayerNorm and RMSNorm over all non-batch axes with the per-channel affine map broadcast,
-GroupNorm with ``gcd(C, 8)`` groups (fewer if a group would hold under 4 values), InstanceNorm over the spatial axes, noisy BatchNorm with
-the paper's noise drawn from torch's global RNG, which checkpoints save).
+GroupNorm with ``gcd(C, 8)`` groups (fewer if a group would hold under 4 values), InstanceNorm
+over the spatial axes, noisy BatchNorm with the paper's noise drawn from torch's global RNG,
+which checkpoints save).
 """
 
 from __future__ import annotations
@@ -48,11 +49,25 @@ class Norm(nn.Module):
             self.register_buffer("running_var", torch.ones(num_features))
 
     def extra_repr(self) -> str:
+        """The normalization's name, shown in the module's ``repr``."""
         return self.name
 
     def forward(self, x: Tensor) -> Tensor:
+        r"""The normalized activations :math:`z = \gamma\hat y + \beta` of ``x: (N, C, *)``.
+
+        ``x`` itself for ``"none"``; otherwise the layer's :meth:`module_forward` with the
+        per-channel ``weight`` (gamma), ``bias`` (beta), running statistics, ``momentum``,
+        ``eps`` and the module's training mode, which it maps onto the layer's own arguments.
+        """
         if self.layer is None:
             return x
-        return self.layer.module_forward(x, weight=self.weight, bias=self.bias, running_mean=self.running_mean,
-                                         running_var=self.running_var, training=self.training,
-                                         momentum=self.momentum, eps=self.eps)
+        return self.layer.module_forward(
+            x,
+            weight=self.weight,
+            bias=self.bias,
+            running_mean=self.running_mean,
+            running_var=self.running_var,
+            training=self.training,
+            momentum=self.momentum,
+            eps=self.eps,
+        )

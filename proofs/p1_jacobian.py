@@ -14,8 +14,12 @@ def build() -> Proof:
         id="jacobian",
         title="(a) The Jacobian of BatchNorm",
         claim=r"For every $m \ge 2$ and $\varepsilon \ge 0$, "
-        r"$J_{ik} = \partial z_i/\partial y_k = \frac{\gamma}{\sigma}\big(\delta_{ik} - \frac1m - \frac1m \hat y_i \hat y_k\big)$.",
-        assumptions=[r"$\mathrm{var} + \varepsilon > 0$ (so $\sigma > 0$)", r"$\gamma, \beta$ fixed"],
+        r"$J_{ik} = \partial z_i/\partial y_k = \frac{\gamma}{\sigma}\big(\delta_{ik} - \frac1m - "
+        r"\frac1m \hat y_i \hat y_k\big)$.",
+        assumptions=[
+            r"$\mathrm{var} + \varepsilon > 0$ (so $\sigma > 0$)",
+            r"$\gamma, \beta$ fixed",
+        ],
     )
     a = sympy.Symbol("a")
     ya = sympy.Symbol("y_a", real=True)
@@ -24,8 +28,10 @@ def build() -> Proof:
     p.define("normalized value", G.yhat["i"], (G.y["i"] - G.mu) / G.sigma)
     p.define("output", sympy.Symbol("z_i"), G.forward_indexed("i"))
     p.check(
-        r"Lemma: $\partial\mu/\partial y_k = \frac1m$ and $\partial\mathrm{var}/\partial y_k = \frac2m\sum_j (y_j-\mu)(\delta_{jk}-\frac1m) = \frac2m(y_k-\mu)$, "
-        r"as $\sum_j (y_j-\mu) = 0$; checked exactly for explicit $m = 2, \dots, 8$",
+        r"Lemma: $\partial\mu/\partial y_k = \frac1m$ and "
+        r"$\partial\mathrm{var}/\partial y_k = \frac2m\sum_j (y_j-\mu)(\delta_{jk}-\frac1m) = "
+        r"\frac2m(y_k-\mu)$, as $\sum_j (y_j-\mu) = 0$; checked exactly for explicit "
+        r"$m = 2, \dots, 8$",
         lambda: _stat_partials(range(2, 9)),
     )
     derived = G.total_derivative(G.forward_indexed("i"), "k")
@@ -35,16 +41,21 @@ def build() -> Proof:
         derived,
         G.gamma * G.d("i", "k") / sympy.sqrt(G.var + G.eps)
         - G.gamma / (G.m * sympy.sqrt(G.var + G.eps))
-        - G.gamma * (G.y["i"] - G.mu) * (G.y["k"] - G.mu) / (G.m * (G.var + G.eps) ** sympy.Rational(3, 2)),
+        - G.gamma
+        * (G.y["i"] - G.mu)
+        * (G.y["k"] - G.mu)
+        / (G.m * (G.var + G.eps) ** sympy.Rational(3, 2)),
     )
     p.eq(
-        r"In $\hat y$ and $\sigma$ this is the closed form ($\varepsilon$ enters only through $\sigma$)",
+        r"In $\hat y$ and $\sigma$ this is the closed form ($\varepsilon$ enters only through "
+        r"$\sigma$)",
         G.to_yhat(derived),
         G.jacobian_closed_form(),
     )
     for eps in (0, sympy.Rational(1, 2)):
         p.check(
-            rf"Agrees with SymPy's explicit Jacobian for $m = 2, \dots, {max(EXPLICIT_M)}$, $\varepsilon = {sympy.latex(eps)}$, "
+            rf"Agrees with SymPy's explicit Jacobian for $m = 2, \dots, {max(EXPLICIT_M)}$, "
+            rf"$\varepsilon = {sympy.latex(eps)}$, "
             r"at random rational points in 60-digit arithmetic",
             lambda eps=eps: _agree("jacobian", EXPLICIT_M, eps),
         )

@@ -12,7 +12,11 @@ def ghat_vector() -> G.Vec:
 
 
 def exact_norm_sq(rho=G.rho) -> sympy.Expr:
-    r"""$\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$."""
+    r"""Theorem 1's exact squared gradient norm, for any $\rho$ (default the symbol).
+
+    $\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2
+    - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$.
+    """
     return G.gamma**2 / G.sigma**2 * (G.g_sq - G.g_one**2 / G.m - (2 - rho) * G.g_yhat**2 / G.m)
 
 
@@ -20,38 +24,57 @@ def build() -> Proof:
     p = Proof(
         id="theorem1",
         title="(c) Theorem 1: the exact value of the gradient norm",
-        claim=r"With $\hat g = \nabla_y \hat{\mathcal L}$ and $g = \nabla_z \mathcal L$ at $z = \mathrm{BN}(y)$, "
-        r"$\rho = \mathrm{var}/(\mathrm{var}+\varepsilon) = \|\hat y\|^2/m$: "
-        r"$\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\Big)$. "
+        claim=r"With $\hat g = \nabla_y \hat{\mathcal L}$ and $g = \nabla_z \mathcal L$ at "
+        r"$z = \mathrm{BN}(y)$, $\rho = \mathrm{var}/(\mathrm{var}+\varepsilon) = \|\hat y\|^2/m$: "
+        r"$\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - "
+        r"\frac1m\langle\mathbf 1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\Big)$. "
         r"For $\varepsilon = 0$ ($\rho = 1$) this is "
-        r"$\frac{\gamma^2}{\sigma^2}\big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac1m\langle g,\hat y\rangle^2\big)$ with equality; "
-        r"for $\varepsilon > 0$ the last coefficient $(2-\rho)/m$ exceeds $1/m$.",
+        r"$\frac{\gamma^2}{\sigma^2}\big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - "
+        r"\frac1m\langle g,\hat y\rangle^2\big)$ with equality; for $\varepsilon > 0$ the last "
+        r"coefficient $(2-\rho)/m$ exceeds $1/m$.",
         assumptions=[r"$\mathrm{var} > 0$", r"$\varepsilon \ge 0$"],
     )
     p.define(r"ratio of variances", G.rho, G.var / (G.var + G.eps))
     p.check(
-        r"Gram entries of the batch-vector algebra: $\langle \hat y, \hat y\rangle = \frac1{\sigma^2}\sum_j (y_j-\mu)^2 "
-        r"= \frac{m\,\mathrm{var}}{\mathrm{var}+\varepsilon} = m\rho$ and $\langle\mathbf 1,\hat y\rangle = 0$; checked exactly "
-        r"for explicit $m = 2, \dots, 8$ with symbolic $y$ and $\varepsilon$",
+        r"Gram entries of the batch-vector algebra: "
+        r"$\langle \hat y, \hat y\rangle = \frac1{\sigma^2}\sum_j (y_j-\mu)^2 = "
+        r"\frac{m\,\mathrm{var}}{\mathrm{var}+\varepsilon} = m\rho$ and "
+        r"$\langle\mathbf 1,\hat y\rangle = 0$; checked exactly for explicit $m = 2, \dots, 8$ "
+        r"with symbolic $y$ and $\varepsilon$",
         _gram_explicit,
     )
     gh = ghat_vector()
     p.eq(
-        r"Backward pass: $\hat g_k = \sum_i g_i J_{ik}$ with the proved $J$; its component along $g$ is $\gamma/\sigma$",
-        gh.c["g"], G.gamma / G.sigma,
+        r"Backward pass: $\hat g_k = \sum_i g_i J_{ik}$ with the proved $J$; its component along "
+        r"$g$ is $\gamma/\sigma$",
+        gh.c["g"],
+        G.gamma / G.sigma,
     )
-    p.eq(r"... along $\mathbf 1$ it is $-\frac{\gamma}{m\sigma}\langle\mathbf 1, g\rangle$", gh.c["1"], -G.gamma * G.g_one / (G.m * G.sigma))
-    p.eq(r"... along $\hat y$ it is $-\frac{\gamma}{m\sigma}\langle g, \hat y\rangle$", gh.c["yhat"], -G.gamma * G.g_yhat / (G.m * G.sigma))
+    p.eq(
+        r"... along $\mathbf 1$ it is $-\frac{\gamma}{m\sigma}\langle\mathbf 1, g\rangle$",
+        gh.c["1"],
+        -G.gamma * G.g_one / (G.m * G.sigma),
+    )
+    p.eq(
+        r"... along $\hat y$ it is $-\frac{\gamma}{m\sigma}\langle g, \hat y\rangle$",
+        gh.c["yhat"],
+        -G.gamma * G.g_yhat / (G.m * G.sigma),
+    )
     p.eq(
         r"Expand $\|\hat g\|^2 = \langle \hat g, \hat g\rangle$ with the Gram entries",
         gh.dot(gh),
         exact_norm_sq(),
     )
-    p.eq(r"$\varepsilon = 0$: $\rho = 1$ gives the paper's three terms with coefficient $1/m$, with equality",
-         exact_norm_sq(1), G.gamma**2 / G.sigma**2 * (G.g_sq - G.g_one**2 / G.m - G.g_yhat**2 / G.m))
+    p.eq(
+        r"$\varepsilon = 0$: $\rho = 1$ gives the paper's three terms with coefficient $1/m$, with "
+        r"equality",
+        exact_norm_sq(1),
+        G.gamma**2 / G.sigma**2 * (G.g_sq - G.g_one**2 / G.m - G.g_yhat**2 / G.m),
+    )
     p.le(
         r"$\varepsilon \ge 0$: the $\varepsilon = 0$ expression is an upper bound, the gap being "
-        r"$\frac{\gamma^2}{\sigma^2}\frac{1-\rho}{m}\langle g,\hat y\rangle^2 \ge 0$ since $\rho = \frac{\mathrm{var}}{\mathrm{var}+\varepsilon} \le 1$",
+        r"$\frac{\gamma^2}{\sigma^2}\frac{1-\rho}{m}\langle g,\hat y\rangle^2 \ge 0$ since "
+        r"$\rho = \frac{\mathrm{var}}{\mathrm{var}+\varepsilon} \le 1$",
         exact_norm_sq().subs(G.rho, G.var / (G.var + G.eps)),
         G.gamma**2 / G.sigma**2 * (G.g_sq - G.g_one**2 / G.m - G.g_yhat**2 / G.m),
         G.gamma**2 / G.sigma**2 * G.eps / (G.var + G.eps) * G.g_yhat**2 / G.m,

@@ -3,9 +3,10 @@ r"""(i) RMSNorm: the analogues of Theorems 1 and 2 for a normalization without c
 Per group, :math:`z = \gamma\,y/t` with :math:`t = \sqrt{\overline{y^2} + \varepsilon}` (no mean is
 subtracted, no bias).  The general-``m`` steps use the index calculus and the batch-vector
 algebra of :mod:`bntheory.symbolic.general` with two changes: the statistic is the mean square
-:math:`\overline{y^2}` (:math:`D_j\overline{y^2} = \tfrac2m y_j`), and :math:`\langle\mathbf 1,\hat y\rangle`
-is *not* zero (``<1, yhat>`` is a free symbol here).  The contraction below is strict: every summed
-index must meet exactly two vectors, so no inner product with :math:`\mathbf 1` is ever assumed.
+:math:`\overline{y^2}` (:math:`D_j\overline{y^2} = \tfrac2m y_j`), and
+:math:`\langle\mathbf 1,\hat y\rangle` is *not* zero (``<1, yhat>`` is a free symbol here).  The
+contraction below is strict: every summed index must meet exactly two vectors, so no inner
+product with :math:`\mathbf 1` is ever assumed.
 """
 
 import sympy
@@ -29,7 +30,10 @@ def forward_indexed(a: str = "i") -> sympy.Expr:
 
 
 def total_derivative(expr: sympy.Expr, j: str) -> sympy.Expr:
-    r"""$D_j$ of an expression in $y_a$ and $\overline{y^2}$: $D_j y_a = \delta_{aj}$, $D_j\overline{y^2} = \frac2m y_j$."""
+    r"""$D_j$ of an expression in $y_a$ and $\overline{y^2}$.
+
+    The chain rule with $D_j y_a = \delta_{aj}$, $D_j\overline{y^2} = \frac2m y_j$.
+    """
     out = sympy.diff(expr, ms) * 2 * y[j] / m
     for a in INDICES:
         if expr.has(y[a]):
@@ -44,22 +48,47 @@ def to_yhat(expr: sympy.Expr) -> sympy.Expr:
 
 
 def jacobian_closed_form() -> sympy.Expr:
-    r"""$J_{ik} = \frac{\gamma}{t}\big(\delta_{ik} - \frac1m\hat y_i\hat y_k\big)$ (BatchNorm's without the $-\frac1m$)."""
+    r"""$J_{ik} = \frac{\gamma}{t}\big(\delta_{ik} - \frac1m\hat y_i\hat y_k\big)$.
+
+    BatchNorm's Jacobian without the $-\frac1m$.
+    """
     return gamma / t * (G.d("i", "k") - yhat["i"] * yhat["k"] / m)
 
 
 def second_derivative_closed_form() -> sympy.Expr:
-    r"""$T_{ikl} = \frac{\gamma}{mt^2}\big(\frac3m\hat y_i\hat y_k\hat y_l - \delta_{il}\hat y_k - \delta_{ik}\hat y_l - \delta_{kl}\hat y_i\big)$."""
-    i, k, l = (yhat[a] for a in INDICES)
+    r"""$T_{ikl} = \partial^2 z_i/\partial y_k\partial y_l$, fully symmetric.
+
+    $T_{ikl} = \frac{\gamma}{mt^2}\big(\frac3m\hat y_i\hat y_k\hat y_l - \delta_{il}\hat y_k
+    - \delta_{ik}\hat y_l - \delta_{kl}\hat y_i\big)$.
+    """
+    yhat_i, yhat_k, yhat_l = (yhat[a] for a in INDICES)
     d = G.d
-    return gamma / (m * t**2) * (3 * i * k * l / m - d("i", "l") * k - d("i", "k") * l - d("k", "l") * i)
+    return (
+        gamma
+        / (m * t**2)
+        * (
+            3 * yhat_i * yhat_k * yhat_l / m
+            - d("i", "l") * yhat_k
+            - d("i", "k") * yhat_l
+            - d("k", "l") * yhat_i
+        )
+    )
 
 
 # ------------------------------------------------------------ batch-vector algebra
 def gram(a: str, b: str) -> sympy.Expr:
-    r"""Inner products: $\langle\hat y,\hat y\rangle = m\rho$, $\langle\mathbf 1,\hat y\rangle$ free (no centering)."""
-    table = {("1", "1"): m, ("1", "yhat"): one_yhat, ("yhat", "yhat"): m * rho,
-             ("1", "g"): G.g_one, ("yhat", "g"): G.g_yhat, ("g", "g"): G.g_sq}
+    r"""Inner products: $\langle\hat y,\hat y\rangle = m\rho$.
+
+    $\langle\mathbf 1,\hat y\rangle$ is a free symbol (no centering).
+    """
+    table = {
+        ("1", "1"): m,
+        ("1", "yhat"): one_yhat,
+        ("yhat", "yhat"): m * rho,
+        ("1", "g"): G.g_one,
+        ("yhat", "g"): G.g_yhat,
+        ("g", "g"): G.g_sq,
+    }
     return table.get((a, b), table.get((b, a)))
 
 
@@ -96,7 +125,9 @@ def contract(expr: sympy.Expr, vectors: dict[str, G.Vec], free: str | None = Non
             if any(grp is s for s in seen):
                 continue
             seen.append(grp)
-            factors = [vectors[a] for a in grp if a in vectors] + [YHAT] * sum(powers[a] for a in grp)
+            factors = [vectors[a] for a in grp if a in vectors] + [YHAT] * sum(
+                powers[a] for a in grp
+            )
             if free in grp:
                 if len(factors) != 1:
                     raise ValueError(f"cannot contract {mono} at the free index")
@@ -104,7 +135,9 @@ def contract(expr: sympy.Expr, vectors: dict[str, G.Vec], free: str | None = Non
             elif len(factors) == 2:
                 value *= dot(*factors)
             else:
-                raise ValueError(f"cannot contract {mono}: {len(factors)} factors at a summed index")
+                raise ValueError(
+                    f"cannot contract {mono}: {len(factors)} factors at a summed index"
+                )
         total = total + out.scale(value) if free else total + value
     return total
 
@@ -115,7 +148,11 @@ def jt(v: G.Vec) -> G.Vec:
 
 
 def exact_norm_sq(r=rho) -> sympy.Expr:
-    r"""$\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$."""
+    r"""The Theorem 1 analogue, for any $\rho$ (default the symbol).
+
+    $\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2
+    - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$.
+    """
     return gamma**2 / t**2 * (G.g_sq - (2 - r) * G.g_yhat**2 / m)
 
 
@@ -126,7 +163,8 @@ def first_correction() -> sympy.Expr:
 
 
 def curvature_correction() -> sympy.Expr:
-    r"""$\sum g_iT_{ikl}\hat g_k\hat g_l + \frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$."""
+    r"""$\sum g_iT_{ikl}\hat g_k\hat g_l
+    + \frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$."""
     gy = G.g_yhat
     return gamma**3 * gy * (rho - 1) / (m**2 * t**4) * (2 * m * G.g_sq + (3 * rho - 5) * gy**2)
 
@@ -134,18 +172,26 @@ def curvature_correction() -> sympy.Expr:
 def build() -> Proof:
     p = Proof(
         id="rmsnorm-analogues",
-        title="(i) RMSNorm: the exact gradient norm and curvature (Theorems 1 and 2 without centering)",
-        claim=r"For RMSNorm $z = \gamma y/t$, $t = \sqrt{\overline{y^2}+\varepsilon}$, $\hat y = y/t$, "
-        r"$\rho = \overline{y^2}/(\overline{y^2}+\varepsilon) = \|\hat y\|^2/m$, every $m \ge 2$: "
-        r"$J = \frac{\gamma}{t}(I - \frac1m\hat y\hat y^\top)$ and "
-        r"$\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big) \le \frac{\gamma^2}{t^2}\|g\|^2$, "
-        r"with equality iff $\gamma\langle g, y\rangle = 0$ (for every $\varepsilon \ge 0$). Unlike BatchNorm there is no "
-        r"$-\frac1m\langle\mathbf 1,g\rangle^2$ term: only the direction $\hat y \propto y$ is removed (exactly, when "
-        r"$\varepsilon = 0$), not $\mathbf 1$. Theorem 2's exact value holds with $\sigma \to t$ and "
-        r"$\langle\mathbf 1,\cdot\rangle$ terms dropped: for $\varepsilon = 0$, "
-        r"$\hat g^\top\hat H\hat g = \frac{\gamma^2}{t^2}\hat g^\top H\hat g - \frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$.",
-        assumptions=[r"$\overline{y^2} + \varepsilon > 0$ (so $t > 0$)", r"$\varepsilon \ge 0$", r"$\gamma$ a scalar (elementwise: proof (h))",
-                     r"$\mathcal L$ twice differentiable at $z$"],
+        title="(i) RMSNorm: the exact gradient norm and curvature (Theorems 1 and 2 without "
+        "centering)",
+        claim=r"For RMSNorm $z = \gamma y/t$, $t = \sqrt{\overline{y^2}+\varepsilon}$, "
+        r"$\hat y = y/t$, $\rho = \overline{y^2}/(\overline{y^2}+\varepsilon) = \|\hat y\|^2/m$, "
+        r"every $m \ge 2$: $J = \frac{\gamma}{t}(I - \frac1m\hat y\hat y^\top)$ and "
+        r"$\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2 - "
+        r"\frac{2-\rho}{m}\langle g,\hat y\rangle^2\big) \le \frac{\gamma^2}{t^2}\|g\|^2$, with "
+        r"equality iff $\gamma\langle g, y\rangle = 0$ (for every $\varepsilon \ge 0$). Unlike "
+        r"BatchNorm there is no $-\frac1m\langle\mathbf 1,g\rangle^2$ term: only the direction "
+        r"$\hat y \propto y$ is removed (exactly, when $\varepsilon = 0$), not $\mathbf 1$. "
+        r"Theorem 2's exact value holds with $\sigma \to t$ and $\langle\mathbf 1,\cdot\rangle$ "
+        r"terms dropped: for $\varepsilon = 0$, "
+        r"$\hat g^\top\hat H\hat g = \frac{\gamma^2}{t^2}\hat g^\top H\hat g - "
+        r"\frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$.",
+        assumptions=[
+            r"$\overline{y^2} + \varepsilon > 0$ (so $t > 0$)",
+            r"$\varepsilon \ge 0$",
+            r"$\gamma$ a scalar (elementwise: proof (h))",
+            r"$\mathcal L$ twice differentiable at $z$",
+        ],
         symbol_names={ms: r"\overline{y^2}"},
     )
     a = sympy.Symbol("a")
@@ -155,83 +201,167 @@ def build() -> Proof:
     p.define("normalized value", yhat["i"], y["i"] / t)
     p.define("ratio", rho, ms / (ms + eps))
     p.check(
-        r"Lemma: $\partial\overline{y^2}/\partial y_k = \frac2m y_k$, $\langle\hat y,\hat y\rangle = m\rho$; and "
-        r"$\langle\mathbf 1,\hat y\rangle \ne 0$ in general (so it stays a free symbol); exact for $m = 2, \dots, 8$",
+        r"Lemma: $\partial\overline{y^2}/\partial y_k = \frac2m y_k$, "
+        r"$\langle\hat y,\hat y\rangle = m\rho$; and $\langle\mathbf 1,\hat y\rangle \ne 0$ in "
+        r"general (so it stays a free symbol); exact for $m = 2, \dots, 8$",
         _lemma,
     )
     derived = total_derivative(forward_indexed("i"), "k")
-    p.eq(r"Chain rule: $D_k z_i = \gamma\frac{\delta_{ik}}{t} - \gamma\frac{y_i y_k}{m t^3}$",
-         derived, gamma * G.d("i", "k") / sympy.sqrt(ms + eps) - gamma * y["i"] * y["k"] / (m * (ms + eps) ** sympy.Rational(3, 2)))
-    p.eq(r"In $\hat y$, $t$: $J_{ik} = \frac{\gamma}{t}\big(\delta_{ik} - \frac1m\hat y_i\hat y_k\big)$", to_yhat(derived), jacobian_closed_form())
-    p.eq(r"Once more along $y_l$: $T_{ikl} = \frac{\gamma}{mt^2}\big(\frac3m\hat y_i\hat y_k\hat y_l - \delta_{il}\hat y_k - "
-         r"\delta_{ik}\hat y_l - \delta_{kl}\hat y_i\big)$ (BatchNorm's with $P \to I$)",
-         to_yhat(total_derivative(derived, "l")), second_derivative_closed_form())
-    p.check(r"Both closed forms equal SymPy's derivatives of the registered layer's symbolic forward "
-            r"(`explicit.jacobian/hessian('rmsnorm', m, 'eps')`), exactly, symbolic $y$ and $\varepsilon$: "
-            r"$J$ for $m = 2, \dots, 5$, $T$ for $m = 2, \dots, 4$", _closed_forms_explicit)
+    p.eq(
+        r"Chain rule: $D_k z_i = \gamma\frac{\delta_{ik}}{t} - \gamma\frac{y_i y_k}{m t^3}$",
+        derived,
+        gamma * G.d("i", "k") / sympy.sqrt(ms + eps)
+        - gamma * y["i"] * y["k"] / (m * (ms + eps) ** sympy.Rational(3, 2)),
+    )
+    p.eq(
+        r"In $\hat y$, $t$: $J_{ik} = \frac{\gamma}{t}\big(\delta_{ik} - "
+        r"\frac1m\hat y_i\hat y_k\big)$",
+        to_yhat(derived),
+        jacobian_closed_form(),
+    )
+    p.eq(
+        r"Once more along $y_l$: $T_{ikl} = \frac{\gamma}{mt^2}\big(\frac3m\hat y_i\hat y_k"
+        r"\hat y_l - \delta_{il}\hat y_k - \delta_{ik}\hat y_l - \delta_{kl}\hat y_i\big)$ "
+        r"(BatchNorm's with $P \to I$)",
+        to_yhat(total_derivative(derived, "l")),
+        second_derivative_closed_form(),
+    )
+    p.check(
+        r"Both closed forms equal SymPy's derivatives of the registered layer's symbolic forward "
+        r"(`explicit.jacobian/hessian('rmsnorm', m, 'eps')`), exactly, symbolic $y$ and "
+        r"$\varepsilon$: $J$ for $m = 2, \dots, 5$, $T$ for $m = 2, \dots, 4$",
+        _closed_forms_explicit,
+    )
     gh = jt(GV)
-    p.eq(r"Backward pass $\hat g = J^\top g = \frac{\gamma}{t}\big(g - \frac1m\hat y\langle\hat y, g\rangle\big)$: "
-         r"component along $g$", gh.c.get("g", 0), gamma / t)
-    p.eq(r"... along $\hat y$: $-\frac{\gamma}{mt}\langle g,\hat y\rangle$", gh.c.get("yhat", 0), -gamma * G.g_yhat / (m * t))
+    p.eq(
+        r"Backward pass $\hat g = J^\top g = \frac{\gamma}{t}\big(g - \frac1m\hat y\langle\hat y, "
+        r"g\rangle\big)$: component along $g$",
+        gh.c.get("g", 0),
+        gamma / t,
+    )
+    p.eq(
+        r"... along $\hat y$: $-\frac{\gamma}{mt}\langle g,\hat y\rangle$",
+        gh.c.get("yhat", 0),
+        -gamma * G.g_yhat / (m * t),
+    )
     p.eq(r"... and none along $\mathbf 1$", gh.c.get("1", 0), 0)
-    p.eq(r"Theorem 1 analogue: $\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$",
-         dot(gh, gh), exact_norm_sq())
-    p.check(r"The same from the explicit Jacobian: $\|J^\top g\|^2$ equals it exactly for $m = 2, \dots, 5$, symbolic $y$, $g$, "
-            r"$\gamma$, $\varepsilon$", _norm_explicit)
+    p.eq(
+        r"Theorem 1 analogue: $\|\hat g\|^2 = \frac{\gamma^2}{t^2}\big(\|g\|^2 - "
+        r"\frac{2-\rho}{m}\langle g,\hat y\rangle^2\big)$",
+        dot(gh, gh),
+        exact_norm_sq(),
+    )
+    p.check(
+        r"The same from the explicit Jacobian: $\|J^\top g\|^2$ equals it exactly for "
+        r"$m = 2, \dots, 5$, symbolic $y$, $g$, $\gamma$, $\varepsilon$",
+        _norm_explicit,
+    )
     rho_eps = ms / (ms + eps)
-    p.le(r"Bound: $\|\hat g\|^2 \le \frac{\gamma^2}{t^2}\|g\|^2$, the gap $\frac{\gamma^2}{t^2}\frac{2-\rho}{m}\langle g,\hat y\rangle^2$ "
-         r"having $2 - \rho = \frac{\overline{y^2}+2\varepsilon}{\overline{y^2}+\varepsilon} > 0$",
-         exact_norm_sq(rho_eps), gamma**2 * G.g_sq / t**2,
-         gamma**2 * (ms + 2 * eps) * G.g_yhat**2 / (m * t**2 * (ms + eps)))
+    p.le(
+        r"Bound: $\|\hat g\|^2 \le \frac{\gamma^2}{t^2}\|g\|^2$, the gap "
+        r"$\frac{\gamma^2}{t^2}\frac{2-\rho}{m}\langle g,\hat y\rangle^2$ having "
+        r"$2 - \rho = \frac{\overline{y^2}+2\varepsilon}{\overline{y^2}+\varepsilon} > 0$",
+        exact_norm_sq(rho_eps),
+        gamma**2 * G.g_sq / t**2,
+        gamma**2 * (ms + 2 * eps) * G.g_yhat**2 / (m * t**2 * (ms + eps)),
+    )
     gap = gamma**2 / t**2 * (2 - rho_eps) * G.g_yhat**2 / m
-    p.le(r"Equality iff $\gamma\langle g,\hat y\rangle = 0$, i.e. $\gamma\langle g, y\rangle = 0$, for every $\varepsilon \ge 0$: "
-         r"the gap is at least $\frac{\gamma^2}{mt^2}\langle g,\hat y\rangle^2$ (as $2 - \rho \ge 1$) and vanishes when "
-         r"$\langle g,\hat y\rangle = 0$",
-         gamma**2 * G.g_yhat**2 / (m * t**2), gap, gamma**2 * eps * G.g_yhat**2 / (m * t**2 * (ms + eps)))
-    proj = lambda v: jt(v).scale(t / gamma)  # noqa: E731  (Pi = I - yhat yhat^T/m)
+    p.le(
+        r"Equality iff $\gamma\langle g,\hat y\rangle = 0$, i.e. $\gamma\langle g, y\rangle = 0$, "
+        r"for every $\varepsilon \ge 0$: the gap is at least "
+        r"$\frac{\gamma^2}{mt^2}\langle g,\hat y\rangle^2$ (as $2 - \rho \ge 1$) and vanishes when "
+        r"$\langle g,\hat y\rangle = 0$",
+        gamma**2 * G.g_yhat**2 / (m * t**2),
+        gap,
+        gamma**2 * eps * G.g_yhat**2 / (m * t**2 * (ms + eps)),
+    )
+    proj = lambda v: jt(v).scale(t / gamma)  # Pi = I - yhat yhat^T/m
     diff = proj(proj(GV)) - proj(GV)
-    p.eq(r"$\varepsilon = 0$ ($\rho = 1$): $J^\top = \frac{\gamma}{t}\Pi$ with $\Pi = I - \frac1m\hat y\hat y^\top$ an orthogonal "
-         r"projector: $\|\Pi(\Pi g) - \Pi g\|^2 = 0$", dot(diff, diff).subs(rho, 1), 0)
-    p.eq(r"The direction removed is $\hat y \propto y$: $J^\top\hat y = \frac{\gamma}{t}(1-\rho)\hat y$, zero when $\varepsilon = 0$ "
-         r"(RMSNorm is scale invariant); squared norm of $J^\top\hat y - \frac{\gamma}{t}(1-\rho)\hat y$",
-         dot(jt(YHAT) - YHAT.scale(gamma / t * (1 - rho)), jt(YHAT) - YHAT.scale(gamma / t * (1 - rho))), 0)
+    p.eq(
+        r"$\varepsilon = 0$ ($\rho = 1$): $J^\top = \frac{\gamma}{t}\Pi$ with "
+        r"$\Pi = I - \frac1m\hat y\hat y^\top$ an orthogonal projector: "
+        r"$\|\Pi(\Pi g) - \Pi g\|^2 = 0$",
+        dot(diff, diff).subs(rho, 1),
+        0,
+    )
+    p.eq(
+        r"The direction removed is $\hat y \propto y$: "
+        r"$J^\top\hat y = \frac{\gamma}{t}(1-\rho)\hat y$, zero when $\varepsilon = 0$ (RMSNorm is "
+        r"scale invariant); squared norm of $J^\top\hat y - \frac{\gamma}{t}(1-\rho)\hat y$",
+        dot(
+            jt(YHAT) - YHAT.scale(gamma / t * (1 - rho)),
+            jt(YHAT) - YHAT.scale(gamma / t * (1 - rho)),
+        ),
+        0,
+    )
     j1 = jt(ONE)
-    p.eq(r"... but $\mathbf 1$ is not removed (BatchNorm has $J^\top\mathbf 1 = 0$): "
-         r"$\|J^\top\mathbf 1\|^2 = \frac{\gamma^2}{t^2}\big(m - \frac{2-\rho}{m}\langle\mathbf 1,\hat y\rangle^2\big)$, "
-         r"positive at $\varepsilon = 0$ unless $y$ is constant (Cauchy-Schwarz)",
-         dot(j1, j1), gamma**2 / t**2 * (m - (2 - rho) * one_yhat**2 / m))
+    p.eq(
+        r"... but $\mathbf 1$ is not removed (BatchNorm has $J^\top\mathbf 1 = 0$): "
+        r"$\|J^\top\mathbf 1\|^2 = \frac{\gamma^2}{t^2}\big(m - "
+        r"\frac{2-\rho}{m}\langle\mathbf 1,\hat y\rangle^2\big)$, positive at $\varepsilon = 0$ "
+        r"unless $y$ is constant (Cauchy-Schwarz)",
+        dot(j1, j1),
+        gamma**2 / t**2 * (m - (2 - rho) * one_yhat**2 / m),
+    )
     # ------------------------------------------------------------------ Theorem 2
-    p.eq(r"Theorem 2 analogue. $\langle\hat y,\hat g\rangle = \frac{\gamma}{t}(1-\rho)\langle g,\hat y\rangle$, zero when $\varepsilon = 0$",
-         dot(YHAT, gh), gamma / t * (1 - rho) * G.g_yhat)
+    p.eq(
+        r"Theorem 2 analogue. $\langle\hat y,\hat g\rangle = "
+        r"\frac{\gamma}{t}(1-\rho)\langle g,\hat y\rangle$, zero when $\varepsilon = 0$",
+        dot(YHAT, gh),
+        gamma / t * (1 - rho) * G.g_yhat,
+    )
     jg = jt(gh)
     quadratic = quad(jg, jg)
     curvature = contract(second_derivative_closed_form(), {"i": GV, "k": gh, "l": gh})
-    p.eq(r"$\varepsilon = 0$: $J\hat g = \frac{\gamma}{t}\hat g$, so $(J\hat g)^\top H(J\hat g) = \frac{\gamma^2}{t^2}\hat g^\top H\hat g$",
-         quadratic.subs(rho, 1), (gamma**2 / t**2 * quad(gh, gh)).subs(rho, 1))
-    p.eq(r"$\varepsilon = 0$: $\sum_{ikl} g_iT_{ikl}\hat g_k\hat g_l = -\frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$ "
-         r"(Theorem 2's second term with $\sigma \to t$)",
-         curvature.subs(rho, 1), (-gamma / (m * t**2) * G.g_yhat * dot(gh, gh)).subs(rho, 1))
-    p.eq(r"$\varepsilon \ge 0$: exact first term $\frac{\gamma^2}{t^2}\hat g^\top H\hat g + \frac{\gamma^4(\rho-1)\langle g,\hat y\rangle}{m^2t^4}"
-         r"\big((\rho-3)\langle\hat y,H\hat y\rangle\langle g,\hat y\rangle + 2m\langle g,H\hat y\rangle\big)$ "
-         r"(BatchNorm's correction without its $\langle\mathbf 1, \cdot\rangle$ term)",
-         quadratic, gamma**2 / t**2 * quad(gh, gh) + first_correction())
-    p.eq(r"$\varepsilon \ge 0$: exact curvature term $-\frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2 + "
-         r"\frac{\gamma^3(\rho-1)\langle g,\hat y\rangle}{m^2t^4}\big(2m\|g\|^2 + (3\rho-5)\langle g,\hat y\rangle^2\big)$",
-         curvature, -gamma / (m * t**2) * G.g_yhat * dot(gh, gh) + curvature_correction())
-    p.check(r"The Hessian-vector product of `bntheory.norms._group` with $P \to I$, $c = y$, $w = c/(mt)$, "
-            r"$\tilde g = \gamma g$, $g_n = \langle\tilde g, c\rangle/t$: "
-            r"$\sum_i g_i\nabla^2 z_i\,v = \big(2g_n\langle w,v\rangle w - \langle w,v\rangle\tilde g - \langle\tilde g,v\rangle w "
-            r"- g_n(v - c\langle w,v\rangle/t)/m\big)/t^2$, equals the explicit Hessian contracted with $g$, $v$, "
-            r"exactly for $m = 2, \dots, 4$ (symbolic $y, g, v, \gamma, \varepsilon$)", _hvp_explicit)
+    p.eq(
+        r"$\varepsilon = 0$: $J\hat g = \frac{\gamma}{t}\hat g$, so "
+        r"$(J\hat g)^\top H(J\hat g) = \frac{\gamma^2}{t^2}\hat g^\top H\hat g$",
+        quadratic.subs(rho, 1),
+        (gamma**2 / t**2 * quad(gh, gh)).subs(rho, 1),
+    )
+    p.eq(
+        r"$\varepsilon = 0$: $\sum_{ikl} g_iT_{ikl}\hat g_k\hat g_l = "
+        r"-\frac{\gamma}{mt^2}\langle g,\hat y\rangle\|\hat g\|^2$ (Theorem 2's second term with "
+        r"$\sigma \to t$)",
+        curvature.subs(rho, 1),
+        (-gamma / (m * t**2) * G.g_yhat * dot(gh, gh)).subs(rho, 1),
+    )
+    p.eq(
+        r"$\varepsilon \ge 0$: exact first term $\frac{\gamma^2}{t^2}\hat g^\top H\hat g + "
+        r"\frac{\gamma^4(\rho-1)\langle g,\hat y\rangle}{m^2t^4}\big((\rho-3)\langle\hat y,H\hat y"
+        r"\rangle\langle g,\hat y\rangle + 2m\langle g,H\hat y\rangle\big)$ (BatchNorm's "
+        r"correction without its $\langle\mathbf 1, \cdot\rangle$ term)",
+        quadratic,
+        gamma**2 / t**2 * quad(gh, gh) + first_correction(),
+    )
+    p.eq(
+        r"$\varepsilon \ge 0$: exact curvature term $-\frac{\gamma}{mt^2}\langle g,\hat y\rangle\|"
+        r"\hat g\|^2 + \frac{\gamma^3(\rho-1)\langle g,\hat y\rangle}{m^2t^4}\big(2m\|g\|^2 + "
+        r"(3\rho-5)\langle g,\hat y\rangle^2\big)$",
+        curvature,
+        -gamma / (m * t**2) * G.g_yhat * dot(gh, gh) + curvature_correction(),
+    )
+    p.check(
+        r"The Hessian-vector product of `bntheory.norms._group` with $P \to I$, $c = y$, "
+        r"$w = c/(mt)$, $\tilde g = \gamma g$, $g_n = \langle\tilde g, c\rangle/t$: "
+        r"$\sum_i g_i\nabla^2 z_i\,v = \big(2g_n\langle w,v\rangle w - \langle w,v\rangle\tilde g "
+        r"- \langle\tilde g,v\rangle w - g_n(v - c\langle w,v\rangle/t)/m\big)/t^2$, equals the "
+        r"explicit Hessian contracted with $g$, $v$, exactly for $m = 2, \dots, 4$ (symbolic "
+        r"$y, g, v, \gamma, \varepsilon$)",
+        _hvp_explicit,
+    )
     return p
 
 
 # ------------------------------------------------------------------ explicit checks
-R = sympy.Symbol("R", positive=True)  # t for explicit m: eps = R^2 - mean(y^2) makes t = R exactly
+# t for explicit m: eps = R^2 - mean(y^2) makes t = R exactly
+R = sympy.Symbol("R", positive=True)
 
 
 def _rationalize(expr, sym):
-    """Substitute eps = R^2 - mean(y^2) (a bijection eps >= 0 <-> R >= rms(y)): every power of t becomes a power of R."""
+    """Substitute eps = R^2 - mean(y^2): every power of t becomes a power of R.
+
+    A bijection eps >= 0 <-> R >= rms(y)."""
     msq = sympy.Add(*[v**2 for v in sym.y]) / len(sym.y)
     return expr.subs(sym.eps, R**2 - msq)
 
@@ -267,11 +397,20 @@ def _closed_forms_explicit() -> tuple[bool, str]:
         T = explicit.hessian("rmsnorm", mm, "eps")
         for i in range(mm):
             for k in range(mm):
-                for l in range(mm):
-                    d = lambda a, b: int(a == b)  # noqa: E731
-                    ref = sym.gamma / (mm * R**2) * (3 * yh[i] * yh[k] * yh[l] / mm - d(i, l) * yh[k] - d(i, k) * yh[l] - d(k, l) * yh[i])
-                    if sympy.cancel(_rationalize(T[i, k, l], sym) - ref) != 0:
-                        return False, f"T[{i},{k},{l}] differs at m={mm}"
+                for j in range(mm):  # the index l of T_{ikl}
+                    d = lambda a, b: int(a == b)
+                    ref = (
+                        sym.gamma
+                        / (mm * R**2)
+                        * (
+                            3 * yh[i] * yh[k] * yh[j] / mm
+                            - d(i, j) * yh[k]
+                            - d(i, k) * yh[j]
+                            - d(k, j) * yh[i]
+                        )
+                    )
+                    if sympy.cancel(_rationalize(T[i, k, j], sym) - ref) != 0:
+                        return False, f"T[{i},{k},{j}] differs at m={mm}"
     return True, "J: m = 2..5, T: m = 2..4, every entry exactly"
 
 
@@ -296,15 +435,22 @@ def _hvp_explicit() -> tuple[bool, str]:
         g = sympy.Matrix(sympy.symbols(f"g0:{mm}", real=True))
         v = sympy.Matrix(sympy.symbols(f"v0:{mm}", real=True))
         T = explicit.hessian("rmsnorm", mm, "eps")
-        direct = sympy.Matrix([sum(g[i] * T[i, k, l] * v[l] for i in range(mm) for l in range(mm)) for k in range(mm)])
+        direct = sympy.Matrix(
+            [sum(g[i] * T[i, k, j] * v[j] for i in range(mm) for j in range(mm)) for k in range(mm)]
+        )
         direct = _rationalize(direct, sym)
         c = sympy.Matrix(sym.y)
         tt = R
         w = c / (mm * tt)
         gt = sym.gamma * g
-        ip = lambda a, b: (a.T * b)[0]  # noqa: E731
+        ip = lambda a, b: (a.T * b)[0]
         gn = ip(gt, c) / tt
-        formula = (2 * gn * ip(w, v) * w - ip(w, v) * gt - ip(gt, v) * w - gn * (v - c * ip(w, v) / tt) / mm) / tt**2
+        formula = (
+            2 * gn * ip(w, v) * w
+            - ip(w, v) * gt
+            - ip(gt, v) * w
+            - gn * (v - c * ip(w, v) / tt) / mm
+        ) / tt**2
         if (direct - formula).applyfunc(sympy.cancel) != sympy.zeros(mm, 1):
             return False, f"hvp differs at m={mm}"
     return True, "m = 2..4: exact"

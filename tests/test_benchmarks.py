@@ -30,9 +30,9 @@ def _load(name: str):
 ])
 def test_benchmark_runs(name, argv, capsys):
     if name.startswith("fused_") or name == "c_statistics":
-        from bntheory.norms import _fused
+        from bntheory.norms import fused
 
-        if not _fused.ENABLED:
+        if not fused.ENABLED:
             pytest.skip("the fused kernels need Numba (not installed or BNTHEORY_FUSED=0)")
     if name == "c_statistics" and shutil.which("cc") is None:
         pytest.skip("needs a C compiler (cc) with OpenMP")

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numba
 import pytest
+
+from bntheory.claims import claims
 import torch
 
 from bntheory import get_layer, register_layer, unregister_layer
@@ -115,14 +117,14 @@ def test_report_writes_layers_page_and_json(quick_reports):
         assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
     assert "bntheory report --out" in md and "torch" in md
     files = sorted(json.loads((tmp_path / MANIFEST).read_text())["files"])
-    expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "derivations/README.md",
+    expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "data/claims.json", "derivations/README.md",
                 "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
                 "figures/tightness.svg", "data/landscape-smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
                 "index.md", "bntheory.tex", "figures/layer-gains.png", "figures/layer-gains.svg",
                 *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape") for e in ("png", "svg")]}
     assert expected <= set(files)
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
-    assert len(theorem_pages) == 12  # 11 catalogued statements and Lemma 4.5
+    assert len(theorem_pages) == len(claims())  # one page per catalogued claim
     assert set(files) - expected == set(theorem_pages) | {f for f in files if f.endswith(("-tightness.png", "-tightness.svg"))}
     assert all((tmp_path / f).is_file() for f in files)
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
@@ -168,7 +170,7 @@ def _thread_counts() -> tuple:
 def test_workers_run_one_thread_in_every_pool():
     """--jobs N: each worker has one thread in torch, Numba and every BLAS/OpenMP pool loaded
     (two-thread pools in two workers on two cores made the workers no faster than one)."""
-    from bntheory.cli import _workers
+    from bntheory.pipeline import workers as _workers
 
     with _workers(2) as pool:
         assert pool.submit(_thread_counts).result() == (1, 1, [1])

@@ -63,7 +63,10 @@ class Dataset:
     num_classes: int | None
 
     def __post_init__(self) -> None:
-        for split, x, y in (("train", self.x_train, self.y_train), ("test", self.x_test, self.y_test)):
+        for split, x, y in (
+            ("train", self.x_train, self.y_train),
+            ("test", self.x_test, self.y_test),
+        ):
             if x.shape[0] != y.shape[0]:
                 raise DataError(
                     f"data set {self.name!r}: {split} split has {x.shape[0]} inputs but "
@@ -80,7 +83,9 @@ class Dataset:
         """Shape of one input sample, e.g. ``(1, 8, 8)`` for digits."""
         return tuple(self.x_train.shape[1:])
 
-    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> Dataset:
+    def to(
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> Dataset:
         """A new Dataset on ``device`` with inputs cast to the floating ``dtype``.
 
         Integer labels stay ``int64`` and only move; regression targets are cast too.
@@ -121,7 +126,9 @@ def _check_positive_int(name: str, value: int, minimum: int = 1) -> None:
 # digits
 
 
-def load_digits(seed: int = 0, test_fraction: float = 0.25, dtype: torch.dtype = torch.float32) -> Dataset:
+def load_digits(
+    seed: int = 0, test_fraction: float = 0.25, dtype: torch.dtype = torch.float32
+) -> Dataset:
     """scikit-learn's bundled digits as images ``(N, 1, 8, 8)``, 10 classes.
 
     The split is a seeded permutation (``numpy.random.default_rng(seed)``) with
@@ -130,7 +137,9 @@ def load_digits(seed: int = 0, test_fraction: float = 0.25, dtype: torch.dtype =
     """
     _check_float_dtype(dtype)
     if not isinstance(test_fraction, (int, float)) or not 0.0 < test_fraction < 1.0:
-        raise InvalidArgumentError(f"test_fraction must lie in (0, 1), got test_fraction={test_fraction!r}")
+        raise InvalidArgumentError(
+            f"test_fraction must lie in (0, 1), got test_fraction={test_fraction!r}"
+        )
     from sklearn.datasets import load_digits as _sk_load_digits  # bundled with scikit-learn
 
     bunch = _sk_load_digits()
@@ -205,9 +214,10 @@ def synthetic_classification(
     seed: int = 0,
     dtype: torch.dtype = torch.float32,
 ) -> Dataset:
-    """Gaussian blobs: class means ``~ N(0, 2^2 I)``, unit noise; ``n`` train, ``max(n//4, classes)`` test.
+    """Gaussian blobs: class means ``~ N(0, 2^2 I)``, unit noise.
 
-    Labels are balanced (``i % classes``, then shuffled), ``int64``; seeded by ``torch.Generator``.
+    ``n`` train and ``max(n//4, classes)`` test samples.  Labels are balanced
+    (``i % classes``, then shuffled), ``int64``; seeded by ``torch.Generator``.
     """
     _check_float_dtype(dtype)
     _check_positive_int("n", n)
@@ -269,7 +279,9 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         )
     data = batch[b"data"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
-        kind = f"array of dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        kind = (
+            f"array of dtype {data.dtype}" if isinstance(data, np.ndarray) else type(data).__name__
+        )
         raise DataError(f"CIFAR-10 file {path}: b'data' must be a uint8 numpy array, got a {kind}")
     if data.ndim != 2 or data.shape[1] != _CIFAR10_WIDTH or data.shape[0] == 0:
         raise DataError(
@@ -299,11 +311,16 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _channel_stats(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact per-channel mean and population std of uint8 images ``(N, 3072)``, in [0, 255] units."""
+    """Exact per-channel mean and population std of uint8 images ``(N, 3072)``.
+
+    Both are in [0, 255] units, computed from the channel's histogram of byte values.
+    """
     values = np.arange(256, dtype=np.float64)
     means, stds = [], []
     for c in range(3):
-        counts = np.bincount(data[:, c * 1024:(c + 1) * 1024].ravel(), minlength=256).astype(np.float64)
+        counts = np.bincount(data[:, c * 1024 : (c + 1) * 1024].ravel(), minlength=256).astype(
+            np.float64
+        )
         total = counts.sum()
         mean = (values * counts).sum() / total
         var = (((values - mean) ** 2) * counts).sum() / total
@@ -330,7 +347,9 @@ def load_cifar10(
         _check_positive_int("limit", limit)
     root = Path(directory).expanduser()
     if not root.exists():
-        raise DataError(f"CIFAR-10 directory {root} does not exist (nothing is downloaded); {_CIFAR10_LAYOUT}")
+        raise DataError(
+            f"CIFAR-10 directory {root} does not exist (nothing is downloaded); {_CIFAR10_LAYOUT}"
+        )
     if not root.is_dir():
         raise DataError(f"CIFAR-10 path {root} is not a directory; {_CIFAR10_LAYOUT}")
     names = CIFAR10_TRAIN_FILES + (CIFAR10_TEST_FILE,)

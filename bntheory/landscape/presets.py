@@ -12,8 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from bntheory.errors import InvalidArgumentError
 from bntheory.landscape import data as datasets
@@ -23,6 +23,11 @@ from bntheory.landscape.train import RunConfig
 
 @dataclass(frozen=True)
 class Preset:
+    """A named experiment: its data loader, base run configuration, norms and learning rates.
+
+    :meth:`configs` expands it into one :class:`RunConfig` per (learning rate, norm).
+    """
+
     name: str
     description: str
     load: Callable[..., datasets.Dataset]  # (seed, data_dir) -> Dataset
@@ -31,6 +36,11 @@ class Preset:
     lrs: tuple[float, ...]
 
     def configs(self, norms=None, lrs=None, steps=None, device=None, seed=None) -> list[RunConfig]:
+        """One run configuration per learning rate (outer) and norm (inner), in that order.
+
+        ``norms`` and ``lrs`` replace the preset's own; ``steps``, ``device`` and ``seed``
+        override the base configuration where given.
+        """
         out = []
         for lr in lrs or self.lrs:
             for norm in norms or self.norms:
@@ -47,49 +57,129 @@ class Preset:
 
 def _cifar(seed: int, data_dir: str | None) -> datasets.Dataset:
     if not data_dir:
-        raise InvalidArgumentError("the cifar10-vgg preset needs --data DIR: a local CIFAR-10 in the standard "
-                                   "python-pickle layout (data_batch_1..5, test_batch); nothing is downloaded")
+        raise InvalidArgumentError(
+            "the cifar10-vgg preset needs --data DIR: a local CIFAR-10 in the standard "
+            "python-pickle layout (data_batch_1..5, test_batch); nothing is downloaded"
+        )
     return datasets.load_cifar10(data_dir)
 
 
 PRESETS: dict[str, Preset] = {
     "smoke": Preset(
-        "smoke", "Gaussian blobs (16 features, 4 classes), MLP 32-32, 30 SGD steps",
+        "smoke",
+        "Gaussian blobs (16 features, 4 classes), MLP 32-32, 30 SGD steps",
         lambda seed, d: datasets.synthetic_classification(512, dim=16, classes=4, seed=seed),
-        RunConfig(model="mlp", norm="none", lr=0.1, steps=30, batch_size=64, probe_every=10,
-                  etas=(0.05, 0.2, 0.4), hessian_every=30, checkpoint_every=10, hidden=(32, 32),
-                  data="synthetic_classification(512, dim=16, classes=4)"),
-        ("none", "batchnorm"), (0.1,)),
+        RunConfig(
+            model="mlp",
+            norm="none",
+            lr=0.1,
+            steps=30,
+            batch_size=64,
+            probe_every=10,
+            etas=(0.05, 0.2, 0.4),
+            hessian_every=30,
+            checkpoint_every=10,
+            hidden=(32, 32),
+            data="synthetic_classification(512, dim=16, classes=4)",
+        ),
+        ("none", "batchnorm"),
+        (0.1,),
+    ),
     "digits": Preset(
-        "digits", "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD",
+        "digits",
+        "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD",
         lambda seed, d: datasets.load_digits(seed=seed),
-        RunConfig(model="vgg", norm="none", lr=0.1, steps=400, batch_size=128, probe_every=40,
-                  hessian_every=200, checkpoint_every=100, cfg=(16, "M", 32, "M"), data="sklearn digits"),
-        ("none", "batchnorm", "noisybatchnorm"), (0.05, 0.5)),
+        RunConfig(
+            model="vgg",
+            norm="none",
+            lr=0.1,
+            steps=400,
+            batch_size=128,
+            probe_every=40,
+            hessian_every=200,
+            checkpoint_every=100,
+            cfg=(16, "M", 32, "M"),
+            data="sklearn digits",
+        ),
+        ("none", "batchnorm", "noisybatchnorm"),
+        (0.05, 0.5),
+    ),
     "layers": Preset(
-        "layers", "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD lr 0.5, every built-in layer",
+        "layers",
+        "scikit-learn digits (8x8), VGG-style CNN 16-M-32-M, batch 128, SGD lr 0.5, "
+        "every built-in layer",
         lambda seed, d: datasets.load_digits(seed=seed),
-        RunConfig(model="vgg", norm="none", lr=0.5, steps=400, batch_size=128, probe_every=40,
-                  hessian_every=200, checkpoint_every=100, cfg=(16, "M", 32, "M"), data="sklearn digits"),
-        ("none", "batchnorm", "layernorm", "groupnorm", "instancenorm", "rmsnorm", "l1batchnorm", "l2batchnorm",
-         "linfbatchnorm", "noisybatchnorm"), (0.5,)),
+        RunConfig(
+            model="vgg",
+            norm="none",
+            lr=0.5,
+            steps=400,
+            batch_size=128,
+            probe_every=40,
+            hessian_every=200,
+            checkpoint_every=100,
+            cfg=(16, "M", 32, "M"),
+            data="sklearn digits",
+        ),
+        (
+            "none",
+            "batchnorm",
+            "layernorm",
+            "groupnorm",
+            "instancenorm",
+            "rmsnorm",
+            "l1batchnorm",
+            "l2batchnorm",
+            "linfbatchnorm",
+            "noisybatchnorm",
+        ),
+        (0.5,),
+    ),
     "dln": Preset(
-        "dln", "25-layer deep linear network (10x10), y = Ax, 1000 Gaussian samples, full-batch GD",
+        "dln",
+        "25-layer deep linear network (10x10), y = Ax, 1000 Gaussian samples, full-batch GD",
         lambda seed, d: datasets.synthetic_regression(1000, dim=10, seed=seed)[0],
-        RunConfig(model="dln", norm="none", lr=1e-3, steps=300, batch_size=None, probe_every=30,
-                  etas=(0.001, 0.002, 0.004, 0.006, 0.008), hessian_every=150, checkpoint_every=100,
-                  dtype="float64", depth=25, data="synthetic_regression(1000, dim=10)"),
-        ("none", "batchnorm"), (1e-3,)),
+        RunConfig(
+            model="dln",
+            norm="none",
+            lr=1e-3,
+            steps=300,
+            batch_size=None,
+            probe_every=30,
+            etas=(0.001, 0.002, 0.004, 0.006, 0.008),
+            hessian_every=150,
+            checkpoint_every=100,
+            dtype="float64",
+            depth=25,
+            data="synthetic_regression(1000, dim=10)",
+        ),
+        ("none", "batchnorm"),
+        (1e-3,),
+    ),
     "cifar10-vgg": Preset(
-        "cifar10-vgg", "CIFAR-10 (local copy), VGG-11, batch 128, lr 0.1 and 0.5 (the paper's protocol)",
+        "cifar10-vgg",
+        "CIFAR-10 (local copy), VGG-11, batch 128, lr 0.1 and 0.5 (the paper's protocol)",
         _cifar,
-        RunConfig(model="vgg", norm="none", lr=0.1, steps=2000, batch_size=128, probe_every=100,
-                  hessian_every=1000, checkpoint_every=200, cfg=VGG11, data="CIFAR-10"),
-        ("none", "batchnorm"), (0.1, 0.5)),
+        RunConfig(
+            model="vgg",
+            norm="none",
+            lr=0.1,
+            steps=2000,
+            batch_size=128,
+            probe_every=100,
+            hessian_every=1000,
+            checkpoint_every=200,
+            cfg=VGG11,
+            data="CIFAR-10",
+        ),
+        ("none", "batchnorm"),
+        (0.1, 0.5),
+    ),
 }
 
 
 def get_preset(name: str) -> Preset:
+    """The preset called ``name``; an unknown name raises, listing the known ones."""
     if name not in PRESETS:
         raise InvalidArgumentError(f"unknown preset {name!r}; known: {', '.join(PRESETS)}")
     return PRESETS[name]

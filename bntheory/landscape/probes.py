@@ -11,11 +11,14 @@ evaluation sees the same noise and the landscape is a function of the parameters
 * :func:`gradient_probes` -- with :math:`x' = x - \eta\nabla\mathcal L(x)` for each
   :math:`\eta` of a grid: the loss variation :math:`\mathcal L(x')`, the gradient
   predictiveness :math:`\|\nabla\mathcal L(x) - \nabla\mathcal L(x')\|` and the effective
-  :math:`\beta`-smoothness :math:`\max_\eta \|\nabla\mathcal L(x) - \nabla\mathcal L(x')\|/\|\eta\nabla\mathcal L(x)\|`.
+  :math:`\beta`-smoothness
+  :math:`\max_\eta \|\nabla\mathcal L(x) - \nabla\mathcal L(x')\|/\|\eta\nabla\mathcal L(x)\|`.
 * :func:`internal_covariate_shift` -- Definition 2.1: per layer :math:`i`,
   :math:`G_i = \nabla_{W_i}\mathcal L` and :math:`G_i'` the same gradient after every
-  parameter *before* :math:`W_i` took its SGD step; :math:`\|G_i - G_i'\|` and :math:`\cos(G_i, G_i')`.
-* :func:`activation_stats` -- mean, standard deviation and a histogram of each Norm layer's output.
+  parameter *before* :math:`W_i` took its SGD step; :math:`\|G_i - G_i'\|` and
+  :math:`\cos(G_i, G_i')`.
+* :func:`activation_stats` -- mean, standard deviation and a histogram of each Norm layer's
+  output.
 * :func:`hessian_top` -- the largest-magnitude Hessian eigenvalues of the batch loss, by
   ``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` of Hessian-vector products
   (counted), in float64 on a copy of the model; :func:`power_iteration` is the method
@@ -26,8 +29,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -70,8 +74,13 @@ def _params(model: nn.Module) -> list[nn.Parameter]:
     return [p for p in model.parameters() if p.requires_grad]
 
 
-def loss_and_grad(model: nn.Module, loss: Loss, x: Tensor, y: Tensor,
-                  params: Sequence[Tensor]) -> tuple[float, list[Tensor]]:
+def loss_and_grad(
+    model: nn.Module, loss: Loss, x: Tensor, y: Tensor, params: Sequence[Tensor]
+) -> tuple[float, list[Tensor]]:
+    """The batch loss ``loss(model(x), y)`` and its gradient w.r.t. ``params`` (detached).
+
+    The gradient comes from ``torch.autograd.grad``; nothing is accumulated into ``.grad``.
+    """
     value = loss(model(x), y)
     grads = torch.autograd.grad(value, list(params))
     return float(value.detach()), [g.detach() for g in grads]
@@ -81,7 +90,18 @@ def _norm(ts: Sequence[Tensor]) -> float:
     return math.sqrt(sum(float((t.double() ** 2).sum()) for t in ts))
 
 
-def gradient_probes(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, etas: Sequence[float]) -> dict[str, Any]:
+def gradient_probes(
+    model: nn.Module, loss: Loss, x: Tensor, y: Tensor, etas: Sequence[float]
+) -> dict[str, Any]:
+    r"""Loss variation, gradient predictiveness and effective :math:`\beta`-smoothness.
+
+    For each :math:`\eta` in ``etas``, from the current parameters :math:`w` with gradient
+    :math:`\nabla\mathcal L(w)`, the step :math:`w' = w - \eta\nabla\mathcal L(w)`: the
+    loss :math:`\mathcal L(w')` (``loss_along``), the predictiveness
+    :math:`\|\nabla\mathcal L(w) - \nabla\mathcal L(w')\|` and its ratio to
+    :math:`\|\eta\nabla\mathcal L(w)\|` (``beta_smoothness`` is the largest ratio).  The
+    model's parameters, buffers and RNG are restored afterwards (:func:`preserved`).
+    """
     params = _params(model)
     with preserved(model) as restore:
         l0, g = loss_and_grad(model, loss, x, y, params)
@@ -98,13 +118,30 @@ def gradient_probes(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, etas: Se
             pred.append(diff)
             beta.append(diff / (eta * gnorm) if gnorm > 0 else 0.0)
     finite = [v for v in losses if math.isfinite(v)]
-    return {"loss": l0, "grad_norm": gnorm, "etas": list(etas), "loss_along": losses,
-            "loss_min": min(finite) if finite else math.nan, "loss_max": max(finite) if finite else math.nan,
-            "predictiveness": pred, "pred_min": min(pred), "pred_max": max(pred),
-            "beta_smoothness": max(beta)}
+    return {
+        "loss": l0,
+        "grad_norm": gnorm,
+        "etas": list(etas),
+        "loss_along": losses,
+        "loss_min": min(finite) if finite else math.nan,
+        "loss_max": max(finite) if finite else math.nan,
+        "predictiveness": pred,
+        "pred_min": min(pred),
+        "pred_max": max(pred),
+        "beta_smoothness": max(beta),
+    }
 
 
-def internal_covariate_shift(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, lr: float) -> list[dict[str, Any]]:
+def internal_covariate_shift(
+    model: nn.Module, loss: Loss, x: Tensor, y: Tensor, lr: float
+) -> list[dict[str, Any]]:
+    r"""Definition 2.1's internal covariate shift of every weight layer, in forward order.
+
+    Per layer :math:`i`: :math:`G_i = \nabla_{W_i}\mathcal L` and :math:`G_i'` the same
+    gradient after every parameter before :math:`W_i` took its SGD step of rate ``lr``; a row
+    holds ``l2`` :math:`= \|G_i - G_i'\|`, ``cos`` :math:`= \cos(G_i, G_i')` (1 if either is
+    zero) and ``grad_norm`` :math:`= \|G_i\|`.  The model is restored afterwards.
+    """
     params = _params(model)
     layers = weight_layers(model)
     index = {id(p): i for i, p in enumerate(params)}
@@ -120,12 +157,23 @@ def internal_covariate_shift(model: nn.Module, loss: Loss, x: Tensor, y: Tensor,
             (g_new,) = torch.autograd.grad(loss(model(x), y), [w])
             a, b = g[k].double().reshape(-1), g_new.detach().double().reshape(-1)
             denom = float(a.norm() * b.norm())
-            rows.append({"layer": name, "l2": float((a - b).norm()),
-                         "cos": float(a @ b) / denom if denom > 0 else 1.0, "grad_norm": float(a.norm())})
+            rows.append(
+                {
+                    "layer": name,
+                    "l2": float((a - b).norm()),
+                    "cos": float(a @ b) / denom if denom > 0 else 1.0,
+                    "grad_norm": float(a.norm()),
+                }
+            )
     return rows
 
 
 def activation_stats(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
+    """Mean, standard deviation and histogram of each :class:`Norm` layer's output on ``x``.
+
+    One row per Norm call, in call order: ``mean``, ``std``, a ``HIST_BINS``-bin ``hist`` over
+    ``HIST_RANGE`` and the fraction ``outside`` it.  The model is restored afterwards.
+    """
     records: list[dict[str, Any]] = []
     hooks = []
     names = {m: n for n, m in model.named_modules()}
@@ -133,8 +181,15 @@ def activation_stats(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
     def hook(module, _inp, out):
         a = out.detach().double().reshape(-1)
         hist = torch.histc(a, bins=HIST_BINS, min=HIST_RANGE[0], max=HIST_RANGE[1])
-        records.append({"layer": names[module], "mean": float(a.mean()), "std": float(a.std()),
-                        "hist": hist.tolist(), "outside": float(((a < HIST_RANGE[0]) | (a > HIST_RANGE[1])).double().mean())})
+        records.append(
+            {
+                "layer": names[module],
+                "mean": float(a.mean()),
+                "std": float(a.std()),
+                "hist": hist.tolist(),
+                "outside": float(((a < HIST_RANGE[0]) | (a > HIST_RANGE[1])).double().mean()),
+            }
+        )
 
     for m in model.modules():
         if isinstance(m, Norm):
@@ -149,7 +204,11 @@ def activation_stats(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
 
 
 class HessianOperator:
-    """The batch loss's Hessian as a float64 ``LinearOperator`` (a copy of the model, train mode)."""
+    """The batch loss's Hessian as a float64 ``LinearOperator``.
+
+    It works on a float64 copy of the model, in the model's mode (train: batch statistics),
+    and counts its Hessian-vector products in ``products``.
+    """
 
     def __init__(self, model: nn.Module, loss: Loss, x: Tensor, y: Tensor):
         self.model = copy.deepcopy(model).to(torch.float64)
@@ -168,30 +227,57 @@ class HessianOperator:
         self.products = 0
 
     def matvec(self, v: np.ndarray) -> np.ndarray:
+        """The Hessian-vector product ``H v`` (double backward), as a float64 numpy vector."""
         self.products += 1
         vt = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), device=self.flat.device)
         hv = torch.autograd.grad(self.flat @ vt, self.params, retain_graph=True, allow_unused=True)
-        return torch.cat([(h if h is not None else torch.zeros_like(p)).reshape(-1)
-                          for h, p in zip(hv, self.params)]).cpu().numpy()
+        return (
+            torch.cat(
+                [
+                    (h if h is not None else torch.zeros_like(p)).reshape(-1)
+                    for h, p in zip(hv, self.params)
+                ]
+            )
+            .cpu()
+            .numpy()
+        )
 
     def linear_operator(self) -> LinearOperator:
-        return LinearOperator((self.n, self.n), matvec=self.matvec, rmatvec=self.matvec, dtype=np.float64)
+        """The symmetric ``n x n`` scipy ``LinearOperator`` ``v -> H v``."""
+        return LinearOperator(
+            (self.n, self.n), matvec=self.matvec, rmatvec=self.matvec, dtype=np.float64
+        )
 
 
-def hessian_top(model: nn.Module, loss: Loss, x: Tensor, y: Tensor, k: int = 1, tol: float = 1e-3,
-                seed: int = 0) -> dict[str, Any]:
+def hessian_top(
+    model: nn.Module, loss: Loss, x: Tensor, y: Tensor, k: int = 1, tol: float = 1e-3, seed: int = 0
+) -> dict[str, Any]:
+    """The ``k`` largest-magnitude eigenvalues of the batch loss's Hessian, largest first.
+
+    By ``eigsh`` (Lanczos, ``ncv`` at least :data:`NCV`) on a :class:`HessianOperator`, with
+    a start vector from ``default_rng(seed)``, to relative tolerance ``tol``; also reports the
+    number of Hessian-vector products, the model's mode and its parameter count.
+    """
     op = HessianOperator(model, loss, x, y)
     v0 = np.random.default_rng(seed).normal(size=op.n)
     k = min(k, op.n - 1)
     ncv = min(op.n, max(NCV, 2 * k + 1))
-    values = eigsh(op.linear_operator(), k=k, which="LM", tol=tol, v0=v0, ncv=ncv, return_eigenvectors=False)
+    values = eigsh(
+        op.linear_operator(), k=k, which="LM", tol=tol, v0=v0, ncv=ncv, return_eigenvectors=False
+    )
     order = np.argsort(-np.abs(values))
-    return {"eigenvalues": [float(values[i]) for i in order], "hvp_products": op.products, "tol": tol,
-            "mode": "train (batch statistics)" if model.training else "eval (running statistics)",
-            "parameters": op.n}
+    return {
+        "eigenvalues": [float(values[i]) for i in order],
+        "hvp_products": op.products,
+        "tol": tol,
+        "mode": "train (batch statistics)" if model.training else "eval (running statistics)",
+        "parameters": op.n,
+    }
 
 
-def power_iteration(op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000, seed: int = 0) -> dict[str, Any]:
+def power_iteration(
+    op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000, seed: int = 0
+) -> dict[str, Any]:
     """PyHessian's method: ``v <- Hv/|Hv|`` until the Rayleigh quotient changes by less than
     ``tol`` relative."""
     v = np.random.default_rng(seed).normal(size=op.n)
@@ -211,7 +297,9 @@ def power_iteration(op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000
     return {"eigenvalue": lam, "hvp_products": op.products - start}
 
 
-def krylov_optimum_trace(op: HessianOperator, max_products: int, seed: int = 0) -> list[tuple[float, float]]:
+def krylov_optimum_trace(
+    op: HessianOperator, max_products: int, seed: int = 0
+) -> list[tuple[float, float]]:
     r"""After each of ``max_products`` products, the extreme Ritz values of the Krylov space.
 
     With :math:`v_0` the start vector of :func:`power_iteration` and of the benchmark's
@@ -247,7 +335,8 @@ def krylov_optimum_trace(op: HessianOperator, max_products: int, seed: int = 0) 
         for _ in range(2):  # full reorthogonalization, twice is enough (Kahan-Parlett)
             w -= q @ (q.T @ w)
         nrm = np.linalg.norm(w)
-        if nrm <= 1e-14 * np.linalg.norm(images[-1]):  # the space is invariant: the trace is exact
+        # the space is invariant: the trace is exact
+        if nrm <= 1e-14 * np.linalg.norm(images[-1]):
             trace.extend([trace[-1]] * (min(max_products, op.n) - len(trace)))
             break
         basis.append(w / nrm)

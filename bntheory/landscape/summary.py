@@ -21,7 +21,10 @@ def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
     last = probes[-1] if probes else {}
     hess = [p["hessian"]["eigenvalues"][0] for p in probes if "hessian" in p]
     return {
-        "norm": cfg["norm"], "lr": cfg["lr"], "steps_done": doc["steps_done"], "diverged_at": doc["diverged_at"],
+        "norm": cfg["norm"],
+        "lr": cfg["lr"],
+        "steps_done": doc["steps_done"],
+        "diverged_at": doc["diverged_at"],
         "final_train_loss": doc["train_loss"][-1] if doc["train_loss"] else None,
         "final_test_loss": last.get("test", {}).get("loss"),
         "final_test_accuracy": last.get("test", {}).get("accuracy"),

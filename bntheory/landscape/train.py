@@ -16,17 +16,18 @@ import io
 import json
 import math
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
+from bntheory.atomic import atomic_write
 from bntheory.errors import BNTheoryError, InvalidArgumentError
 from bntheory.landscape import probes
 from bntheory.landscape.data import Dataset
 from bntheory.landscape.models import build, loss_fn
-from bntheory.atomic import atomic_write
 
 SCHEMA = 1
 
@@ -37,6 +38,12 @@ class RunExistsError(BNTheoryError):
 
 @dataclass
 class RunConfig:
+    """Everything that determines a training run: model, normalization, SGD and probe schedule.
+
+    ``model`` is ``mlp``, ``vgg`` or ``dln``; ``norm`` a :class:`bntheory.nn.Norm` name.  The
+    config is recorded in ``metrics.json`` (:meth:`to_json`), and a resumed run must match it.
+    """
+
     model: str  # mlp | vgg | dln
     norm: str
     lr: float
@@ -59,15 +66,19 @@ class RunConfig:
         if self.lr <= 0 or not math.isfinite(self.lr):
             raise InvalidArgumentError(f"lr must be a positive number, got {self.lr}")
         if self.steps < 1 or self.probe_every < 0 or self.checkpoint_every < 1:
-            raise InvalidArgumentError("steps and checkpoint_every must be >= 1, probe_every >= 0 (0: no probes)")
+            raise InvalidArgumentError(
+                "steps and checkpoint_every must be >= 1, probe_every >= 0 (0: no probes)"
+            )
         if self.dtype not in ("float32", "float64"):
             raise InvalidArgumentError(f"dtype must be float32 or float64, got {self.dtype!r}")
 
     @property
     def torch_dtype(self) -> torch.dtype:
+        """The torch dtype named by ``dtype`` (``torch.float32`` or ``torch.float64``)."""
         return getattr(torch, self.dtype)
 
     def to_json(self) -> dict[str, Any]:
+        """The config as a JSON-ready dict (tuples as lists)."""
         d = asdict(self)
         d["etas"], d["hidden"], d["cfg"] = list(self.etas), list(self.hidden), list(self.cfg)
         return d
@@ -75,6 +86,8 @@ class RunConfig:
 
 @dataclass
 class Metrics:
+    """The series a run records: per-step training loss, the probes, and where it diverged."""
+
     train_loss: list[float] = field(default_factory=list)  # per step, on the step's batch
     probes: list[dict[str, Any]] = field(default_factory=list)  # every probe_every steps
     diverged_at: int | None = None
@@ -95,7 +108,7 @@ class _Batches:
         if self.pos + self.bs > self.n:
             self.order = torch.randperm(self.n, generator=self.gen)
             self.pos = 0
-        idx = self.order[self.pos:self.pos + self.bs]
+        idx = self.order[self.pos : self.pos + self.bs]
         self.pos += self.bs
         return idx
 
@@ -107,7 +120,9 @@ class _Batches:
         self.order, self.pos = s["order"], s["pos"]
 
 
-def _evaluate(model: torch.nn.Module, loss, x: torch.Tensor, y: torch.Tensor, classify: bool) -> dict[str, float]:
+def _evaluate(
+    model: torch.nn.Module, loss, x: torch.Tensor, y: torch.Tensor, classify: bool
+) -> dict[str, float]:
     was = model.training
     model.eval()
     with torch.no_grad():
@@ -125,15 +140,22 @@ def _save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     atomic_write(path, buf.getvalue())
 
 
-def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = False,
-          progress: Callable[[int, int], None] | None = None,
-          on_step: Callable[[int], None] | None = None) -> dict[str, Any]:
+def train(
+    cfg: RunConfig,
+    data: Dataset,
+    out_dir: Path | str,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Train and probe; returns (and writes) the run's metrics document."""
     out = Path(out_dir)
     ckpt, metrics_path = out / "checkpoint.pt", out / "metrics.json"
     if not resume and (ckpt.exists() or metrics_path.exists()):
-        raise RunExistsError(f"{out} already holds a run; pass resume=True (--resume) to continue it, "
-                             "or choose another directory")
+        raise RunExistsError(
+            f"{out} already holds a run; pass resume=True (--resume) to continue it, "
+            "or choose another directory"
+        )
     if resume and metrics_path.exists() and not ckpt.exists():
         return json.loads(metrics_path.read_text())  # finished already
     out.mkdir(parents=True, exist_ok=True)
@@ -141,7 +163,9 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
     data = data.to(device, dtype)
     classify = data.num_classes is not None
     torch.manual_seed(cfg.seed)
-    model = build(cfg.model, cfg.norm, data.input_shape, data.num_classes, cfg.hidden, cfg.cfg, cfg.depth)
+    model = build(
+        cfg.model, cfg.norm, data.input_shape, data.num_classes, cfg.hidden, cfg.cfg, cfg.depth
+    )
     model = model.to(device=device, dtype=dtype).train()
     loss = loss_fn(cfg.model)
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr)
@@ -150,7 +174,9 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
     if resume and ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
         if state["config"] != cfg.to_json():
-            raise RunExistsError(f"{ckpt} was written with another configuration; resume needs the same one")
+            raise RunExistsError(
+                f"{ckpt} was written with another configuration; resume needs the same one"
+            )
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         batches.load(state["batches"])
@@ -158,7 +184,10 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
         metrics, step = Metrics(**state["metrics"]), state["step"]
 
     def probe(at: int, x: torch.Tensor, y: torch.Tensor) -> None:
-        rec: dict[str, Any] = {"step": at, "test": _evaluate(model, loss, data.x_test, data.y_test, classify)}
+        rec: dict[str, Any] = {
+            "step": at,
+            "test": _evaluate(model, loss, data.x_test, data.y_test, classify),
+        }
         rec.update(probes.gradient_probes(model, loss, x, y, cfg.etas))
         rec["ics"] = probes.internal_covariate_shift(model, loss, x, y, cfg.lr)
         rec["activations"] = probes.activation_stats(model, x)
@@ -168,7 +197,9 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
 
     while step < cfg.steps and metrics.diverged_at is None:
         idx = batches.next()
-        x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
+        x, y = (
+            (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
+        )
         if cfg.probe_every and step % cfg.probe_every == 0:
             probe(step, x, y)
         opt.zero_grad(set_to_none=True)
@@ -183,14 +214,25 @@ def train(cfg: RunConfig, data: Dataset, out_dir: Path | str, resume: bool = Fal
         if progress is not None:
             progress(step, cfg.steps)
         if step % cfg.checkpoint_every == 0 and step < cfg.steps:
-            _save_checkpoint(ckpt, {"config": cfg.to_json(), "model": model.state_dict(),
-                                    "optimizer": opt.state_dict(), "batches": batches.state(),
-                                    "rng": torch.get_rng_state(), "metrics": asdict(metrics), "step": step})
+            _save_checkpoint(
+                ckpt,
+                {
+                    "config": cfg.to_json(),
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "batches": batches.state(),
+                    "rng": torch.get_rng_state(),
+                    "metrics": asdict(metrics),
+                    "step": step,
+                },
+            )
         if on_step is not None:
             on_step(step)
     if metrics.diverged_at is None and cfg.probe_every:
         idx = batches.next()
-        x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
+        x, y = (
+            (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
+        )
         probe(step, x, y)  # the final state
     doc = {"schema": SCHEMA, "config": cfg.to_json(), "steps_done": step, **asdict(metrics)}
     atomic_write(metrics_path, json.dumps(doc, indent=1) + "\n")
@@ -204,12 +246,42 @@ def _csv(doc: dict[str, Any]) -> str:
     """One row per probe: the scalar measurements (per-layer ICS as its mean over layers)."""
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["schema", "step", "test_loss", "test_accuracy", "loss", "grad_norm", "loss_min", "loss_max",
-                "pred_min", "pred_max", "beta_smoothness", "ics_l2_mean", "ics_cos_mean", "hessian_top"])
+    w.writerow(
+        [
+            "schema",
+            "step",
+            "test_loss",
+            "test_accuracy",
+            "loss",
+            "grad_norm",
+            "loss_min",
+            "loss_max",
+            "pred_min",
+            "pred_max",
+            "beta_smoothness",
+            "ics_l2_mean",
+            "ics_cos_mean",
+            "hessian_top",
+        ]
+    )
     for p in doc["probes"]:
         ics = p["ics"]
-        w.writerow([doc["schema"], p["step"], p["test"]["loss"], p["test"].get("accuracy", ""), p["loss"],
-                    p["grad_norm"], p["loss_min"], p["loss_max"], p["pred_min"], p["pred_max"], p["beta_smoothness"],
-                    sum(r["l2"] for r in ics) / len(ics), sum(r["cos"] for r in ics) / len(ics),
-                    p["hessian"]["eigenvalues"][0] if "hessian" in p else ""])
+        w.writerow(
+            [
+                doc["schema"],
+                p["step"],
+                p["test"]["loss"],
+                p["test"].get("accuracy", ""),
+                p["loss"],
+                p["grad_norm"],
+                p["loss_min"],
+                p["loss_max"],
+                p["pred_min"],
+                p["pred_max"],
+                p["beta_smoothness"],
+                sum(r["l2"] for r in ics) / len(ics),
+                sum(r["cos"] for r in ics) / len(ics),
+                p["hessian"]["eigenvalues"][0] if "hessian" in p else "",
+            ]
+        )
     return buf.getvalue()

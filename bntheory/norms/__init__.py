@@ -10,9 +10,31 @@ from bntheory.norms.noisybatchnorm import NoisyBatchNorm
 from bntheory.norms.registry import get_layer, layer_names, register_layer, unregister_layer
 from bntheory.norms.rmsnorm import RMSNorm
 
-for _layer in (BatchNorm, LayerNorm, GroupNorm, InstanceNorm, RMSNorm, LpBatchNorm(1), LpBatchNorm(2),
-               LpBatchNorm(float("inf")), NoisyBatchNorm):
+for _layer in (
+    BatchNorm,
+    LayerNorm,
+    GroupNorm,
+    InstanceNorm,
+    RMSNorm,
+    LpBatchNorm(1),
+    LpBatchNorm(2),
+    LpBatchNorm(float("inf")),
+    NoisyBatchNorm,
+):
     register_layer(_layer)
 
-__all__ = ["OPERATIONS", "Normalization", "BatchNorm", "GroupNorm", "InstanceNorm", "LayerNorm", "LpBatchNorm",
-           "NoisyBatchNorm", "RMSNorm", "get_layer", "layer_names", "register_layer", "unregister_layer"]
+__all__ = [
+    "OPERATIONS",
+    "Normalization",
+    "BatchNorm",
+    "GroupNorm",
+    "InstanceNorm",
+    "LayerNorm",
+    "LpBatchNorm",
+    "NoisyBatchNorm",
+    "RMSNorm",
+    "get_layer",
+    "layer_names",
+    "register_layer",
+    "unregister_layer",
+]

@@ -13,7 +13,7 @@ where the last one is computed forward-over-reverse.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from torch import Tensor
 from torch.func import grad, jvp, vjp

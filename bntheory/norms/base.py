@@ -13,7 +13,8 @@ A subclass must give ``forward``; it may give ``symbolic`` and closed forms of `
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -97,15 +98,11 @@ class Normalization(abc.ABC):
         the digits centering loses, :math:`\max|y|/\mathrm{std}(y)` per group, capped at
         :math:`1/u`.
         """
-        rows = self.groups(x, *args, **kwargs)
-        c = rows - rows.mean(1, keepdim=True)
-        spread = torch.sqrt((c * c).mean(1))
-        limit = 1 / unit_roundoff(x.dtype)
-        kappa = torch.where(spread > 0, rows.abs().amax(1) / torch.where(spread > 0, spread, 1.0), limit)
-        return torch.clamp(kappa, min=1.0, max=limit)
+        return rows_condition(self.groups(x, *args, **kwargs), x.dtype)
 
-    def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
-                   *args: Any, **kwargs: Any) -> Tensor:
+    def term_scale(
+        self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None, *args: Any, **kwargs: Any
+    ) -> Tensor:
         r"""Per-group magnitude of the terms the layer's formula for ``op`` adds up, ``(G,)``.
 
         ``op`` is ``forward``, ``jvp`` (direction ``v``), ``vjp`` (``g``) or ``hvp``
@@ -122,7 +119,9 @@ class Normalization(abc.ABC):
 
         f = self._pure(args, kwargs)
         n = x.numel()
-        index = self.groups(torch.arange(n, device=x.device).reshape(x.shape).to(x.dtype), *args, **kwargs).long()
+        index = self.groups(
+            torch.arange(n, device=x.device).reshape(x.shape).to(x.dtype), *args, **kwargs
+        ).long()
         if op == "forward":
             return group_norm(f(x).reshape(-1)[index])
         if op in ("jvp", "vjp"):
@@ -131,29 +130,51 @@ class Normalization(abc.ABC):
             if op == "vjp":
                 jac = jac.T  # rows of J^T: the result's entries
         elif op == "hvp":
-            jac = hessian(lambda t: (g.reshape(-1) * f(t.reshape(x.shape)).reshape(-1)).sum())(x.reshape(-1))
+            jac = hessian(lambda t: (g.reshape(-1) * f(t.reshape(x.shape)).reshape(-1)).sum())(
+                x.reshape(-1)
+            )
             size = torch.linalg.vector_norm(v)
         else:
             raise ValueError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
         return torch.linalg.vector_norm(jac[index], dim=(1, 2)) * size
 
     # ------------------------------------------------------------ in a network
-    def module_forward(self, x: Tensor, *, weight: Tensor, bias: Tensor, running_mean: Tensor,
-                       running_var: Tensor, training: bool, momentum: float, eps: float) -> Tensor:
+    def module_forward(
+        self,
+        x: Tensor,
+        *,
+        weight: Tensor,
+        bias: Tensor,
+        running_mean: Tensor,
+        running_var: Tensor,
+        training: bool,
+        momentum: float,
+        eps: float,
+    ) -> Tensor:
         """The layer inside a network (:class:`bntheory.nn.Norm`), given BatchNorm-style
         per-channel parameters and running statistics.  Default: BatchNorm's argument list."""
         return self.forward(x, running_mean, running_var, weight, bias, training, momentum, eps)
 
     # ------------------------------------------------------- example arguments
-    def example_kwargs(self, shape: tuple[int, ...], *, eps: float, training: bool, weight_kind: str,
-                       rng: Any, device: str | torch.device = "cpu") -> dict[str, Any] | None:
+    def example_kwargs(
+        self,
+        shape: tuple[int, ...],
+        *,
+        eps: float,
+        training: bool,
+        weight_kind: str,
+        rng: Any,
+        device: str | torch.device = "cpu",
+    ) -> dict[str, Any] | None:
         """The layer's keyword arguments for a test input of ``shape``, or None where the
         setting does not apply (a shape the layer refuses, eval mode for a layer without
         one).  ``weight_kind`` (ones, positive, negative, zero, mixed) and ``rng`` (a numpy
         Generator) draw the affine parameters.  Default: no arguments, training mode only."""
         return {} if training else None
 
-    def symbolic_input(self, y: Tensor, gamma: float, beta: float, eps: float) -> tuple[Tensor, dict] | None:
+    def symbolic_input(
+        self, y: Tensor, gamma: float, beta: float, eps: float
+    ) -> tuple[Tensor, dict] | None:
         """An input and keyword arguments with exactly one group, ``y``, on which the layer
         computes :meth:`symbolic` with these ``gamma``, ``beta``, ``eps``; None where the
         layer has no such parameters.  Default: ``y`` as one column ``(m, 1)``, no arguments,
@@ -168,6 +189,7 @@ class Normalization(abc.ABC):
 
     @classmethod
     def has_symbolic(cls) -> bool:
+        """Whether the layer gives :meth:`symbolic` (its forward in SymPy)."""
         return cls.symbolic is not Normalization.symbolic
 
     @classmethod
@@ -178,7 +200,9 @@ class Normalization(abc.ABC):
         for op in OPERATIONS:
             out[op] = "closed form" if op in closed else "autograd"
         out["torch_counterpart"] = (
-            f"torch.nn.functional.{cls.torch_counterpart.__name__}" if cls.torch_counterpart else "none"
+            f"torch.nn.functional.{cls.torch_counterpart.__name__}"
+            if cls.torch_counterpart
+            else "none"
         )
         return out
 
@@ -196,3 +220,27 @@ def group_norm(rows: Tensor) -> Tensor:
 def unit_roundoff(dtype: torch.dtype) -> float:
     """:math:`u = \\tfrac12\\,\\mathrm{eps}` of the floating-point type (``2**-53`` in float64)."""
     return torch.finfo(dtype).eps / 2
+
+
+def condition_estimate(big: Tensor, spread: Tensor, dtype: torch.dtype) -> Tensor:
+    r"""The condition estimate of centering, per group: from the largest magnitude
+    :math:`\max_i|y_i|` (``big``) and the spread :math:`\sqrt{\mathrm{var}}` (``spread``),
+    both ``(G,)``,
+
+    .. math:: \kappa = \min\big(\max(1,\ \max_i|y_i| / \sqrt{\mathrm{var}}),\ 1/u\big),
+
+    and :math:`1/u` (no correct digit) where the spread is 0.  The one definition of the
+    formula: every layer's :meth:`Normalization.condition` that centers ends here.
+    """
+    limit = 1 / unit_roundoff(dtype)
+    kappa = torch.where(spread > 0, big / torch.where(spread > 0, spread, 1.0), limit)
+    return torch.clamp(kappa, min=1.0, max=limit)
+
+
+def rows_condition(rows: Tensor, dtype: torch.dtype) -> Tensor:
+    r""":func:`condition_estimate` of each row of ``rows`` ``(G, m)``, its spread the
+    two-pass :math:`\sqrt{\mathrm{var}}` of the row, :math:`u` that of ``dtype`` (the
+    input's), shape ``(G,)``."""
+    c = rows - rows.mean(1, keepdim=True)
+    spread = torch.sqrt((c * c).mean(1))
+    return condition_estimate(rows.abs().amax(1), spread, dtype)

@@ -1,7 +1,7 @@
 r"""BatchNorm (Ioffe & Szegedy 2015), the first subject of the suite.
 
-Notation (``DESIGN.md``).  One channel of a batch holds :math:`m = N\cdot\prod(\text{spatial})`
-values :math:`y\in\mathbb{R}^m`.  In training mode
+In the notation of docs/architecture.md: one channel of a batch holds
+:math:`m = N\cdot\prod(\text{spatial})` values :math:`y\in\mathbb{R}^m`.  In training mode
 
 .. math::
     \mu = \tfrac1m\langle \mathbf 1, y\rangle,\quad
@@ -15,18 +15,22 @@ because :math:`\partial\sigma/\partial y_k = (y_k-\mu)/(m\sigma) = \hat y_k/m` w
 :math:`P = I - \tfrac1m\mathbf 1\mathbf 1^\top`.
 
 .. math::
-    J = \frac{\partial z}{\partial y} = \frac{\gamma}{\sigma}\Big(P - \tfrac1m\hat y\hat y^\top\Big)
+    J = \frac{\partial z}{\partial y}
+      = \frac{\gamma}{\sigma}\Big(P - \tfrac1m\hat y\hat y^\top\Big)
     \quad(\text{symmetric}).
 
-In eval mode the map is affine, :math:`z = \gamma (y-\mu_{run})/\sqrt{\mathrm{var}_{run}+\varepsilon}+\beta`,
-so :math:`J = \mathrm{diag}(\gamma/\sqrt{\mathrm{var}_{run}+\varepsilon})` and the curvature term is zero.
+In eval mode the map is affine,
+:math:`z = \gamma (y-\mu_{run})/\sqrt{\mathrm{var}_{run}+\varepsilon}+\beta`, so
+:math:`J = \mathrm{diag}(\gamma/\sqrt{\mathrm{var}_{run}+\varepsilon})` and the curvature term
+is zero.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -36,13 +40,13 @@ from bntheory.errors import (
     BatchTooSmallError,
     InvalidArgumentError,
     NonFiniteInputError,
-    ShapeMismatchError,
     ZeroVarianceError,
 )
-from bntheory.norms import _fused
-from bntheory.norms.base import Normalization, group_norm, unit_roundoff
+from bntheory.norms import fused, grouped, validate
+from bntheory.norms.base import Normalization, condition_estimate, group_norm
 
-_ARG_NAMES = ("running_mean", "running_var", "weight", "bias", "training", "momentum", "eps")  # after input
+#: Where BatchNorm's argument checks name the layer (messages of the other checks name none).
+_WHERE = "batchnorm"
 
 
 @dataclass(frozen=True)
@@ -64,12 +68,14 @@ class BatchNormArgs:
     def check_input_finite(self, x: Tensor) -> None:
         """The input's finiteness check, when :func:`parse_args` left it to the caller."""
         if not self.input_checked:
-            _check_finite("input", x)
+            validate.check_finite(None, "input", x)
 
     def per_channel(self, t: Tensor | None) -> Tensor | None:
+        """A per-channel ``(C,)`` tensor (or None) shaped ``(1, C, 1, ..., 1)``."""
         return None if t is None else t.reshape(self.bshape)
 
     def gamma(self, x: Tensor) -> Tensor:
+        r""":math:`\gamma` shaped ``(1, C, 1, ..., 1)``: the weight, or ones without one."""
         if self.weight is None:
             return torch.ones(self.bshape, dtype=x.dtype, device=x.device)
         return self.weight.reshape(self.bshape)
@@ -85,7 +91,10 @@ def _differentiated(*tensors: Any) -> bool:
     dual = getattr(torch.autograd.forward_ad, "_current_level", 0) >= 0
     return any(
         isinstance(t, Tensor)
-        and ((grad_on and t.requires_grad) or (dual and torch.autograd.forward_ad.unpack_dual(t).tangent is not None))
+        and (
+            (grad_on and t.requires_grad)
+            or (dual and torch.autograd.forward_ad.unpack_dual(t).tangent is not None)
+        )
         for t in tensors
     )
 
@@ -101,48 +110,27 @@ def _centered_with_blocks(x: Tensor, dims: tuple[int, ...], m: int, k: int):
     return out, rows, tmp, tuple(d + 1 for d in dims)
 
 
-def _check_finite(name: str, t: Tensor) -> None:
-    # One reduction decides the common case: a sum is finite only if every term is (NaN and
-    # Inf propagate).  Only a non-finite sum, which may also be an overflow, is scanned.
-    if math.isfinite(float(t.detach().sum())):
-        return
-    if not torch.isfinite(t).all():
-        bad = (~torch.isfinite(t)).nonzero()[0].tolist()
-        value = t[tuple(bad)].item()
-        raise NonFiniteInputError(
-            f"{name} contains a non-finite value ({value}) at index {tuple(bad)}; "
-            f"{name} must be finite everywhere"
-        )
-
-
-def _batch_norm_signature(input, running_mean=None, running_var=None, weight=None, bias=None,  # noqa: A002
-                          training=False, momentum=0.1, eps=1e-5):
-    """The parameter list of ``torch.nn.functional.batch_norm``: calling it binds the
-    arguments by the interpreter's own rules (about 1 us, against 14 us for
-    ``inspect.Signature.bind``, which the closed forms would pay on every call)."""
-    return {"input": input, "running_mean": running_mean, "running_var": running_var, "weight": weight,
-            "bias": bias, "training": training, "momentum": momentum, "eps": eps}
-
-
-def _bind(x: Tensor, args: tuple, kwargs: dict) -> dict[str, Any]:
-    try:
-        return _batch_norm_signature(x, *args, **kwargs)
-    except TypeError as exc:
-        reason = str(exc).removeprefix(f"{_batch_norm_signature.__name__}() ")
-        raise InvalidArgumentError(f"batchnorm: {reason}; its arguments are input, {', '.join(_ARG_NAMES)}") from None
-
-
-def _check_input(x: Tensor, finite: bool = True) -> None:
-    if not isinstance(x, Tensor):
-        raise InvalidArgumentError(f"input must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ShapeMismatchError(
-            f"input must have shape (N, C, *) with at least 2 dimensions, got shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise InvalidArgumentError(f"input must be a floating-point tensor, got dtype {x.dtype}")
-    if finite:
-        _check_finite("input", x)
+def _signature(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    training=False,
+    momentum=0.1,
+    eps=1e-5,
+):
+    """The parameter list of ``torch.nn.functional.batch_norm``, for :func:`validate.bind`."""
+    return {
+        "input": input,
+        "running_mean": running_mean,
+        "running_var": running_var,
+        "weight": weight,
+        "bias": bias,
+        "training": training,
+        "momentum": momentum,
+        "eps": eps,
+    }
 
 
 def parse_args(x: Tensor, *args: Any, **kwargs: Any) -> BatchNormArgs:
@@ -155,26 +143,35 @@ def _parse(x: Tensor, args: tuple, kwargs: dict, *, defer_finite: bool) -> Batch
     it) is left to the caller, who calls ``p.check_input_finite(x)`` unless its own route
     detects a non-finite input on the way (the fused kernels do).  With ``eps = 0`` it is
     never deferred: the check comes before that of constant channels."""
-    bound = _bind(x, args, kwargs)
-    _check_input(x, finite=not defer_finite)
+    bound = validate.bind(_WHERE, _signature, x, args, kwargs)
+    validate.check_input(None, x, 2, "(N, C, *)", finite=not defer_finite)
     channels = x.shape[1]
     dims = (0,) + tuple(range(2, x.dim()))
     m = x.numel() // channels if channels else 0
     bshape = (1, channels) + (1,) * (x.dim() - 2)
-    eps, momentum, training = _check_scalars(bound)
+    eps = validate.check_eps(None, bound["eps"])
+    validate.check_momentum(None, bound["momentum"])
+    training = bool(bound["training"])
     checked = not defer_finite
     if not checked and eps == 0:
-        _check_finite("input", x)
+        validate.check_finite(None, "input", x)
         checked = True
-    _check_per_channel(bound, x, channels)
-    _check_mode(bound, x, training, eps, m, channels)
+    for key in ("running_mean", "running_var", "weight", "bias"):
+        validate.check_param(None, key, bound[key], (channels,), x, "one per channel")
+    validate.check_running_pair(None, bound["running_mean"], bound["running_var"])
+    if training:
+        _check_batch(x, eps, m, channels)
+    else:
+        validate.check_eval_stats(
+            None, bound["running_mean"], bound["running_var"], eps, "training=False"
+        )
     return BatchNormArgs(
         running_mean=bound["running_mean"],
         running_var=bound["running_var"],
         weight=bound["weight"],
         bias=bound["bias"],
         training=training,
-        momentum=float(momentum),
+        momentum=float(bound["momentum"]),
         eps=eps,
         dims=dims,
         bshape=bshape,
@@ -183,86 +180,22 @@ def _parse(x: Tensor, args: tuple, kwargs: dict, *, defer_finite: bool) -> Batch
     )
 
 
-def _check_scalars(bound: dict[str, Any]) -> tuple[float, float, bool]:
-    eps = bound["eps"]
-    try:
-        eps = float(eps)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"eps must be a real number >= 0, got {eps!r}") from None
-    if not math.isfinite(eps) or eps < 0:
-        raise InvalidArgumentError(f"eps must be a finite real number >= 0, got eps={eps}")
-    momentum = bound["momentum"]
-    if momentum is None or not isinstance(momentum, (int, float)) or not 0 <= momentum <= 1:
-        raise InvalidArgumentError(f"momentum must be a number in [0, 1], got momentum={momentum!r}")
-    return eps, momentum, bool(bound["training"])
-
-
-def _check_per_channel(bound: dict[str, Any], x: Tensor, channels: int) -> None:
-    for key in ("running_mean", "running_var", "weight", "bias"):
-        t = bound[key]
-        if t is None:
-            continue
-        if not isinstance(t, Tensor):
-            raise InvalidArgumentError(f"{key} must be a torch.Tensor or None, got {type(t).__name__}")
-        if tuple(t.shape) != (channels,):
-            raise ShapeMismatchError(
-                f"{key} must have shape ({channels},) to match the {channels} channels of input "
-                f"of shape {tuple(x.shape)}, got shape {tuple(t.shape)}"
-            )
-        if t.dtype != x.dtype or t.device != x.device:
-            raise InvalidArgumentError(
-                f"{key} must have the input's dtype and device ({x.dtype}, {x.device}), "
-                f"got ({t.dtype}, {t.device})"
-            )
-        _check_finite(key, t)
-    if (bound["running_mean"] is None) != (bound["running_var"] is None):
-        raise InvalidArgumentError(
-            "running_mean and running_var must be given together or both be None, got "
-            f"running_mean={'None' if bound['running_mean'] is None else 'tensor'}, "
-            f"running_var={'None' if bound['running_var'] is None else 'tensor'}"
+def _check_batch(x: Tensor, eps: float, m: int, channels: int) -> None:
+    """Training mode needs two values per channel, and no constant channel with ``eps = 0``."""
+    if m < 2:
+        raise BatchTooSmallError(
+            f"training mode needs more than 1 value per channel, got input of shape "
+            f"{tuple(x.shape)} ({m} value per channel); use a batch of N >= 2 or eval mode"
         )
-
-
-def _check_mode(bound: dict[str, Any], x: Tensor, training: bool, eps: float, m: int, channels: int) -> None:
-    if not training:
-        if bound["running_mean"] is None:
-            raise InvalidArgumentError(
-                "running_mean and running_var must be given in eval mode (training=False), got None"
-            )
-        if (bound["running_var"] + eps <= 0).any():
-            c = int((bound["running_var"] + eps <= 0).nonzero()[0])
+    if eps == 0:
+        flat = x.detach().transpose(0, 1).reshape(channels, -1)
+        const = flat.amax(dim=1) == flat.amin(dim=1)
+        if const.any():
+            c = int(const.nonzero()[0])
             raise ZeroVarianceError(
-                f"running_var[{c}] + eps = {float(bound['running_var'][c]) + eps} <= 0 in eval mode: "
-                "the normalization divides by zero"
+                f"channel {c} of input is constant ({flat[c, 0].item()}) so its variance is 0, "
+                "and eps=0: the normalization divides by zero; use eps > 0"
             )
-    else:
-        if m < 2:
-            raise BatchTooSmallError(
-                f"training mode needs more than 1 value per channel, got input of shape "
-                f"{tuple(x.shape)} ({m} value per channel); use a batch of N >= 2 or eval mode"
-            )
-        if eps == 0:
-            flat = x.detach().transpose(0, 1).reshape(channels, -1)
-            const = flat.amax(dim=1) == flat.amin(dim=1)
-            if const.any():
-                c = int(const.nonzero()[0])
-                raise ZeroVarianceError(
-                    f"channel {c} of input is constant ({flat[c, 0].item()}) so its variance is 0, "
-                    "and eps=0: the normalization divides by zero; use eps > 0"
-                )
-
-
-def _check_like(name: str, t: Tensor, x: Tensor, finite: bool = True) -> None:
-    if not isinstance(t, Tensor):
-        raise InvalidArgumentError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.shape != x.shape:
-        raise ShapeMismatchError(f"{name} must have the input's shape {tuple(x.shape)}, got {tuple(t.shape)}")
-    if t.dtype != x.dtype or t.device != x.device:
-        raise InvalidArgumentError(
-            f"{name} must have the input's dtype and device ({x.dtype}, {x.device}), got ({t.dtype}, {t.device})"
-        )
-    if finite:
-        _check_finite(name, t)
 
 
 class BatchNorm(Normalization):
@@ -358,7 +291,8 @@ class BatchNorm(Normalization):
 
         Training mode, per channel:
 
-        .. math:: Jv = \frac{\gamma}{\sigma}\Big(v - \bar v\,\mathbf 1 - \hat y\,\overline{\hat y v}\Big),
+        .. math::
+            Jv = \frac{\gamma}{\sigma}\Big(v - \bar v\,\mathbf 1 - \hat y\,\overline{\hat y v}\Big),
             \qquad \overline{\hat y v} = \tfrac1m\langle\hat y, v\rangle .
 
         Derivation: :math:`\hat y = P y/\sigma`,
@@ -373,7 +307,9 @@ class BatchNorm(Normalization):
 
         :math:`J` is symmetric, so per channel
 
-        .. math:: J^\top g = \frac{\gamma}{\sigma}\Big(g - \bar g\,\mathbf 1 - \hat y\,\overline{\hat y g}\Big).
+        .. math::
+            J^\top g = \frac{\gamma}{\sigma}
+              \Big(g - \bar g\,\mathbf 1 - \hat y\,\overline{\hat y g}\Big).
 
         Eval mode: :math:`J^\top g = \gamma g/\sqrt{\mathrm{var}_{run}+\varepsilon}`.
         """
@@ -382,17 +318,17 @@ class BatchNorm(Normalization):
     def _apply_jacobian(self, x: Tensor, name: str, w: Tensor, p: BatchNormArgs) -> Tensor:
         """``J w`` (= ``J^T w``: J is symmetric); ``w`` (called ``name``) not yet checked, the
         input's finiteness possibly deferred (see :func:`_parse`)."""
-        _check_like(name, w, x, finite=False)
-        if p.training and not _differentiated(x, w, p.weight) and _fused.usable(x, w):
-            # One call of the Numba kernels in bntheory.norms._fused: statistics (which also
+        validate.check_like(None, name, w, x, finite=False)
+        if p.training and not _differentiated(x, w, p.weight) and fused.usable(x, w):
+            # One call of the Numba kernels in bntheory.norms.fused: statistics (which also
             # find a non-finite x or w, as a non-finite mean), coefficients, result.
-            out, status = _fused.jacobian(x, w, p.weight, p.eps)
-            if status == _fused.OK:
+            out, status = fused.jacobian(x, w, p.weight, p.eps)
+            if status == fused.OK:
                 return out
             # A non-finite entry, an overflow or a zero variance: the checks below and the
             # torch route name it (or compute what the kernel declined to).
         p.check_input_finite(x)
-        _check_finite(name, w)
+        validate.check_finite(None, name, w)
         if _differentiated(x, w, p.weight) or not p.training:
             # Out of place, so that autograd / torch.func can differentiate through it.
             mu, sigma, _ = self._stats(x, p)
@@ -447,21 +383,21 @@ class BatchNorm(Normalization):
         Symmetric in :math:`g` and :math:`v`, as a Hessian must be.  Eval mode: zero.
         """
         p = _parse(x, args, kwargs, defer_finite=True)
-        _check_like("g", g, x, finite=False)
-        _check_like("v", v, x, finite=False)
+        validate.check_like(None, "g", g, x, finite=False)
+        validate.check_like(None, "v", v, x, finite=False)
         tracked = _differentiated(x, g, v, p.weight)
-        if p.training and not tracked and _fused.usable(x, g, v):
-            # One call of the Numba kernels in bntheory.norms._fused: statistics (which also
+        if p.training and not tracked and fused.usable(x, g, v):
+            # One call of the Numba kernels in bntheory.norms.fused: statistics (which also
             # find a non-finite x, g or v, as a non-finite mean), coefficients, result.
-            out, status = _fused.hvp(x, g, v, p.weight, p.eps)
-            if status == _fused.OK:
+            out, status = fused.hvp(x, g, v, p.weight, p.eps)
+            if status == fused.OK:
                 return out
             # A non-finite entry, an overflow or a zero variance: the checks below and the
             # torch route name it (or compute what the kernel declined to).
         p.check_input_finite(x)
         if tracked or not p.training:
-            _check_finite("g", g)
-            _check_finite("v", v)
+            validate.check_finite(None, "g", g)
+            validate.check_finite(None, "v", v)
             if not p.training:
                 return torch.zeros_like(x)
             # Out of place, so that autograd / torch.func can differentiate through it.
@@ -486,8 +422,8 @@ class BatchNorm(Normalization):
         if not math.isfinite(float((g_bar + v_bar).sum())):
             # A sum is finite when all its terms are: this is the finiteness check of g and
             # v, without two passes of their own.  Here one is not (or a sum overflowed).
-            _check_finite("g", g)
-            _check_finite("v", v)
+            validate.check_finite(None, "g", g)
+            validate.check_finite(None, "v", v)
         g_bar.div_(m)
         v_bar.div_(m)
         out, rows, tmp, tdims = _centered_with_blocks(x, dims, m, 4)
@@ -518,16 +454,18 @@ class BatchNorm(Normalization):
     # --------------------------------------------------------- example arguments
     def example_kwargs(self, shape, *, eps, training, weight_kind, rng, device="cpu"):
         """Per-channel ``weight`` and ``bias``; eval mode with random running statistics."""
-        from bntheory.norms import _group
-
-        kw = {**_group.affine_example((shape[1],), weight_kind, rng, device), "training": training, "eps": eps}
+        kw = {
+            **grouped.affine_example((shape[1],), weight_kind, rng, device),
+            "training": training,
+            "eps": eps,
+        }
         if not training:
-            kw |= _group.running_example(shape[1], rng, device)
+            kw |= grouped.running_example(shape[1], rng, device)
         return kw
 
     def symbolic_input(self, y, gamma, beta, eps):
         """``y`` as the one channel of an ``(m, 1)`` batch."""
-        t = lambda a: torch.tensor([float(a)], dtype=y.dtype, device=y.device)  # noqa: E731
+        t = lambda a: torch.tensor([float(a)], dtype=y.dtype, device=y.device)
         return y.reshape(-1, 1), {"weight": t(gamma), "bias": t(beta), "training": True, "eps": eps}
 
     # ---------------------------------------------------------- error-model hooks
@@ -536,7 +474,8 @@ class BatchNorm(Normalization):
         return t.transpose(0, 1).reshape(t.shape[1], -1)
 
     def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
-        r"""Per channel :math:`\kappa = \min\big(\max(1, \max_i |y_i| / \sqrt{\mathrm{var}}),\ 1/u\big)`.
+        r"""Per channel, :func:`~bntheory.norms.base.condition_estimate` of its values:
+        :math:`\kappa = \min\big(\max(1, \max_i |y_i| / \sqrt{\mathrm{var}}),\ 1/u\big)`.
 
         Centering :math:`y - \mu` makes an absolute error :math:`\approx u\max|y|`; every
         quantity built from :math:`\hat y` (whose size is :math:`\sqrt{\mathrm{var}}/\sigma`)
@@ -551,13 +490,11 @@ class BatchNorm(Normalization):
             return torch.ones(x.shape[1], dtype=x.dtype, device=x.device)
         _, _, var = self._stats(x, p)
         big = self.groups(x.abs()).amax(dim=1)
-        spread = torch.sqrt(var).reshape(-1)
-        limit = 1 / unit_roundoff(x.dtype)
-        kappa = torch.where(spread > 0, big / torch.where(spread > 0, spread, 1.0), limit)
-        return torch.clamp(kappa, min=1.0, max=limit)
+        return condition_estimate(big, torch.sqrt(var).reshape(-1), x.dtype)
 
-    def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
-                   *args: Any, **kwargs: Any) -> Tensor:
+    def term_scale(
+        self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None, *args: Any, **kwargs: Any
+    ) -> Tensor:
         r"""Per channel, the summed norms of the terms each formula adds.
 
         An inner product :math:`\tfrac1m\langle p, q\rangle` counts with its condition scale
@@ -577,11 +514,15 @@ class BatchNorm(Normalization):
         mu, sigma, _ = self._stats(x, p)
         gamma = p.gamma(x).reshape(-1).abs()
         sig = sigma.reshape(-1)
-        norm = lambda t: group_norm(self.groups(t))  # noqa: E731
+        norm = lambda t: group_norm(self.groups(t))
         if op == "forward":
             beta = p.bias.abs() if p.bias is not None else torch.zeros_like(gamma)
-            if not p.training:  # terms gamma y / sigma and gamma mu_run / sigma, as torch folds them
-                return gamma * (norm(x) + p.running_mean.abs() * math.sqrt(p.m)) / sig + beta * math.sqrt(p.m)
+            if (
+                not p.training
+            ):  # terms gamma y / sigma and gamma mu_run / sigma, as torch folds them
+                return gamma * (
+                    norm(x) + p.running_mean.abs() * math.sqrt(p.m)
+                ) / sig + beta * math.sqrt(p.m)
             return gamma * norm((x - mu) / sigma) + beta * math.sqrt(p.m)
         if op in ("jvp", "vjp"):
             return gamma / sig * norm(v if op == "jvp" else g)

@@ -11,44 +11,61 @@ equals BatchNorm with ``eps = 0``.  ``running_var`` holds the running average of
 :math:`\gamma(y-\mu_{run})/(s_{run}+\varepsilon)+\beta`.  Where :math:`s_1` or
 :math:`s_\infty` is not differentiable (a zero :math:`c_i`; tied maxima), the closed forms
 take torch's one-sided choices: :math:`\mathrm{sign}(0) = 0`, and the gradient of a tied
-maximum split evenly.  Closed forms: :mod:`bntheory.norms._group`, kind ``"lp"``.
+maximum split evenly.  Closed forms: :mod:`bntheory.norms.grouped`, kind ``"lp"``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from bntheory.norms import _group
+from bntheory.errors import InvalidArgumentError
+from bntheory.norms import grouped
 from bntheory.norms.batchnorm import BatchNorm, parse_args
 
 NAMES = {1.0: "l1batchnorm", 2.0: "l2batchnorm", math.inf: "linfbatchnorm"}
 
 
-class LpBatchNorm(_group.GroupNormalization):
+class LpBatchNorm(grouped.GroupNormalization):
     """:math:`\\ell_p` batch normalization for one ``p`` in {1, 2, ∞}."""
 
     title = "ℓp BatchNorm"
 
     def __init__(self, p: float = 2.0):
         if p not in NAMES:
-            raise _group.InvalidArgumentError(f"lpbatchnorm: p must be 1, 2 or inf, got p={p!r}")
+            raise InvalidArgumentError(f"lpbatchnorm: p must be 1, 2 or inf, got p={p!r}")
         self.p = float(p)
         self.name = NAMES[self.p]
         self.title = f"ℓ{'∞' if p == math.inf else int(p)} BatchNorm"
 
-    def plan(self, x: Tensor, *args: Any, **kwargs: Any) -> _group.Plan:
+    def plan(self, x: Tensor, *args: Any, **kwargs: Any) -> grouped.Plan:
+        r"""BatchNorm's groups (one per channel) with the scale :math:`s_p + \varepsilon`; in
+        eval mode the running statistics, ``running_var + eps`` as the scale."""
         a = parse_args(x, *args, **kwargs)
         fixed = None
         if not a.training:
-            fixed = (a.per_channel(a.running_mean), a.per_channel(a.running_var) + a.eps)  # > 0: parse_args checks
-        return _group.Plan(
-            layer=self.name, view=lambda t: t, unview=lambda t: t, dims=a.dims, m=a.m,
-            gamma=a.per_channel(a.weight), beta=a.per_channel(a.bias), eps=a.eps, center=True, kind="lp",
-            p=self.p, fixed=fixed)
+            fixed = (
+                a.per_channel(a.running_mean),
+                a.per_channel(a.running_var) + a.eps,
+            )  # > 0: parse_args checks
+        return grouped.Plan(
+            layer=self.name,
+            view=lambda t: t,
+            unview=lambda t: t,
+            dims=a.dims,
+            m=a.m,
+            gamma=a.per_channel(a.weight),
+            beta=a.per_channel(a.bias),
+            eps=a.eps,
+            center=True,
+            kind="lp",
+            p=self.p,
+            fixed=fixed,
+        )
 
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         """The map above; in training mode the running statistics, when given, are updated:
@@ -60,12 +77,13 @@ class LpBatchNorm(_group.GroupNormalization):
         if a.training and a.running_mean is not None:
             with torch.no_grad():
                 mu = x.mean(a.dims, keepdim=True)
-                s = _group.lp_scale(x - mu, self.p, a.dims)
+                s = grouped.lp_scale(x - mu, self.p, a.dims)
                 a.running_mean.mul_(1 - a.momentum).add_(mu.reshape(-1), alpha=a.momentum)
                 a.running_var.mul_(1 - a.momentum).add_(s.reshape(-1), alpha=a.momentum)
         return out
 
     def stateless_forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """The forward map without the running-statistics update."""
         return self.apply(self.plan(x, *args, **kwargs), x)
 
     def symbolic(self, y: Sequence[Any], params: dict[str, Any]) -> list[Any]:
@@ -90,4 +108,5 @@ class LpBatchNorm(_group.GroupNormalization):
     symbolic_input = BatchNorm.symbolic_input
 
     def groups(self, t: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """``(N, C, *)`` -> ``(C, m)``: one row per channel, as BatchNorm's."""
         return BatchNorm.groups(self, t)

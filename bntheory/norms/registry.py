@@ -12,8 +12,8 @@ from __future__ import annotations
 import difflib
 import importlib
 import os
+from collections.abc import Callable
 from importlib import metadata
-from typing import Callable
 
 from bntheory.errors import DuplicateLayerError, InvalidArgumentError, UnknownLayerError
 from bntheory.norms.base import Normalization
@@ -25,7 +25,9 @@ _LAYERS: dict[str, Normalization] = {}
 _entry_points_loaded = False
 
 
-def register_layer(layer: Normalization | type[Normalization], *, replace: bool = False) -> Normalization:
+def register_layer(
+    layer: Normalization | type[Normalization], *, replace: bool = False
+) -> Normalization:
     """Add ``layer`` (an instance or a class) to the registry under ``layer.name``.
 
     Raises :class:`DuplicateLayerError` if the name is taken, unless ``replace=True``.
@@ -34,7 +36,8 @@ def register_layer(layer: Normalization | type[Normalization], *, replace: bool 
         layer = layer()
     if not isinstance(layer, Normalization):
         raise InvalidArgumentError(
-            f"register_layer: layer must be a Normalization subclass or instance, got {type(layer).__name__}"
+            "register_layer: layer must be a Normalization subclass or instance, "
+            f"got {type(layer).__name__}"
         )
     name = layer.name
     if not name or name != name.lower() or not name.replace("_", "").replace("-", "").isalnum():
@@ -44,7 +47,8 @@ def register_layer(layer: Normalization | type[Normalization], *, replace: bool 
     if name in _LAYERS and not replace:
         raise DuplicateLayerError(
             f"register_layer: a layer named {name!r} is already registered "
-            f"({type(_LAYERS[name]).__module__}.{type(_LAYERS[name]).__qualname__}); pass replace=True"
+            f"({type(_LAYERS[name]).__module__}.{type(_LAYERS[name]).__qualname__}); "
+            "pass replace=True"
         )
     _LAYERS[name] = layer
     return layer
@@ -65,12 +69,16 @@ def _load_entry_points() -> None:
             continue
         obj: Callable = ep.load()
         register_layer(obj)
-    for module in filter(None, (m.strip() for m in os.environ.get(MODULES_VARIABLE, "").split(","))):
+    for module in filter(
+        None, (m.strip() for m in os.environ.get(MODULES_VARIABLE, "").split(","))
+    ):
         try:
             importlib.import_module(module)
         except ImportError as exc:
-            raise InvalidArgumentError(f"{MODULES_VARIABLE}: cannot import {module!r} ({exc}); "
-                                       "is its directory on PYTHONPATH?") from None
+            raise InvalidArgumentError(
+                f"{MODULES_VARIABLE}: cannot import {module!r} ({exc}); "
+                "is its directory on PYTHONPATH?"
+            ) from None
 
 
 def layer_names() -> list[str]:

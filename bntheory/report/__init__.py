@@ -1,1 +1,1 @@
-"""report (see DESIGN.md)."""
+"""Writers of the report: Markdown, LaTeX, figures and JSON from typed records."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import matplotlib
@@ -13,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 matplotlib.rcParams["svg.hashsalt"] = "bntheory"  # stable element ids in SVG output
 
 
-def _render(fig) -> tuple[bytes, bytes]:
+def render(fig) -> tuple[bytes, bytes]:
+    """A figure as PNG and SVG bytes (then closed)."""
     out = []
     for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
         buf = io.BytesIO()
@@ -23,49 +25,68 @@ def _render(fig) -> tuple[bytes, bytes]:
     return out[0], out[1]
 
 
-def tightness_figure(statements: list[dict[str, Any]]) -> tuple[bytes, bytes]:
-    """Left: sup lhs/rhs of the statements that hold, against m. Middle: the largest relative
-    violation of the refuted ones, against m. Right: both against eps/var (eps>0 regime,
-    the largest over m)."""
-    fig, axes = plt.subplots(1, 3, figsize=(16, 6.2))
-    styles = {"eps=0": "-", "eps>0": "--"}
-    for ax in axes:
-        ax.set_prop_cycle(color=plt.cm.tab20.colors)  # up to 20 distinguishable lines
-    for v in statements:
-        t = v.get("tightness")
-        if not t or not t.get("grid"):
+def tightness_axes(ax, entries: list) -> bool:
+    """One claim's worst-case study on ``ax``: the best value found against ``m``, one line
+    per regime and ``eps/var`` (``entries``: the claim's verdict records).  False when no
+    record carries a study."""
+    series: dict[tuple[str, float], list[tuple[int, float]]] = {}
+    objective = None
+    for v in entries:
+        t = getattr(v.evidence, "tightness", None)
+        if not t:
             continue
-        label = f"{v['id']} ({v['regime']})"
-        ax = axes[0] if t["objective"] == "tightness" else axes[1]
-        by_m: dict[int, float] = {}
-        for row in t["grid"]:
-            if row["value"] is not None:
-                by_m[row["m"]] = max(by_m.get(row["m"], -float("inf")), row["value"])
-        ms = sorted(by_m)
-        ax.plot(ms, [by_m[m] for m in ms], styles[v["regime"]], marker="o", label=label)
-        if v["regime"] == "eps>0":
-            by_r: dict[float, float] = {}
-            for row in t["grid"]:
-                if row["value"] is not None:
-                    by_r[row["eps_ratio"]] = max(by_r.get(row["eps_ratio"], -float("inf")), row["value"])
-            rs = sorted(by_r)
-            marker = "o" if t["objective"] == "tightness" else "s"
-            axes[2].plot(rs, [by_r[r] for r in rs], "-" if t["objective"] == "tightness" else ":",
-                         marker=marker, label=f"{v['id']} ({t['objective']})")
-    axes[0].set_title("statements that hold: sup lhs/rhs found\n(points where both sides vanish are left out)")
-    axes[0].axhline(1.0, color="grey", lw=0.8)
-    axes[0].set_ylabel("sup lhs / rhs  (1 = attained)")
-    axes[1].set_title("refuted statements: largest violation found")
-    axes[1].set_ylabel("max (lhs - rhs) / scale")
-    axes[2].set_title("eps > 0: against eps / var (max over m)")
-    axes[2].set_xscale("log")
-    axes[2].set_xlabel("eps / var")
-    axes[2].set_ylabel("sup lhs/rhs  or  max violation")
-    for ax in axes[:2]:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("m (batch size)")
-    for ax in axes:
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+        objective = t["objective"]
+        for r in t["grid"]:
+            if r["value"] is not None:
+                series.setdefault((v.regime, r["eps_ratio"]), []).append((r["m"], r["value"]))
+    if not series:
+        return False
+    for (regime, ratio), pts in sorted(series.items()):
+        pts.sort()
+        label = "eps = 0" if regime == "eps=0" else f"eps/var = {ratio:g}"
+        style = "o-" if regime == "eps=0" else "s--"
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("m (batch size)")
+    if objective == "tightness":
+        ax.set_ylabel("sup lhs/rhs found")
+        ax.axhline(1.0, color="grey", lw=0.8)
+    else:
+        ax.set_ylabel("largest (lhs - rhs)/scale found")
+    word = "tightness" if objective == "tightness" else "worst violation"
+    ax.set_title(f"{entries[0].id}: {word}")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return True
+
+
+def tightness_figure(verdicts: list) -> tuple[bytes, bytes] | None:
+    """The tightness figure: one panel per studied claim (:func:`tightness_axes`), for one
+    claim's page or, with every claim's records, for the whole report; None without a study."""
+    by_id: dict[str, list] = {}
+    for v in verdicts:
+        if getattr(v.evidence, "tightness", None):
+            by_id.setdefault(v.id, []).append(v)
+    if not by_id:
+        return None
+    cols = min(len(by_id), 4)
+    rows = -(-len(by_id) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.0 * rows), squeeze=False)
+    for ax, entries in zip(axes.flat, by_id.values()):
+        tightness_axes(ax, entries)
+    for ax in list(axes.flat)[len(by_id):]:
+        ax.set_visible(False)
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
+
+
+def number(x: Any, missing: str = "—") -> str:
+    """The one number format of every table: 3 significant digits, ``missing`` for None,
+    integers whole, a list comma-separated."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return missing
+    if isinstance(x, list):
+        return ", ".join(number(v, missing) for v in x) or missing
+    if isinstance(x, bool) or isinstance(x, int):
+        return str(x)
+    return "0" if x == 0 else f"{x:.3g}"

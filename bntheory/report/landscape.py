@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bntheory.landscape.probes import HIST_BINS, HIST_RANGE  # noqa: E402
-from bntheory.report.figures import _render  # noqa: E402
+from bntheory.report.figures import number, render  # noqa: E402
 from bntheory.report.files import ReportDir  # noqa: E402
 from bntheory.report.meta import provenance_markdown  # noqa: E402
 
@@ -45,7 +45,7 @@ def curves_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
 
 
 def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -71,7 +71,7 @@ def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
 
 
 def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -92,7 +92,7 @@ def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
 
 
 def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
@@ -112,19 +112,11 @@ def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
 
 
 FIGURES = (("curves", curves_figure), ("landscape", landscape_figure), ("ics", ics_figure),
            ("activations", activations_figure))
-
-
-def _fmt(x) -> str:
-    if x is None:
-        return "—"
-    if isinstance(x, list):
-        return ", ".join(_fmt(v) for v in x) or "—"
-    return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 
 def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: list[dict[str, Any]],
@@ -150,10 +142,10 @@ def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: l
           "| beta-smoothness | ICS l2 | ICS cos | top Hessian eigenvalue(s) | HVPs |",
           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for s in summaries:
-        md.append(f"| `{s['norm']}` | {s['lr']:g} | {_fmt(s['diverged_at'])} | {_fmt(s['final_test_loss'])} | "
-                  f"{_fmt(s['final_test_accuracy'])} | {_fmt(s['loss_variation'])} | {_fmt(s['predictiveness_max'])} | "
-                  f"{_fmt(s['beta_smoothness'])} | {_fmt(s['ics_l2'])} | {_fmt(s['ics_cos'])} | "
-                  f"{_fmt(s['hessian_top'])} | {_fmt(s['hvp_products'])} |")
+        md.append(f"| `{s['norm']}` | {s['lr']:g} | {number(s['diverged_at'])} | {number(s['final_test_loss'])} | "
+                  f"{number(s['final_test_accuracy'])} | {number(s['loss_variation'])} | {number(s['predictiveness_max'])} | "
+                  f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | {number(s['ics_cos'])} | "
+                  f"{number(s['hessian_top'])} | {number(s['hvp_products'])} |")
     md += ["", "Hessian eigenvalues: largest in magnitude, `scipy.sparse.linalg.eigsh` on Hessian-vector "
            "products of the batch loss in training mode (float64).", ""]
     for name, _ in FIGURES:

@@ -5,8 +5,8 @@ the analogues of Theorems 1 and 2 across layers, with ``figures/layer-gains.png`
 from __future__ import annotations
 
 import json
-import math
 
+from bntheory.report.figures import number
 from bntheory.report.files import ReportDir
 from bntheory.report.meta import provenance_markdown
 
@@ -18,10 +18,6 @@ def layers_json(summaries: list[dict], meta: dict, error_model: str, symbolic: d
                 analogues: list[dict] | None = None) -> dict:
     return {"schema": SCHEMA, "meta": meta, "error_model": error_model, "layers": summaries,
             "symbolic": symbolic or {}, "analogues": analogues or []}
-
-
-def _fmt(x: float) -> str:
-    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
 
 
 def analogue_rows(analogues: list[dict]) -> list[str]:
@@ -46,13 +42,13 @@ def analogue_rows(analogues: list[dict]) -> list[str]:
         gains = [r["random_gain"][1] for r in a["regimes"] if r["random_gain"]]
         curv = by.get("eps>0", a["regimes"][0])["curvature"]
         lines.append(
-            f"| `{a['name']}` | {reg['eps=0'].directions() if 'eps=0' in reg else '–'} | "
-            f"{reg['eps>0'].directions() if 'eps>0' in reg else '–'} | "
-            f"{_fmt(by['eps=0']['sup_gain']) if 'eps=0' in by else '–'} | "
-            f"{_fmt(by['eps>0']['sup_gain']) if 'eps>0' in by else '–'} | "
-            f"{'holds' if holds else 'exceeded (up to ' + _fmt(max(sups)) + ')'} | "
+            f"| `{a['name']}` | {reg['eps=0'].directions() if 'eps=0' in reg else '—'} | "
+            f"{reg['eps>0'].directions() if 'eps>0' in reg else '—'} | "
+            f"{number(by['eps=0']['sup_gain']) if 'eps=0' in by else '—'} | "
+            f"{number(by['eps>0']['sup_gain']) if 'eps>0' in by else '—'} | "
+            f"{'holds' if holds else 'exceeded (up to ' + number(max(sups)) + ')'} | "
             f"{'yes, in every case' if attained else ('in some cases' if some else 'no')} | "
-            f"{_fmt(min(gains)) if gains else '–'} | {' / '.join(_fmt(c) for c in curv)} |")
+            f"{number(min(gains)) if gains else '—'} | {' / '.join(number(c) for c in curv)} |")
     return lines
 
 
@@ -131,7 +127,7 @@ def layers_markdown(doc: dict, figure: str | None = FIGURE) -> str:
 
 def gains_figure(analogues: list[dict]) -> tuple[bytes, bytes]:
     """Per layer and regime: the Gaussian-g gain range and median, and the supremum over g."""
-    from bntheory.report.figures import _render, plt
+    from bntheory.report.figures import plt, render
 
     rows = [a for a in analogues if a["regimes"]]
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.5 * len(rows) + 1.6), sharey=True)
@@ -153,7 +149,7 @@ def gains_figure(analogues: list[dict]) -> tuple[bytes, bytes]:
     axes[0].invert_yaxis()
     fig.suptitle("Theorem 1 across layers: gain over Gaussian g (bar, dot: median) and its sup over g (×)")
     fig.tight_layout()
-    return _render(fig)
+    return render(fig)
 
 
 def write_layers(out: ReportDir, summaries: list[dict], meta: dict, error_model: str,

@@ -11,8 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bntheory.report import latex
-from bntheory.report.theorems import group, search_word, verdict_word
+from bntheory.claims.model import ExactEvidence, Verdict
+from bntheory.report.figures import number
+from bntheory.report.verdicts import group, search_word, verdict_word
 
 _SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
             "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
@@ -87,8 +88,9 @@ def _analogues(analogues: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, list[dict[str, Any]]],
+def document(verdicts: list[Verdict], proofs: dict[str, Any], landscape: dict[str, list[dict[str, Any]]],
              meta: dict[str, Any], analogues: list[dict[str, Any]] | None = None) -> str:
+    """The whole report as one LaTeX document."""
     out = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
            r"\usepackage{amsmath,amssymb,graphicx,booktabs}", r"\usepackage[hidelinks]{hyperref}",
            r"\setcounter{MaxMatrixCols}{20}",
@@ -101,30 +103,35 @@ def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, l
                 "SymPy proofs; the landscape numbers come from networks trained in the same run."), "",
            r"\section{Verdicts}", r"\begin{center}\small\begin{tabular}{llll}\toprule",
            r"statement & $\varepsilon = 0$ & $\varepsilon > 0$ & worst-case search \\ \midrule"]
-    by_id = group(doc["statements"])
+    by_id = group(verdicts)
     for sid, entries in by_id.items():
-        r = {v["regime"]: v for v in entries}
+        r = {v.regime: v for v in entries}
         search = "; ".join(search_word(r[k]) for k in ("eps=0", "eps>0") if k in r)
-        out.append(f"{_code(sid)} & {text(verdict_word(r['eps=0']))} & {text(verdict_word(r['eps>0']))} & "
-                   f"{text(search)} \\\\")
+        cells = " & ".join(text(verdict_word(r[k])) if k in r else "--" for k in ("eps=0", "eps>0"))
+        out.append(f"{_code(sid)} & {cells} & {text(search)} \\\\")
     out += [r"\bottomrule\end{tabular}\end{center}", r"\begin{center}",
             r"\includegraphics[width=\textwidth]{figures/tightness.png}", r"\end{center}", "",
             r"\section{Statements}"]
     for sid, entries in by_id.items():
-        first = entries[0]
-        out += [r"\subsection{" + _code(sid) + "}", text(f"Source: {first['source']}."),
-                r"\begin{equation*}" + first["latex"] + r"\end{equation*}"]
-        if first.get("assumptions"):
-            out.append(text("Assumptions: " + "; ".join(first["assumptions"])) + r"\par")
-        if first.get("reading"):
-            out.append(text("Reading: " + first["reading"]) + r"\par")
+        info = entries[0].claim
+        out += [r"\subsection{" + _code(sid) + "}", text(f"Source: {info.source}."),
+                r"\begin{equation*}" + info.statement + r"\end{equation*}"]
+        if info.assumptions:
+            out.append(text("Assumptions: " + "; ".join(info.assumptions)) + r"\par")
+        if info.reading:
+            out.append(text("Reading: " + info.reading) + r"\par")
+        shown = False
         for v in entries:
-            out.append(r"\noindent " + text(f"{v['regime']}: ") + r"\textbf{" + text(verdict_word(v)) + "}"
-                       + text(f" after {v['examples']} examples; worst-case search: {search_word(v)}.") + r"\par")
-            if v.get("counterexample") and sid != "lemma4.5":
-                out += _gather(latex.counterexample_formulas(v["counterexample"], v.get("sides")))
-            elif sid == "lemma4.5" and v.get("counterexample") and v["regime"] == "eps=0":
-                out += [text("Exact counterexample:")] + _gather(latex.lemma_formulas(v["counterexample"]))
+            out.append(r"\noindent " + text(f"{v.regime}: ") + r"\textbf{" + text(verdict_word(v)) + "}"
+                       + text(f" after {v.evidence.examples} examples; worst-case search: "
+                              f"{search_word(v)}.") + r"\par")
+            ev = v.evidence
+            if isinstance(ev, ExactEvidence):
+                if ev.counterexample and not shown:
+                    out += [text("Exact counterexample:")] + _gather(ev.counterexample_latex)
+                    shown = ev.regime_free
+            elif getattr(ev, "counterexample", None):
+                out += _gather(ev.counterexample_latex)
     out.append(r"\section{Derivations}")
     for p in proofs.get("proofs", []):
         out += [r"\subsection{" + text(p["title"]) + "}", text(p["claim"]) + r"\par"]
@@ -145,7 +152,7 @@ def document(doc: dict[str, Any], proofs: dict[str, Any], landscape: dict[str, l
         for name, summaries in landscape.items():
             for s in summaries:
                 vals = [s["loss_variation"], s["predictiveness_max"], s["beta_smoothness"], s["ics_cos"]]
-                cells = " & ".join("--" if x is None else f"{x:.3g}" for x in vals)
+                cells = " & ".join(number(x, missing="--") for x in vals)
                 out.append(f"{text(name)} & {_code(s['norm'])} & {s['lr']:g} & {cells} \\\\")
         out += [r"\bottomrule\end{tabular}\end{center}"]
         for name in landscape:

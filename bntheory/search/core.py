@@ -5,7 +5,7 @@ Two objectives, both maximised over the cases of :class:`~bntheory.search.space.
 
 * ``"violation"`` -- :math:`(\text{lhs} - \text{rhs})/\text{scale}`, the relative violation
   the verdicts use (``scale``: the summed sizes of every term plus the a-priori size of the
-  left side; :func:`bntheory.verify.verdicts.margin_terms`).  Positive beyond the error
+  left side; :func:`bntheory.theorems.margin.margin_terms`).  Positive beyond the error
   model's tolerance means refuted.
 * ``"tightness"`` -- :math:`\text{lhs}/\text{rhs}` where :math:`\text{rhs} > 0`: its supremum
   is 1 exactly when the bound is attained (or approached).
@@ -15,7 +15,7 @@ autograd gradient (the closed forms' differentiable route).  Assumptions enter a
 on their continuous margins (:attr:`Assumption.margin`, kept at least :data:`ASSUMPTION_MARGIN`
 inside), or, for "H positive semi-definite", as the factor parametrisation
 :math:`H = FF^\top`.  The best case is then re-checked from its numbers with
-:func:`bntheory.verify.verdicts.margin` (autograd through the layer, cross-checked against the
+:func:`bntheory.theorems.margin.margin` (autograd through the layer, cross-checked against the
 closed forms and, for small ``m``, the symbolic derivatives); only re-checked cases are
 reported.  For a violation the search also reports a *minimal* version: the smallest ``m``
 that still violates, and its numbers rounded to the fewest significant digits that still
@@ -34,10 +34,10 @@ from scipy.optimize import minimize
 
 from bntheory.errors import InvalidArgumentError
 from bntheory.search.space import CaseSpace
-from bntheory.theorems.case import Case
+from bntheory.cases.theorem import Case
+from bntheory.theorems.case import batch_quantities
 from bntheory.theorems.catalogue import REGIMES, Statement, needs_psd
-from bntheory.verify.sweep import batch_quantities
-from bntheory.verify.verdicts import evaluate, margin_terms
+from bntheory.theorems.margin import evaluate, margin_terms
 
 OBJECTIVES = ("violation", "tightness")
 #: Assumption margins are kept at least this far inside (a case on the boundary may round out).

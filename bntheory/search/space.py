@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from bntheory.errors import InvalidArgumentError
-from bntheory.theorems.case import Case
+from bntheory.cases.theorem import Case
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from bntheory.search.core import minimise, search
-from bntheory.theorems.case import Case
+from bntheory.cases.theorem import Case
 from bntheory.theorems.catalogue import Statement
 
 #: Tightness is "attained" when the supremum found is within this of 1.

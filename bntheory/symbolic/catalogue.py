@@ -16,10 +16,17 @@ from bntheory.symbolic.proof import Proof, ProofResult
 
 
 def proofs_dir(path: str | os.PathLike | None = None) -> Path:
-    candidate = Path(path or os.environ.get("BNTHEORY_PROOFS") or Path(__file__).resolve().parents[2] / "proofs")
+    """The proofs directory: ``path``, else ``$BNTHEORY_PROOFS``, else the checkout's ``proofs/``.
+
+    Raises :class:`InvalidArgumentError` if that directory does not exist.
+    """
+    candidate = Path(
+        path or os.environ.get("BNTHEORY_PROOFS") or Path(__file__).resolve().parents[2] / "proofs"
+    )
     if not candidate.is_dir():
         raise InvalidArgumentError(
-            f"proofs directory {candidate} does not exist; run from a checkout of bntheory or set BNTHEORY_PROOFS"
+            f"proofs directory {candidate} does not exist; "
+            "run from a checkout of bntheory or set BNTHEORY_PROOFS"
         )
     return candidate
 
@@ -43,15 +50,21 @@ def load_proofs(path: str | os.PathLike | None = None) -> list[Proof]:
 
 
 def select(proofs: list[Proof], names: list[str] | None) -> list[Proof]:
-    """The proofs whose id is in ``names`` (all if None); unknown names raise, listing the known ones."""
+    """The proofs whose id is in ``names`` (all if None).
+
+    Unknown names raise :class:`InvalidArgumentError`, listing the known ones.
+    """
     if not names:
         return proofs
     by_id = {p.id: p for p in proofs}
     unknown = [n for n in names if n not in by_id]
     if unknown:
-        raise InvalidArgumentError(f"unknown proof(s) {', '.join(map(repr, unknown))}; known proofs: {', '.join(by_id)}")
+        raise InvalidArgumentError(
+            f"unknown proof(s) {', '.join(map(repr, unknown))}; known proofs: {', '.join(by_id)}"
+        )
     return [by_id[n] for n in names]
 
 
 def run(proofs: list[Proof]) -> list[ProofResult]:
+    """Run every proof in order (:meth:`Proof.run`) and return their results."""
     return [p.run() for p in proofs]

@@ -12,9 +12,9 @@ number instead).  This module does not import torch; the registry is imported la
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Real
-from typing import Sequence
 
 import sympy
 
@@ -31,8 +31,15 @@ def lambdify_mpmath(args, expr, modules: Sequence = (), **kwargs):
     from sympy.printing.pycode import MpmathPrinter
 
     user = {k: k for m in modules if isinstance(m, dict) for k in m}
-    printer = MpmathPrinter({"order": "none", "fully_qualified_modules": False, "inline": True,
-                             "allow_unknown_functions": True, "user_functions": user})
+    printer = MpmathPrinter(
+        {
+            "order": "none",
+            "fully_qualified_modules": False,
+            "inline": True,
+            "allow_unknown_functions": True,
+            "user_functions": user,
+        }
+    )
     return sympy.lambdify(args, expr, [*modules, "mpmath"], printer=printer, **kwargs)
 
 
@@ -51,6 +58,7 @@ class GroupSymbols:
 
     @property
     def params(self) -> dict[str, sympy.Expr]:
+        """The layer parameters ``{"gamma": gamma, "beta": beta, "eps": eps}`` of ``symbolic``."""
         return {"gamma": self.gamma, "beta": self.beta, "eps": self.eps}
 
 
@@ -61,10 +69,14 @@ def group_symbols(m: int, eps: Real | sympy.Expr | str = 0) -> GroupSymbols:
     ``"eps"`` / a SymPy symbol for a symbolic, positive ``eps``.
     """
     if isinstance(m, bool) or not isinstance(m, int) or m < 2:
-        raise InvalidArgumentError(f"m must be an integer >= 2 (a group of one value has no variance), got m={m!r}")
+        raise InvalidArgumentError(
+            f"m must be an integer >= 2 (a group of one value has no variance), got m={m!r}"
+        )
     if isinstance(eps, str):
         if eps != "eps":
-            raise InvalidArgumentError(f"eps must be a number >= 0 or the string 'eps', got eps={eps!r}")
+            raise InvalidArgumentError(
+                f"eps must be a number >= 0 or the string 'eps', got eps={eps!r}"
+            )
         eps_expr: sympy.Expr = sympy.Symbol("eps", positive=True)
     elif isinstance(eps, sympy.Basic):
         eps_expr = eps
@@ -73,10 +85,17 @@ def group_symbols(m: int, eps: Real | sympy.Expr | str = 0) -> GroupSymbols:
         if not eps_expr.is_number or eps_expr.is_negative:
             raise InvalidArgumentError(f"eps must be a number >= 0, got eps={eps!r}")
     y = tuple(sympy.symbols(f"y0:{m}", real=True))
-    return GroupSymbols(y=y, gamma=sympy.Symbol("gamma", real=True), beta=sympy.Symbol("beta", real=True), eps=eps_expr)
+    return GroupSymbols(
+        y=y,
+        gamma=sympy.Symbol("gamma", real=True),
+        beta=sympy.Symbol("beta", real=True),
+        eps=eps_expr,
+    )
 
 
-def forward(name: str, m: int, eps: Real | sympy.Expr | str = 0) -> tuple[list[sympy.Expr], GroupSymbols]:
+def forward(
+    name: str, m: int, eps: Real | sympy.Expr | str = 0
+) -> tuple[list[sympy.Expr], GroupSymbols]:
     """The layer's symbolic forward on one group of ``m`` symbols, and the symbols."""
     from bntheory.norms.registry import get_layer  # lazy: this module stays torch-free at import
 
@@ -112,6 +131,6 @@ def hessian_of(z: Sequence[sympy.Expr], sym: GroupSymbols) -> sympy.Array:
     out = [[[None] * m for _ in range(m)] for _ in range(m)]
     for i in range(m):
         for k in range(m):
-            for l in range(k, m):  # symmetric in k, l: differentiate once
-                out[i][k][l] = out[i][l][k] = sympy.diff(first[i][k], sym.y[l])
+            for j in range(k, m):  # symmetric in k, j: differentiate once
+                out[i][k][j] = out[i][j][k] = sympy.diff(first[i][k], sym.y[j])
     return sympy.Array(out)

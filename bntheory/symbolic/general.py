@@ -15,7 +15,8 @@ results are derived with two small, exact devices instead:
 2. **Batch-vector algebra.**  Vectors are linear combinations of named batch vectors
    (:math:`\mathbf 1, \hat y, g`) whose inner products are known symbols
    (:math:`\langle\mathbf 1,\mathbf 1\rangle = m`, :math:`\langle\mathbf 1,\hat y\rangle = 0`,
-   :math:`\langle\hat y,\hat y\rangle = m\rho` with :math:`\rho = \mathrm{var}/(\mathrm{var}+\varepsilon)`).
+   :math:`\langle\hat y,\hat y\rangle = m\rho` with
+   :math:`\rho = \mathrm{var}/(\mathrm{var}+\varepsilon)`).
    An index expression such as :math:`J_{ik}` is contracted with vectors by reading each
    monomial :math:`\delta_{ik}`, :math:`\hat y_i\hat y_k`, ... as an operator.
 
@@ -50,6 +51,7 @@ def d(a: str, b: str) -> sympy.Expr:
 
 
 def sigma_of_var() -> sympy.Expr:
+    r""":math:`\sigma = \sqrt{\mathrm{var}+\varepsilon}` in the symbols ``var`` and ``eps``."""
     return sympy.sqrt(var + eps)
 
 
@@ -59,7 +61,11 @@ def forward_indexed(a: str = "i") -> sympy.Expr:
 
 
 def total_derivative(expr: sympy.Expr, j: str) -> sympy.Expr:
-    r""":math:`D_j` of an expression in :math:`y_a`, :math:`\mu`, :math:`\mathrm{var}` (chain rule)."""
+    r""":math:`D_j` of an expression in :math:`y_a`, :math:`\mu`, :math:`\mathrm{var}`.
+
+    The chain rule with :math:`D_j y_a = \delta_{aj}`, :math:`D_j\mu = \tfrac1m` and
+    :math:`D_j\mathrm{var} = \tfrac2m (y_j-\mu)`.
+    """
     out = sympy.diff(expr, mu) / m + sympy.diff(expr, var) * 2 * (y[j] - mu) / m
     for a in INDICES:
         if expr.has(y[a]):
@@ -75,7 +81,11 @@ def to_yhat(expr: sympy.Expr) -> sympy.Expr:
 
 
 def jacobian_closed_form() -> sympy.Expr:
-    r""":math:`J_{ik} = \frac{\gamma}{\sigma}\big(\delta_{ik} - \tfrac1m - \tfrac1m\hat y_i\hat y_k\big)`."""
+    r"""BatchNorm's Jacobian :math:`J_{ik} = \partial z_i/\partial y_k` for every ``m``.
+
+    .. math:: J_{ik} = \frac{\gamma}{\sigma}\big(\delta_{ik} - \tfrac1m
+        - \tfrac1m\hat y_i\hat y_k\big).
+    """
     return gamma / sigma * (d("i", "k") - 1 / m - yhat["i"] * yhat["k"] / m)
 
 
@@ -83,17 +93,29 @@ def second_derivative_closed_form() -> sympy.Expr:
     r""":math:`T_{ikl} = \partial^2 z_i/\partial y_k\partial y_l`, fully symmetric:
 
     .. math:: T_{ikl} = \frac{\gamma}{m\sigma^2}\Big(\tfrac3m\hat y_i\hat y_k\hat y_l
-        - P_{il}\hat y_k - P_{ik}\hat y_l - P_{kl}\hat y_i\Big),\quad P_{ab} = \delta_{ab}-\tfrac1m .
+        - P_{il}\hat y_k - P_{ik}\hat y_l - P_{kl}\hat y_i\Big),\quad
+        P_{ab} = \delta_{ab}-\tfrac1m .
     """
-    P = lambda a, b: d(a, b) - 1 / m  # noqa: E731
-    i, k, l = (yhat[a] for a in INDICES)
-    return gamma / (m * sigma**2) * (3 * i * k * l / m - P("i", "l") * k - P("i", "k") * l - P("k", "l") * i)
+    P = lambda a, b: d(a, b) - 1 / m
+    yhat_i, yhat_k, yhat_l = (yhat[a] for a in INDICES)
+    return (
+        gamma
+        / (m * sigma**2)
+        * (
+            3 * yhat_i * yhat_k * yhat_l / m
+            - P("i", "l") * yhat_k
+            - P("i", "k") * yhat_l
+            - P("k", "l") * yhat_i
+        )
+    )
 
 
 # --------------------------------------------------------- batch-vector algebra
 BASIS = ("1", "yhat", "g")
 BASIS_LATEX = {"1": r"\mathbf 1", "yhat": r"\hat y", "g": "g"}
-g_sq, g_one, g_yhat = sympy.symbols(r"\|g\|^2 \langle\mathbf{1}\,g\rangle \langle{g}\,\hat{y}\rangle", real=True)
+g_sq, g_one, g_yhat = sympy.symbols(
+    r"\|g\|^2 \langle\mathbf{1}\,g\rangle \langle{g}\,\hat{y}\rangle", real=True
+)
 
 
 def gram(a: str, b: str) -> sympy.Expr:
@@ -123,27 +145,34 @@ class Vec:
     c: dict[str, sympy.Expr] = field(default_factory=dict)
 
     @staticmethod
-    def basis(name: str) -> "Vec":
+    def basis(name: str) -> Vec:
+        """The basis vector ``name`` (``"1"``, ``"yhat"`` or ``"g"``) with coefficient 1."""
         return Vec({name: sympy.Integer(1)})
 
-    def __add__(self, other: "Vec") -> "Vec":
+    def __add__(self, other: Vec) -> Vec:
         out = dict(self.c)
         for k, v in other.c.items():
             out[k] = out.get(k, 0) + v
         return Vec(out)
 
-    def __sub__(self, other: "Vec") -> "Vec":
+    def __sub__(self, other: Vec) -> Vec:
         return self + other.scale(-1)
 
-    def scale(self, s: sympy.Expr) -> "Vec":
+    def scale(self, s: sympy.Expr) -> Vec:
+        """The vector times the scalar ``s``."""
         return Vec({k: s * v for k, v in self.c.items()})
 
-    def dot(self, other: "Vec") -> sympy.Expr:
-        return sympy.Add(*[a * b * gram(p, q) for p, a in self.c.items() for q, b in other.c.items()])
+    def dot(self, other: Vec) -> sympy.Expr:
+        r""":math:`\langle u, w\rangle` for ``u = self``, ``w = other`` (via :func:`gram`)."""
+        return sympy.Add(
+            *[a * b * gram(p, q) for p, a in self.c.items() for q, b in other.c.items()]
+        )
 
-    def quad(self, other: "Vec") -> sympy.Expr:
-        """:math:`\\langle u, H w\\rangle`."""
-        return sympy.Add(*[a * b * h_symbol(p, q) for p, a in self.c.items() for q, b in other.c.items()])
+    def quad(self, other: Vec) -> sympy.Expr:
+        r""":math:`\langle u, H w\rangle` for ``u = self``, ``w = other`` (via :func:`h_symbol`)."""
+        return sympy.Add(
+            *[a * b * h_symbol(p, q) for p, a in self.c.items() for q, b in other.c.items()]
+        )
 
 
 ONE, YHAT, G = Vec.basis("1"), Vec.basis("yhat"), Vec.basis("g")
@@ -166,7 +195,9 @@ def _index_factors(mono: sympy.Expr) -> tuple[sympy.Expr, dict[str, int], list[t
     return coeff, powers, deltas
 
 
-def contract(expr: sympy.Expr, vectors: dict[str, Vec], free: str | None = None) -> Vec | sympy.Expr:
+def contract(
+    expr: sympy.Expr, vectors: dict[str, Vec], free: str | None = None
+) -> Vec | sympy.Expr:
     r"""Contract an index expression with batch vectors.
 
     ``vectors`` maps each summed index to a :class:`Vec`; ``free`` (optional) is the one
@@ -194,7 +225,9 @@ def contract(expr: sympy.Expr, vectors: dict[str, Vec], free: str | None = None)
             factors = vecs + [YHAT] * power
             if free in grp:
                 if len(factors) > 1:
-                    raise ValueError(f"cannot contract {mono}: elementwise product at the free index")
+                    raise ValueError(
+                        f"cannot contract {mono}: elementwise product at the free index"
+                    )
                 vec_out = factors[0] if factors else ONE
             elif len(factors) == 2:
                 value *= factors[0].dot(factors[1])

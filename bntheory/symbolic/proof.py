@@ -11,13 +11,13 @@ never stops at the first failure, so a report shows all of them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import sympy
 
 
-def _timed(step: "Step | Check", decide: Callable[[], tuple[bool, str]]) -> bool:
+def _timed(step: Step | Check, decide: Callable[[], tuple[bool, str]]) -> bool:
     """Run ``decide``, store its verdict, detail and time on ``step``; a crash is a failure."""
     start = time.perf_counter()
     try:
@@ -31,7 +31,12 @@ def _timed(step: "Step | Check", decide: Callable[[], tuple[bool, str]]) -> bool
 def is_zero(expr: sympy.Expr) -> bool:
     """Decide ``expr == 0`` with increasingly expensive simplifications."""
     expr = sympy.sympify(expr)
-    for simplify in (lambda e: e, sympy.expand, sympy.cancel, lambda e: sympy.simplify(sympy.radsimp(e))):
+    for simplify in (
+        lambda e: e,
+        sympy.expand,
+        sympy.cancel,
+        lambda e: sympy.simplify(sympy.radsimp(e)),
+    ):
         if simplify(expr) == 0:
             return True
     return False
@@ -51,6 +56,11 @@ class Step:
     detail: str = ""
 
     def check(self) -> bool:
+        """Decide the step, store ``ok``, ``detail`` and ``seconds`` on it; return ``ok``.
+
+        An equality holds if :func:`is_zero` shows ``lhs - rhs = 0``; an inequality if the
+        certificate equals the gap and SymPy shows it is nonnegative.
+        """
         return _timed(self, self._decide)
 
     def _decide(self) -> tuple[bool, str]:
@@ -77,6 +87,7 @@ class Check:
     detail: str = ""
 
     def check(self) -> bool:
+        """Call ``fn``, store its verdict, detail and time on the step; return ``ok``."""
         return _timed(self, self.fn)
 
 
@@ -99,21 +110,25 @@ class Proof:
         return value
 
     def eq(self, text: str, lhs: sympy.Expr, rhs: sympy.Expr) -> Step:
+        """Record the step ``lhs = rhs`` (checked by :meth:`run`); returns it."""
         step = Step(text, sympy.sympify(lhs), sympy.sympify(rhs))
         self.steps.append(step)
         return step
 
     def le(self, text: str, lhs: sympy.Expr, rhs: sympy.Expr, certificate: sympy.Expr) -> Step:
+        """Record the step ``lhs <= rhs`` with ``certificate = rhs - lhs >= 0``; returns it."""
         step = Step(text, sympy.sympify(lhs), sympy.sympify(rhs), "<=", sympy.sympify(certificate))
         self.steps.append(step)
         return step
 
     def check(self, text: str, fn: Callable[[], tuple[bool, str]]) -> Check:
-        c = Check(text, fn)
-        self.steps.append(c)
-        return c
+        """Record a non-symbolic step: ``fn()`` returns ``(ok, detail)``; returns the step."""
+        step = Check(text, fn)
+        self.steps.append(step)
+        return step
 
-    def run(self) -> "ProofResult":
+    def run(self) -> ProofResult:
+        """Check every step (never stopping at a failure) and return the timed result."""
         start = time.perf_counter()
         for step in self.steps:
             step.check()
@@ -122,12 +137,15 @@ class Proof:
 
 @dataclass
 class ProofResult:
+    """The outcome of :meth:`Proof.run`: the proof, whether every step holds, the seconds."""
+
     proof: Proof
     ok: bool
     seconds: float
 
     @property
     def failed_steps(self) -> list[int]:
+        """The 1-based numbers of the steps that do not hold."""
         return [i + 1 for i, s in enumerate(self.proof.steps) if not s.ok]
 
 
@@ -135,7 +153,7 @@ def render_markdown(result: ProofResult) -> str:
     """The proof as a reader would write it, with each step's check (no timings: the page
     must be reproducible; ``bntheory prove`` prints the times)."""
     p = result.proof
-    tex = lambda e: sympy.latex(e, symbol_names=p.symbol_names)  # noqa: E731
+    tex = lambda e: sympy.latex(e, symbol_names=p.symbol_names)
     out = [f"# {p.title}", "", f"**Claim.** {p.claim}", ""]
     if p.assumptions:
         out += ["**Assumptions.**", ""] + [f"- {a}" for a in p.assumptions] + [""]

@@ -12,7 +12,7 @@ __all__ = ["check_layer", "LayerCheckError"]
 
 def __getattr__(name: str) -> Any:
     if name in __all__:
-        from bntheory.testing import battery
+        from bntheory.verify import battery
 
         return getattr(battery, name)
     raise AttributeError(f"module 'bntheory.testing' has no attribute {name!r}")

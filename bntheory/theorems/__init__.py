@@ -1,1 +1,1 @@
-"""The statement catalogue of Theorems 1 and 2 (statements as data) and the quantities of a case."""
+"""Statements as data, their ingredients and margins, and Lemma 4.5's exact problems."""

@@ -1,75 +1,23 @@
-r"""A *case* of Theorems 1 and 2 and the quantities both sides are made of.
+r"""The quantities both sides of Theorems 1, 2 and 4.4 are made of, for a case.
 
-A case is ``(y, gamma, beta, eps, g, H)`` for one channel of ``m`` activations (DESIGN.md):
-any ``(g, H)`` is realised by the quadratic loss
-:math:`\mathcal L(z) = g^\top(z - z_0) + \tfrac12 (z-z_0)^\top H (z-z_0)` at :math:`z_0 = \mathrm{BN}(y)`,
-so :math:`\nabla_z\mathcal L = g` and :math:`\nabla^2_z\mathcal L = H` there.
 :func:`quantities` computes :math:`\hat g = \nabla_y\hat{\mathcal L}` and
-:math:`\hat g^\top\hat H\hat g` with ``torch.autograd`` through the registered BatchNorm layer,
-and cross-checks them against the layer's closed forms.
+:math:`\hat g^\top\hat H\hat g` with ``torch.autograd`` through the registered BatchNorm layer
+for one :class:`~bntheory.cases.theorem.Case`, and cross-checks them against the layer's closed
+forms; :func:`batch_quantities` computes them for a batch of cases by the closed forms alone.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 from torch.func import grad, jvp
 
+from bntheory.cases.theorem import Case, as_channels, bn_args, from_channels, lhat, take_batched
 from bntheory.norms import get_layer
 from bntheory.verify.compare import compare
-
-
-def _take(obj, idx: Tensor):
-    """``obj`` (a batched dataclass) with every batched field indexed by ``idx``: tensors
-    with a leading batch axis and nested batched dataclasses; scalars are shared."""
-    k = obj.y.shape[0] if isinstance(obj, Case) else obj.case.y.shape[0]
-    changes = {}
-    for f in fields(obj):
-        value = getattr(obj, f.name)
-        if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == k:
-            changes[f.name] = value[idx]
-        elif hasattr(value, "take"):
-            changes[f.name] = value.take(idx)
-    return replace(obj, **changes)
-
-
-@dataclass
-class Case:
-    """One case; the vectorised sweep uses the same type for ``K`` cases at once
-    (``y``, ``g``: ``(K, m)``; ``gamma``, ``beta``: ``(K,)`` tensors; ``H``: ``(K, m, m)``;
-    one shared ``eps``)."""
-
-    y: Tensor  # (m,)
-    gamma: float
-    beta: float
-    eps: float
-    g: Tensor  # (m,)
-    H: Tensor  # (m, m), symmetric
-    lam: float = 1.0  # Theorem 4.4's bound on the input batch, ||X|| <= lam; unused elsewhere
-
-    @property
-    def m(self) -> int:
-        return self.y.shape[0]
-
-    def take(self, idx: Tensor) -> "Case":
-        """The cases ``idx`` of a batch of cases."""
-        return _take(self, idx)
-
-    def to_json(self) -> dict:
-        out = {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
-               "g": self.g.tolist(), "H": self.H.tolist()}
-        if self.lam != 1.0:
-            out["lam"] = self.lam
-        return out
-
-    @staticmethod
-    def from_json(d: dict, device: str | torch.device = "cpu") -> "Case":
-        t = lambda a: torch.tensor(a, dtype=torch.float64, device=device)  # noqa: E731
-        return Case(t(d["y"]), float(d["gamma"]), float(d["beta"]), float(d["eps"]), t(d["g"]), t(d["H"]),
-                    float(d.get("lam", 1.0)))
 
 
 @dataclass
@@ -89,7 +37,7 @@ class Quantities:
 
     def take(self, idx: Tensor) -> "Quantities":
         """The quantities of the cases ``idx`` of a batch."""
-        return _take(self, idx)
+        return take_batched(self, idx)
 
     @property
     def ghat_bound(self) -> Tensor:
@@ -108,36 +56,6 @@ class Quantities:
     @property
     def g(self) -> Tensor:
         return self.case.g
-
-
-def as_channels(t: Tensor) -> Tensor:
-    """A case's ``(m,)`` vector, or a batch's ``(K, m)``, as a BatchNorm input ``(m, K)``:
-    every case is one channel, so the layer evaluates a whole batch of cases at once."""
-    return t.reshape(-1, t.shape[-1]).T
-
-
-def from_channels(t: Tensor, like: Tensor) -> Tensor:
-    return t.T.reshape(like.shape)
-
-
-def bn_args(case: Case) -> tuple:
-    """BatchNorm's arguments for a case (or a batch of cases sharing one ``eps``)."""
-    k = 1 if case.y.dim() == 1 else case.y.shape[0]
-    as_t = lambda v: torch.as_tensor(v, dtype=torch.float64, device=case.y.device).reshape(-1).expand(k).clone()  # noqa: E731
-    return (None, None, as_t(case.gamma), as_t(case.beta), True, 0.1, float(case.eps))
-
-
-def lhat(case: Case):
-    """:math:`y \\mapsto \\mathcal L(\\mathrm{BN}(y))` with the quadratic loss realising ``(g, H)``."""
-    bn = get_layer("batchnorm")
-    args = bn_args(case)
-    z0 = bn.stateless_forward(case.y.reshape(-1, 1), *args).reshape(-1).detach()
-
-    def f(y: Tensor) -> Tensor:
-        d = bn.stateless_forward(y.reshape(-1, 1), *args).reshape(-1) - z0
-        return case.g @ d + 0.5 * d @ (case.H @ d)
-
-    return f
 
 
 def quantities(case: Case, cross_check: bool = True) -> Quantities:
@@ -196,3 +114,24 @@ def _cross_check(q: Quantities, bn, x: Tensor, args: tuple) -> None:
         assert err <= tol * g_scale, f"autograd ghat disagrees with the symbolic one by {err:.3g} on {case.to_json()}"
         assert math.isnan(c_scale) or abs(s_curv - auto) <= tol * c_scale, (
             f"autograd ghat^T Hhat ghat {auto!r} disagrees with the symbolic {s_curv!r} on {case.to_json()}")
+
+
+def batch_quantities(cases: Case) -> Quantities:
+    """The catalogue's ingredients for a batch of cases, by the closed forms."""
+    bn = get_layer("batchnorm")
+    x, args = as_channels(cases.y), bn_args(cases)
+    m = cases.y.shape[-1]
+    ghat = from_channels(bn.vjp(x, as_channels(cases.g), *args), cases.y)
+    j_gh = from_channels(bn.jvp(x, as_channels(ghat), *args), cases.y)
+    curv = from_channels(bn.hvp(x, as_channels(cases.g), as_channels(ghat), *args), cases.y)
+    # H applied to the three vectors at once: one pass over the (K, m, m) H
+    h_jgh, h_ghat, h_g = (cases.H @ torch.stack((j_gh, ghat, cases.g), -1)).unbind(-1)
+    mu = cases.y.mean(-1, keepdim=True)
+    var = ((cases.y - mu) ** 2).mean(-1)
+    sigma = torch.sqrt(var + cases.eps)
+    return Quantities(
+        case=cases, m=m, sigma=sigma, var=var, yhat=(cases.y - mu) / sigma.unsqueeze(-1), ghat=ghat,
+        ghat_Hhat_ghat=(j_gh * h_jgh).sum(-1) + (curv * ghat).sum(-1),
+        ghat_H_ghat=(ghat * h_ghat).sum(-1), g_H_g=(cases.g * h_g).sum(-1),
+        kappa=bn.condition(x, *args),
+    )

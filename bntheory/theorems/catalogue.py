@@ -17,12 +17,13 @@ from typing import Callable
 
 import torch
 
+from bntheory.cases.settings import REGIMES
 from bntheory.errors import InvalidArgumentError
 from bntheory.theorems.case import Quantities
 
 Side = Callable[[Quantities], list[float]]  # the terms whose sum is the side
 Predicate = Callable[[Quantities], bool]
-REGIMES = ("eps=0", "eps>0")
+__all__ = ["REGIMES", "STATEMENTS", "Assumption", "Statement", "get_statement", "needs_psd"]
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ STATEMENTS: tuple[Statement, ...] = (
 
 def _thm2_exact_rhs(q: Quantities) -> list[torch.Tensor]:
     """Both terms by the layer's closed forms (independent of the autograd left side)."""
-    from bntheory.theorems.case import as_channels, bn_args, from_channels
+    from bntheory.cases.theorem import as_channels, bn_args, from_channels
 
     c = q.case
     x, args = as_channels(c.y), bn_args(c)

@@ -1,1 +1,1 @@
-"""Verification: the autograd oracle, the error model, comparisons and verdicts."""
+"""Verification of layers: the autograd oracle, the error model, comparisons and the battery."""

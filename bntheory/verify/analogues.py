@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from bntheory.norms import Normalization
-from bntheory.testing.batches import FAMILIES, make_groups
+from bntheory.cases.batches import FAMILIES, make_groups
 from bntheory.verify.errormodel import relative_tolerance
 
 SIZES = (4, 16, 64)

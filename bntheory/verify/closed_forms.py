@@ -11,24 +11,19 @@ fraction of the error model's bound used.  The forward is compared with the laye
 from __future__ import annotations
 
 import inspect
-import itertools
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Iterable
 
 import torch
 
 from bntheory.norms import OPERATIONS, Normalization
-from bntheory.testing.batches import FAMILIES
-from bntheory.testing.cases import layer_case
-from bntheory.testing.strategies import WEIGHT_KINDS, LayerCall
+from bntheory.cases.layer_calls import layer_case
+from bntheory.cases.settings import describe, settings
+from bntheory.cases.strategies import LayerCall
 from bntheory.verify.compare import compare
 from bntheory.verify.errormodel import ROUNDING_STEPS
 from bntheory.verify.oracle import closed_form, layer_map, oracle
 
-SHAPES: tuple[tuple[int, ...], ...] = ((8, 3), (6, 2, 4), (4, 2, 3, 3), (64, 2))
-QUICK_SHAPES: tuple[tuple[int, ...], ...] = ((8, 3), (4, 2, 3, 3))
-EPS_VALUES: tuple[float, ...] = (0.0, 1e-5, 0.5)
-SEEDS_PER_SETTING = 2
 #: torch's own kernels are not scale-safe: ``F.group_norm`` on an (8, 3) batch of scale 1e100
 #: returns values near 1e88 where the exact output is below 1 (one-pass variance).  The forward
 #: is compared with torch on the other families; these two are covered by autograd and SymPy.
@@ -65,23 +60,6 @@ class LayerSummary:
     @property
     def failures(self) -> int:
         return sum(op.failures for op in self.ops)
-
-
-def settings(seed: int, quick: bool = False) -> list[tuple[str, tuple[int, ...], float, bool, str, int]]:
-    """The fixed list of (family, shape, eps, training, weight kind, seed) the report uses."""
-    out = []
-    shapes, per = (QUICK_SHAPES, 1) if quick else (SHAPES, SEEDS_PER_SETTING)
-    for i, (family, shape, eps, training) in enumerate(
-        itertools.product(FAMILIES, shapes, EPS_VALUES, (True, False))
-    ):
-        for k in range(per):
-            kind = WEIGHT_KINDS[(i + k) % len(WEIGHT_KINDS)]
-            out.append((family, shape, eps, training, kind, seed * 1_000_003 + i * SEEDS_PER_SETTING + k))
-    return out
-
-
-def describe(family: str, shape: tuple[int, ...], eps: float, training: bool, seed: int) -> str:
-    return f"{family}, shape {shape}, eps={eps}, {'train' if training else 'eval'}, seed {seed}"
 
 
 def measure_layer(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",

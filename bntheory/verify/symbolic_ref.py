@@ -28,7 +28,6 @@ DIGITS = 50
 
 @functools.lru_cache(maxsize=None)
 def _lambdified(name: str, m: int):
-    import sympy
 
     from bntheory.symbolic.explicit import group_symbols, hessian, jacobian, lambdify_mpmath
 

@@ -147,7 +147,9 @@ def test_cifar10_loads_fake_directory(tmp_path):
     mean = raw.mean(dim=(0, 2, 3), keepdim=True)
     std = raw.std(dim=(0, 2, 3), unbiased=False, keepdim=True)
     torch.testing.assert_close(x, (raw - mean) / std, atol=1e-5, rtol=0)
-    test_raw = torch.from_numpy(batches[CIFAR10_TEST_FILE][b"data"].reshape(6, 3, 32, 32)).double() / 255
+    test_raw = (
+        torch.from_numpy(batches[CIFAR10_TEST_FILE][b"data"].reshape(6, 3, 32, 32)).double() / 255
+    )
     torch.testing.assert_close(data.x_test.double(), (test_raw - mean) / std, atol=1e-5, rtol=0)
 
 
@@ -210,7 +212,9 @@ def test_cifar10_missing_labels_key(tmp_path):
 
 def test_cifar10_wrong_width(tmp_path):
     _corrupt(tmp_path, "test_batch", data=np.zeros((PER_BATCH, 100), dtype=np.uint8))
-    with pytest.raises(DataError, match=r"test_batch: b'data' must have shape \(N, 3072\).*\(6, 100\)"):
+    with pytest.raises(
+        DataError, match=r"test_batch: b'data' must have shape \(N, 3072\).*\(6, 100\)"
+    ):
         load_cifar10(tmp_path)
 
 
@@ -228,5 +232,7 @@ def test_cifar10_labels_length_mismatch(tmp_path):
 
 def test_cifar10_label_out_of_range(tmp_path):
     _corrupt(tmp_path, "data_batch_1", labels=[0, 1, 2, 10, 4, 5])
-    with pytest.raises(DataError, match=r"data_batch_1: labels must lie in 0\.\.9, found 10 at index 3"):
+    with pytest.raises(
+        DataError, match=r"data_batch_1: labels must lie in 0\.\.9, found 10 at index 3"
+    ):
         load_cifar10(tmp_path)

@@ -86,7 +86,9 @@ def test_krylov_optimum_bounds_power_iteration_and_eigsh():
     scale = np.abs(eig).max()
     assert np.all(np.diff(high) >= -1e-12 * scale) and np.all(np.diff(low) <= 1e-12 * scale)
     assert np.all(high <= eig[-1] + 1e-10 * scale) and np.all(low >= eig[0] - 1e-10 * scale)
-    assert high[-1] == pytest.approx(eig[-1], rel=1e-9) and low[-1] == pytest.approx(eig[0], rel=1e-9)
+    assert high[-1] == pytest.approx(eig[-1], rel=1e-9) and low[-1] == pytest.approx(
+        eig[0], rel=1e-9
+    )
     # power iteration from the same start vector: after k products its estimate lies in [low, high]
     v = np.random.default_rng(0).normal(size=op.n)
     v /= np.linalg.norm(v)
@@ -97,8 +99,15 @@ def test_krylov_optimum_bounds_power_iteration_and_eigsh():
     # eigsh: whatever it returns after p products is within the Krylov space's range at p
     for ncv in (3, 5):
         counted = probes.HessianOperator(model, loss_fn("mlp"), data.x_train, data.y_train)
-        val = eigsh(counted.linear_operator(), k=1, which="LA", tol=1e-2, ncv=ncv,
-                    v0=np.random.default_rng(0).normal(size=op.n), return_eigenvectors=False)[0]
+        val = eigsh(
+            counted.linear_operator(),
+            k=1,
+            which="LA",
+            tol=1e-2,
+            ncv=ncv,
+            v0=np.random.default_rng(0).normal(size=op.n),
+            return_eigenvectors=False,
+        )[0]
         p = min(counted.products, op.n)
         assert val <= high[p - 1] + 1e-10 * scale
 
@@ -142,8 +151,16 @@ def test_probes_restore_parameters_running_statistics_and_rng(norm):
 
 def test_resume_after_a_kill_gives_the_same_numbers(tmp_path):
     p = get_preset("smoke")
-    cfg = RunConfig(**{**p.base.__dict__, "norm": "noisybatchnorm", "steps": 20, "checkpoint_every": 5,
-                       "probe_every": 7, "hessian_every": 14})
+    cfg = RunConfig(
+        **{
+            **p.base.__dict__,
+            "norm": "noisybatchnorm",
+            "steps": 20,
+            "checkpoint_every": 5,
+            "probe_every": 7,
+            "hessian_every": 14,
+        }
+    )
     data = p.load(0, None)
     whole = train(cfg, data, tmp_path / "whole")
 
@@ -176,7 +193,8 @@ def test_norm_layers():
     x = torch.randn(64, 5, dtype=torch.float64) * 3 + 1
     torch.manual_seed(0)
     linf = Norm("linfbatchnorm", 5).double().train()
-    assert float(linf(x).detach().abs().amax()) == pytest.approx(1.0, rel=1e-4)  # gamma = 1: max |c| / max |c|
+    # gamma = 1: max |c| / max |c|
+    assert float(linf(x).detach().abs().amax()) == pytest.approx(1.0, rel=1e-4)
     noisy = Norm("noisybatchnorm", 5).double()
     bn = Norm("batchnorm", 5).double()
     assert not torch.allclose(noisy.train()(x), bn.train()(x))
@@ -194,8 +212,16 @@ def test_noisy_norm_draws_the_papers_noise_from_the_global_rng():
     torch.manual_seed(3)
     out = noisy(x)
     torch.manual_seed(3)
-    a = torch.nn.functional.batch_norm(x, None, None, torch.ones(4, dtype=torch.float64),
-                                       torch.zeros(4, dtype=torch.float64), True, 0.1, 1e-5)
+    a = torch.nn.functional.batch_norm(
+        x,
+        None,
+        None,
+        torch.ones(4, dtype=torch.float64),
+        torch.zeros(4, dtype=torch.float64),
+        True,
+        0.1,
+        1e-5,
+    )
     mu_t = torch.empty((), dtype=torch.float64).uniform_(-0.5, 0.5)
     sigma_t = torch.empty((), dtype=torch.float64).uniform_(1.0, 1.25)
     shift = torch.empty_like(a).uniform_(-0.1, 0.1) + mu_t
@@ -235,8 +261,10 @@ def test_landscape_cli_smoke(tmp_path, capsys):
     for fig in ("curves", "landscape", "ics", "activations"):
         assert (out / f"smoke-{fig}.png").read_bytes().startswith(b"\x89PNG")
     assert "beta-smoothness" in (out / "smoke.md").read_text()
-    assert main(["landscape", "--preset", "smoke", "--out", str(out)]) == 2  # runs exist: no overwrite
+    # runs exist: no overwrite
+    assert main(["landscape", "--preset", "smoke", "--out", str(out)]) == 2
     assert "resume" in capsys.readouterr().err
     assert main(["landscape", "--preset", "smoke", "--out", str(out), "--resume"]) == 0
-    assert main(["landscape", "--preset", "smoke", "--norm", "batchnrom", "--out", str(tmp_path / "x")]) == 2
+    typo = ["landscape", "--preset", "smoke", "--norm", "batchnrom", "--out", str(tmp_path / "x")]
+    assert main(typo) == 2
     assert main(["landscape", "--preset", "cifar10-vgg", "--out", str(tmp_path / "c")]) == 2

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from bntheory import get_layer
 from bntheory.errors import BNTheoryError, NonFiniteInputError
-from bntheory.norms import _fused
+from bntheory.norms import fused
 from bntheory.norms.base import unit_roundoff
-from bntheory.testing.strategies import batchnorm_cases, build_case, raw_batches
+from bntheory.cases.strategies import batchnorm_cases, build_case, raw_batches
 from bntheory.verify.compare import compare
 from bntheory.verify.oracle import closed_form, layer_map, oracle
 
@@ -29,14 +29,14 @@ ROUTES = pytest.mark.parametrize("route", ["fused", "torch"])
 
 @contextlib.contextmanager
 def closed_form_route(route):
-    if route == "fused" and not _fused.ENABLED:
+    if route == "fused" and not fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
-    saved = _fused.ENABLED
-    _fused.ENABLED = route == "fused"
+    saved = fused.ENABLED
+    fused.ENABLED = route == "fused"
     try:
         yield
     finally:
-        _fused.ENABLED = saved
+        fused.ENABLED = saved
 
 
 def torch_reference_map(case):
@@ -278,30 +278,30 @@ def test_adjacent_floats_have_nonzero_variance(device):
 def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     """The fused kernels really run (so the route tests above test them), and agree with
     the torch route to the error model."""
-    if not _fused.ENABLED:
+    if not fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     calls = []
     kernel = {"vjp": "jacobian", "hvp": "hvp"}[op]
-    real = getattr(_fused, kernel)
-    monkeypatch.setattr(_fused, kernel, lambda *a: calls.append(1) or real(*a))
+    real = getattr(fused, kernel)
+    monkeypatch.setattr(fused, kernel, lambda *a: calls.append(1) or real(*a))
     gen = torch.Generator().manual_seed(3)
     x, g, v = (torch.randn(200, 7, dtype=torch.float64, generator=gen) for _ in range(3))
     x[5] += 1e4  # one outlier sample: the blocked statistics must stay two-pass accurate
     kw = {"weight": torch.randn(7, dtype=torch.float64, generator=gen), "training": True, "eps": 1e-5}
-    fused = closed_form(BN, op, x, g, v, (), kw)
+    ours = closed_form(BN, op, x, g, v, (), kw)
     assert calls, "the fused kernels were not used for a contiguous 2-D float64 CPU batch"
     with closed_form_route("torch"):
         plain = closed_form(BN, op, x, g, v, (), kw)
     assert len(calls) == 1, "the torch route called the fused kernels"
-    assert compare(BN, op, x, fused, plain, (), kw, g=g, v=v).ok
+    assert compare(BN, op, x, ours, plain, (), kw, g=g, v=v).ok
 
 
 def test_fused_kernels_give_the_same_bits_on_any_number_of_threads_and_row_order(monkeypatch):
     """Blocks of samples, not threads, fix the order of every sum (the merge tree runs in one
     thread), so the fused results do not depend on how many Numba threads compute them, nor on
-    the order in which the output pass takes its rows (``_fused.last_first``, by the L2 size).
+    the order in which the output pass takes its rows (``fused.last_first``, by the L2 size).
     The test suite's workers run one thread each: this test runs the kernels on several."""
-    if not _fused.ENABLED:
+    if not fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     import numba
 
@@ -317,37 +317,37 @@ def test_fused_kernels_give_the_same_bits_on_any_number_of_threads_and_row_order
         for n in sorted({1, 2, most}):
             numba.set_num_threads(n)
             for l2, last_first in ((None, True), (0, False)):  # unknown L2: last row first
-                monkeypatch.setattr(_fused, "L2_BYTES", l2)
-                assert _fused.last_first(3, x.numpy()) is last_first
-                results[n, last_first] = (_fused.hvp(x, g, v, w, 1e-5), _fused.jacobian(x, g, w, 1e-5))
+                monkeypatch.setattr(fused, "L2_BYTES", l2)
+                assert fused.last_first(3, x.numpy()) is last_first
+                results[n, last_first] = (fused.hvp(x, g, v, w, 1e-5), fused.jacobian(x, g, w, 1e-5))
     finally:
         numba.set_num_threads(saved)
     (hvp1, s1), (jac1, t1) = results[1, False]
-    assert s1 == t1 == _fused.OK
+    assert s1 == t1 == fused.OK
     for (hvp, s), (jac, t) in results.values():
-        assert s == t == _fused.OK
+        assert s == t == fused.OK
         assert torch.equal(hvp, hvp1) and torch.equal(jac, jac1)
 
 
 def test_fused_kernels_decline_what_they_cannot_vouch_for():
-    if not _fused.ENABLED:
+    if not fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     gen = torch.Generator().manual_seed(2)
     x, g, v = (torch.randn(130, 4, dtype=torch.float64, generator=gen) for _ in range(3))
-    out, status = _fused.hvp(x, g, v, None, 1e-5)
-    assert status == _fused.OK
+    out, status = fused.hvp(x, g, v, None, 1e-5)
+    assert status == fused.OK
     with closed_form_route("torch"):
         assert compare(BN, "hvp", x, out, BN.hvp(x, g, v, training=True), (), {"training": True}, g=g, v=v).ok
     for which in range(3):
         bad = [x.clone(), g.clone(), v.clone()]
         bad[which][129, 3] = math.nan  # in the last, short statistics block
-        assert _fused.hvp(*bad, None, 1e-5)[1] == _fused.NONFINITE_MEAN
-        assert _fused.jacobian(bad[0], bad[which or 1], None, 1e-5)[1] == _fused.NONFINITE_MEAN
+        assert fused.hvp(*bad, None, 1e-5)[1] == fused.NONFINITE_MEAN
+        assert fused.jacobian(bad[0], bad[which or 1], None, 1e-5)[1] == fused.NONFINITE_MEAN
     tiny = torch.tensor([[1e-170, 1.0], [2e-170, 2.0]], dtype=torch.float64)  # var underflows to 0
     ones = torch.ones_like(tiny)
-    assert _fused.hvp(tiny, ones, ones, None, 0.0)[1] == _fused.BAD_SIGMA
-    assert _fused.jacobian(tiny, ones, None, 0.0)[1] == _fused.BAD_SIGMA
-    assert _fused.jacobian(tiny, ones, None, 1e-5)[1] == _fused.OK
+    assert fused.hvp(tiny, ones, ones, None, 0.0)[1] == fused.BAD_SIGMA
+    assert fused.jacobian(tiny, ones, None, 0.0)[1] == fused.BAD_SIGMA
+    assert fused.jacobian(tiny, ones, None, 1e-5)[1] == fused.OK
 
 
 def _bad_input_cases():
@@ -383,7 +383,7 @@ def test_fused_route_reports_bad_input_like_the_torch_route(case, op):
     """Every bad input raises the same error, with the same message, on both CPU routes: the
     fused route leaves the finiteness checks to its own statistics, so this shows that
     nothing is lost on the way."""
-    if not _fused.ENABLED:
+    if not fused.ENABLED:
         pytest.skip("the fused route needs Numba (not installed or BNTHEORY_FUSED=0)")
     _, x, w, eps = case
     ones = torch.ones_like(x)
@@ -402,7 +402,7 @@ def test_scratch_spaces_the_accumulators_around_the_4k_ring(accumulators, channe
     """Every accumulator of every block lies at the input's offset + (i + 1) spacing modulo
     4096 bytes, and none overlaps another or leaves the buffer."""
     x = np.empty((3, channels), dtype=dtype)[1:]  # an input not at the start of its allocation
-    buf, (first, acc, blk) = _fused._scratch(x, accumulators, blocks)
+    buf, (first, acc, blk) = fused.scratch_buffer(x, accumulators, blocks)
     es = x.itemsize
     spacing = 4096 // (accumulators + 1) // 64 * 64
     base = buf.ctypes.data
@@ -430,4 +430,4 @@ def test_l2_size_is_read_from_sysfs(tmp_path, entries, expected):
         (tmp_path / name).mkdir()
         for field, text in (("level", level), ("type", kind), ("size", size)):
             (tmp_path / name / field).write_text(text + "\n")
-    assert _fused._l2_bytes(tmp_path) == expected
+    assert fused.l2_bytes(tmp_path) == expected

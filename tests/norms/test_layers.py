@@ -20,7 +20,7 @@ from bntheory.errors import (
 )
 from bntheory.norms import LpBatchNorm
 from bntheory.testing import check_layer
-from bntheory.testing.cases import layer_calls, layer_case
+from bntheory.cases.layer_calls import layer_calls, layer_case
 from bntheory.verify.compare import compare
 from bntheory.verify.oracle import closed_form, layer_map, oracle
 

@@ -15,10 +15,10 @@ from bntheory.errors import InvalidArgumentError
 from bntheory.search import search
 from bntheory.search.core import distinct_values, rounded_case
 from bntheory.search.space import CaseSpace
-from bntheory.search.study import ATTAINED, StudyGrid, attach, study
+from bntheory.search.study import ATTAINED, StudyGrid, study
 from bntheory.theorems.case import Case
 from bntheory.theorems.catalogue import Statement, get_statement
-from bntheory.verify.verdicts import margin
+from bntheory.theorems.margin import margin
 
 EXACT = get_statement("thm1.exact")
 
@@ -85,8 +85,13 @@ def test_study_refutes_where_the_tightness_search_meets_a_violation():
     out = study(PLANTED, "eps=0", "holds", grid)
     assert out.get("refuted_by_search") and out["tightness"]["objective"] == "violation"
     assert out["worst_case"]["violated"]
-    v = attach({"id": "planted", "regime": "eps=0", "verdict": "holds", "counterexample": None}, PLANTED, grid)
-    assert v["verdict"] == "refuted" and margin(PLANTED, Case.from_json(v["counterexample"])).violated
+    from bntheory.claims.model import SearchEvidence, Verdict
+    from bntheory.claims.theorems import StatementJudge, statement_claim
+
+    believed = Verdict(statement_claim(PLANTED).info, "eps=0", "holds", SearchEvidence(0, None), "search")
+    v = StatementJudge(PLANTED).study(believed, quick=True, seed=0)
+    ce = v.evidence.counterexample
+    assert v.verdict == "refuted" and v.evidence.refuted_by_search and margin(PLANTED, Case.from_json(ce)).violated
 
 
 def test_case_space_keeps_var_one_and_psd_h():

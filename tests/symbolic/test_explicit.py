@@ -23,12 +23,23 @@ def _numeric(m, eps, what, seed, device):
     rng = np.random.default_rng(seed)
     x = torch.as_tensor(rng.normal(size=(m, 1)) * 3 + 1, device=device)
     gamma = float(rng.normal())
-    g, v = torch.as_tensor(rng.normal(size=(m, 1)), device=device), torch.as_tensor(rng.normal(size=(m, 1)), device=device)
+    g, v = (
+        torch.as_tensor(rng.normal(size=(m, 1)), device=device),
+        torch.as_tensor(rng.normal(size=(m, 1)), device=device),
+    )
     sym = explicit.group_symbols(m, eps)
-    tensor = explicit.jacobian("batchnorm", m, eps) if what == "jacobian" else explicit.hessian("batchnorm", m, eps)
+    tensor = (
+        explicit.jacobian("batchnorm", m, eps)
+        if what == "jacobian"
+        else explicit.hessian("batchnorm", m, eps)
+    )
     f = sympy.lambdify(list(sym.y) + [sym.gamma], tensor.tolist(), "math")
     t = torch.tensor(f(*x[:, 0].tolist(), gamma), dtype=torch.float64, device=device)
-    kw = {"weight": torch.tensor([gamma], dtype=torch.float64, device=device), "training": True, "eps": float(eps)}
+    kw = {
+        "weight": torch.tensor([gamma], dtype=torch.float64, device=device),
+        "training": True,
+        "eps": float(eps),
+    }
     return x, g, v, t, kw
 
 
@@ -43,7 +54,9 @@ def test_jacobian_matches_autograd(m, eps, device):
 
 
 @pytest.mark.parametrize("eps", EPS)
-@pytest.mark.parametrize("m", [pytest.param(m, marks=pytest.mark.slow) if m > 5 else m for m in range(2, 9)])
+@pytest.mark.parametrize(
+    "m", [pytest.param(m, marks=pytest.mark.slow) if m > 5 else m for m in range(2, 9)]
+)
 def test_hessian_matches_autograd(m, eps, device):
     x, g, v, hess, kw = _numeric(m, eps, "hessian", seed=m, device=device)
     ours = torch.einsum("i,ikl,l->k", g[:, 0], hess, v[:, 0]).reshape(m, 1)
@@ -61,7 +74,9 @@ def test_symbols_are_named_as_documented():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("what,m", [("jacobian", 7), ("jacobian", 8), ("hessian", 5), ("hessian", 6), ("hessian", 8)])
+@pytest.mark.parametrize(
+    "what,m", [("jacobian", 7), ("jacobian", 8), ("hessian", 5), ("hessian", 6), ("hessian", 8)]
+)
 def test_general_closed_forms_match_explicit_beyond_the_proofs(what, m):
     assert compare_with_explicit(what, m, 0) < 1e-40
     assert compare_with_explicit(what, m, 0.5) < 1e-40
@@ -90,7 +105,9 @@ def test_layer_without_symbolic_forward():
 
     register_layer(NoSymbolic)
     try:
-        with pytest.raises(explicit.SymbolicUnavailableError, match="'nosymbolic' has no symbolic forward"):
+        with pytest.raises(
+            explicit.SymbolicUnavailableError, match="'nosymbolic' has no symbolic forward"
+        ):
             explicit.jacobian("nosymbolic", 3)
     finally:
         unregister_layer("nosymbolic")

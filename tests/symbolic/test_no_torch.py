@@ -1,4 +1,4 @@
-"""symbolic/ never imports torch (DESIGN.md): a fresh interpreter proves it."""
+"""symbolic/ never imports torch (the architecture's rule): a fresh interpreter proves it."""
 
 import subprocess
 import sys
@@ -9,7 +9,7 @@ def test_symbolic_modules_do_not_import_torch():
         "import sys\n"
         "import bntheory.symbolic.explicit, bntheory.symbolic.general, bntheory.symbolic.proof\n"
         "import bntheory.symbolic.checks, bntheory.symbolic.catalogue\n"
-        "from bntheory.symbolic import catalogue\n"
+        "from bntheory.symbolic import catalogue, hessian, jacobian\n"
         "catalogue.load_proofs()\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )

@@ -15,15 +15,24 @@ PROOFS = catalogue.load_proofs()
 @pytest.mark.parametrize("proof", PROOFS, ids=[p.id for p in PROOFS])
 def test_proof_holds(proof):
     result = proof.run()
-    assert result.ok, "\n".join(f"step {i}: {s.text}: {s.detail}" for i, s in enumerate(proof.steps, 1) if not s.ok)
+    assert result.ok, "\n".join(
+        f"step {i}: {s.text}: {s.detail}" for i, s in enumerate(proof.steps, 1) if not s.ok
+    )
     md = render_markdown(result)
     assert md.startswith(f"# {proof.title}") and "✗" not in md
 
 
 def test_the_required_proofs_exist():
     ids = {p.id for p in PROOFS}
-    assert {"jacobian", "second-derivative", "theorem1", "theorem2", "scale-invariance",
-            "observation-4.3", "lemma-4.5"} <= ids
+    assert {
+        "jacobian",
+        "second-derivative",
+        "theorem1",
+        "theorem2",
+        "scale-invariance",
+        "observation-4.3",
+        "lemma-4.5",
+    } <= ids
 
 
 def test_a_false_step_fails_and_is_reported():

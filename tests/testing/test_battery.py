@@ -102,7 +102,7 @@ def test_the_pytest_fixture(registered, check_layer):
 
 
 def test_active_piece_picks_the_branch_and_refuses_non_differentiable_points():
-    from bntheory.testing.symbolic_check import NotDifferentiableHere, active_piece
+    from bntheory.verify.symbolic_check import NotDifferentiableHere, active_piece
 
     a, b = sympy.symbols("a b", real=True)
     at = {a: sympy.Rational(3, 2), b: sympy.Rational(-5, 2)}
@@ -123,7 +123,7 @@ def test_the_active_piece_has_the_derivatives_of_the_whole_forward(name):
     import mpmath
 
     from bntheory.symbolic import explicit
-    from bntheory.testing.symbolic_check import FUNCTIONS, active_piece
+    from bntheory.verify.symbolic_check import FUNCTIONS, active_piece
 
     layer, m = bntheory.get_layer(name), 3
     sym = explicit.group_symbols(m, sympy.Rational(1, 10))

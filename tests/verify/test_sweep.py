@@ -10,8 +10,9 @@ import torch
 from bntheory.cli import main
 from bntheory.theorems.case import Case
 from bntheory.theorems.catalogue import STATEMENTS, get_statement
-from bntheory.verify.sweep import batch_quantities, random_batch, sweep
-from bntheory.verify.verdicts import margin, margin_terms
+from bntheory.claims.sweep import random_batch, sweep
+from bntheory.theorems.case import batch_quantities
+from bntheory.theorems.margin import margin, margin_terms
 
 
 @pytest.mark.parametrize("eps", [0.0, 0.5])

@@ -9,14 +9,18 @@ from pathlib import Path
 import pytest
 from torch.func import grad, hessian
 
+from bntheory.cases.theorem import Case, lhat
+from bntheory.claims import claims, get_claim
+from bntheory.claims.search import PROFILES
+from bntheory.claims.theorems import statement_claim
 from bntheory.cli import main
-from bntheory.theorems import lemma45
-from bntheory.theorems.case import Case, lhat, quantities
+from bntheory.theorems.case import quantities
 from bntheory.theorems.catalogue import REGIMES, STATEMENTS, Statement, get_statement
-from bntheory.verify.verdicts import PROFILES, judge, margin
+from bntheory.theorems.margin import margin
 
 JOBS = [(s, r) for s in STATEMENTS for r in REGIMES]
 COMMITTED = Path(__file__).parents[2] / "reports" / "data" / "verdicts.json"
+CLAIMS = COMMITTED.with_name("claims.json")
 
 
 def independent_sides(statement: Statement, case: Case) -> tuple[float, float]:
@@ -42,54 +46,59 @@ def test_proved_identities_are_catalogued():
 
 
 @pytest.mark.parametrize("statement,regime", JOBS, ids=[f"{s.id}-{r}" for s, r in JOBS])
-def test_verdict_is_discovered_and_rechecked(statement, regime, device):
-    v = judge(statement, regime, "ci", device=device)
+def test_verdict_is_discovered_and_rechecked(statement, regime):
+    v = get_claim(statement.id).verdict(regime, "ci")
+    ev = v.evidence
     if (statement.id, regime) in PROVED:
-        assert v.verdict == "holds", f"the search refuted an identity that proofs/ establishes: {v.counterexample}"
+        assert v.verdict == "holds", f"the search refuted an identity that proofs/ establishes: {ev.counterexample}"
     if v.verdict == "refuted":
-        case = Case.from_json(v.counterexample, device)
-        assert case.m == v.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
+        case = Case.from_json(ev.counterexample)
+        assert case.m == ev.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
         lhs, rhs = independent_sides(statement, case)
         mg = margin(statement, case)
         gap = (rhs - lhs) if statement.relation == "<=" else -abs(rhs - lhs)
         assert gap < -mg.tolerance, f"counterexample does not re-check independently: {lhs} vs {rhs}"
         assert all(a.holds(quantities(case)) for a in statement.assumptions)
     else:
-        assert v.examples >= PROFILES["ci"] // 3, "the search must have judged many applicable cases"
-        assert v.counterexample is None
+        assert ev.examples >= PROFILES["ci"] // 3, "the search must have judged many applicable cases"
+        assert ev.counterexample is None
 
 
 def test_a_planted_false_statement_is_refuted():
     exact = get_statement("thm1.exact")
     planted = Statement("planted", 1, "test", "", exact.lhs, lambda q: [0.999 * t for t in exact.rhs(q)])
-    v = judge(planted, "eps=0", "ci")
-    assert v.verdict == "refuted" and v.violation > 0
+    v = statement_claim(planted).verdict("eps=0", "ci")
+    assert v.verdict == "refuted" and v.evidence.violation > 0
 
 
 def test_committed_counterexamples_replay():
     """The counterexamples in the committed report (`make report`) still violate their statements."""
-    doc = json.loads(COMMITTED.read_text())
-    refuted = [v for v in doc["statements"] if v["verdict"] == "refuted"]
-    assert refuted, "the committed report lists no refuted statement"
-    for v in refuted:
-        if v["id"] == "lemma4.5":  # a weight-space problem, re-solved exactly
-            assert lemma45.evaluate(lemma45.from_json(v["counterexample"]))["violated"]
-            continue
-        assert margin(get_statement(v["id"]), Case.from_json(v["counterexample"])).violated, v["id"]
+    doc = json.loads(CLAIMS.read_text())
+    refuted = [v for v in doc["claims"] if v["verdict"] == "refuted"]
+    assert refuted, "the committed report lists no refuted claim"
+    for v in refuted:  # each claim's own judge replays its case space's numbers
+        assert get_claim(v["id"]).judge.recheck(v["evidence"]["counterexample"]), v["id"]
 
 
 def test_verify_cli_writes_schema(tmp_path, capsys):
     assert main(["verify", "--out", str(tmp_path), "--profile", "quick", "--jobs", "2"]) == 0
     doc = json.loads((tmp_path / "verdicts.json").read_text())
-    assert doc["schema"] == 1 and len(doc["statements"]) == len(JOBS) + len(REGIMES)  # + Lemma 4.5
+    n_claims = sum(len(c.regimes) for c in claims())
+    assert doc["schema"] == 1 and len(doc["statements"]) == n_claims
     keys = {"id", "regime", "source", "latex", "verdict", "assumptions", "examples", "max_slack", "counterexample"}
     for v in doc["statements"]:
         assert keys <= set(v) and v["regime"] in REGIMES
         assert v["verdict"] in ("holds", "refuted", "holds-under-assumptions")
-        if v["counterexample"] and v["id"] != "lemma4.5":
+        if v["counterexample"] and "y" in v["counterexample"]:  # a BatchNorm channel's case
             ce = v["counterexample"]
             assert len(ce["y"]) == ce["m"] and len(ce["H"]) == ce["m"] and all(len(r) == ce["m"] for r in ce["H"])
     assert "thm1.seed" in (tmp_path / "verdicts.md").read_text()
+    records = json.loads((tmp_path / "claims.json").read_text())
+    assert records["schema"] == 1 and len(records["claims"]) == n_claims
+    for r in records["claims"]:
+        assert {"id", "regime", "verdict", "evidence", "judge", "claim"} <= set(r)
+    out = capsys.readouterr().out
+    assert "ioffe2015.output-moments" in out  # a claim of another case space, judged too
 
 
 def test_readme_headline_table_matches_the_committed_report():

@@ -7,8 +7,9 @@ import numpy as np
 import torch
 
 from bntheory.norms import Normalization
-from bntheory.testing.batches import make_groups
-from bntheory.testing.strategies import LayerCall
+from bntheory.cases.batches import make_groups
+from bntheory.cases.settings import EPS_VALUES, WEIGHT_KINDS
+from bntheory.cases.strategies import LayerCall
 
 
 def group_index(layer: Normalization, shape: tuple[int, ...], kwargs: dict) -> torch.Tensor:
@@ -40,13 +41,13 @@ def layer_case(layer: Normalization, family: str, shape: tuple[int, ...], seed: 
     return LayerCall(family=family, x=x, g=t(rng.normal(size=shape)), v=t(rng.normal(size=shape)), kwargs=kwargs)
 
 
-def layer_calls(layer: Normalization, device: str | torch.device = "cpu", eps_values: tuple[float, ...] = (0.0, 1e-5, 0.5),
+def layer_calls(layer: Normalization, device: str | torch.device = "cpu", eps_values: tuple[float, ...] = EPS_VALUES,
                 training: bool | None = None):
     """Hypothesis strategy: seeded calls of ``layer`` over families, shapes, ``eps``, modes and
     weight kinds; settings the layer has no arguments for are filtered out."""
     from hypothesis import strategies as st
 
-    from bntheory.testing.strategies import WEIGHT_KINDS, families, shapes
+    from bntheory.cases.strategies import families, shapes
 
     @st.composite
     def draw(d):

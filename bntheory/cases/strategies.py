@@ -17,11 +17,10 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bntheory.norms import _group
-from bntheory.testing.batches import FAMILIES, channel_batch
+from bntheory.norms import grouped
+from bntheory.cases.batches import FAMILIES, channel_batch
+from bntheory.cases.settings import EPS_VALUES, WEIGHT_KINDS
 
-EPS_VALUES = (0.0, 1e-5, 0.5)
-WEIGHT_KINDS = ("ones", "positive", "negative", "zero", "mixed")
 
 
 def shapes(max_n: int = 6, max_c: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
@@ -42,7 +41,7 @@ def families() -> st.SearchStrategy[str]:
 
 def weights(channels: int, kind: str, rng: np.random.Generator) -> np.ndarray:
     """Per-channel ``gamma`` of a kind: ones, positive, negative, zero or mixed signs."""
-    return _group.weight_example(channels, kind, rng, always_draw_signs=False)
+    return grouped.weight_example(channels, kind, rng, always_draw_signs=False)
 
 
 @dataclass
@@ -168,8 +167,8 @@ def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generat
 def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float,
                        device: str | torch.device = "cpu", lam: float = 1.0):
     """A deterministic :class:`~bntheory.theorems.case.Case`."""
-    from bntheory.testing.batches import make_groups
-    from bntheory.theorems.case import Case
+    from bntheory.cases.batches import make_groups
+    from bntheory.cases.theorem import Case
 
     rng = np.random.default_rng(seed)
     y = make_groups(family, rng, 1, m)[0]

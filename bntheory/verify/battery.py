@@ -3,7 +3,7 @@
 1. **protocol** -- the layer is registered, names itself, and says what it provides;
 2. **symbolic** -- its SymPy forward, Jacobian and second derivative (explicit ``m`` = 2, 3, 4,
    evaluated at 50 digits) against its torch forward and closed forms
-   (:mod:`bntheory.testing.symbolic_check`);
+   (:mod:`bntheory.verify.symbolic_check`);
 3. **closed forms** -- ``jvp``, ``vjp``, ``hvp`` against ``torch.autograd`` of its forward, and
    the forward against its ``torch.nn.functional`` counterpart, on every batch family, several
    shapes, ``eps`` in {0, 1e-5, 0.5}, training and eval mode where it has one
@@ -23,8 +23,8 @@ import torch
 
 from bntheory.errors import BNTheoryError
 from bntheory.norms import Normalization, get_layer
-from bntheory.testing.cases import layer_case
-from bntheory.testing.symbolic_check import SIZES, check_symbolic
+from bntheory.cases.layer_calls import layer_case
+from bntheory.verify.symbolic_check import SIZES, check_symbolic
 from bntheory.verify.closed_forms import LayerSummary, measure_layer
 from bntheory.norms.base import group_norm
 from bntheory.verify.errormodel import ratio as ratio_of

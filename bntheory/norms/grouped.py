@@ -14,7 +14,8 @@ BatchNorm) and a scale :math:`t` of one of two kinds:
 * ``"std"``: :math:`t = \sqrt{\overline{c^2} + \varepsilon}` (BatchNorm, LayerNorm,
   GroupNorm, InstanceNorm; RMSNorm without centering);
 * ``"lp"``: :math:`t = s_p(c) + \varepsilon` with :math:`s_p = (\overline{|c|^p})^{1/p}`
-  for p = 1, 2 and :math:`s_\infty = \max|c|` (the paper's :math:`\ell_p` batch normalization).
+  for p = 1, 2 and :math:`s_\infty = \max|c|` (the paper's :math:`\ell_p` batch
+  normalization).
 
 Write :math:`w = \nabla_y t` and :math:`\tilde g = \gamma\odot g`.  Then, exactly,
 
@@ -23,7 +24,8 @@ Write :math:`w = \nabla_y t` and :math:`\tilde g = \gamma\odot g`.  Then, exactl
     J^\top g = \tfrac1t\Big(P\tilde g - w\,\tfrac{\langle c,\tilde g\rangle}{t}\Big),
 
 .. math::
-    \nabla^2_y\langle g, z\rangle v = -\frac{\langle w,v\rangle P\tilde g + \langle P\tilde g, v\rangle w}{t^2}
+    \nabla^2_y\langle g, z\rangle v =
+      -\frac{\langle w,v\rangle P\tilde g + \langle P\tilde g, v\rangle w}{t^2}
       + \frac{2\langle \tilde g, c\rangle\langle w, v\rangle}{t^3} w
       - \frac{\langle\tilde g, c\rangle}{t^2}\,\nabla^2 t\, v ,
 
@@ -32,88 +34,23 @@ with :math:`w = c/(mt)`, :math:`\nabla^2 t\,v = Jv/(m\gamma)` for ``"std"``;
 largest :math:`|c_k|`, split evenly over ties as torch's ``amax`` does) for p = ∞, where
 :math:`\nabla^2 t = 0` almost everywhere; and for p = 2, :math:`w = c/(ms)`,
 :math:`\nabla^2 t\,v = (Pv - c\langle w, v\rangle/s)/(ms)`.  ``proofs/p8_group_layers.py``,
-``p9_rmsnorm.py`` and ``p10_lp_batchnorm.py`` derive them from the layers' symbolic forwards.  In eval mode (fixed statistics) the map is
-affine and its curvature is zero.
+``p9_rmsnorm.py`` and ``p10_lp_batchnorm.py`` derive them from the layers' symbolic
+forwards.  In eval mode (fixed statistics) the map is affine and its curvature is zero.
 """
 
 from __future__ import annotations
 
-import inspect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from bntheory.errors import (
-    InvalidArgumentError,
-    NonFiniteInputError,
-    ShapeMismatchError,
-    ZeroVarianceError,
-)
-from bntheory.norms.base import Normalization, group_norm
-
-LP_VALUES = (1.0, 2.0, math.inf)
-
-
-# ----------------------------------------------------------------- validation
-def check_finite(where: str, name: str, t: Tensor) -> None:
-    """NonFiniteInputError naming the first non-finite entry of ``t``."""
-    if bool(torch.isfinite(t.sum())):
-        return
-    if not torch.isfinite(t).all():
-        bad = tuple((~torch.isfinite(t)).nonzero()[0].tolist())
-        raise NonFiniteInputError(f"{where}: {name} contains a non-finite value ({t[bad].item()}) at index {bad}; "
-                                  f"{name} must be finite everywhere")
-
-
-def check_input(where: str, x: Any, min_dim: int, layout: str) -> None:
-    if not isinstance(x, Tensor):
-        raise InvalidArgumentError(f"{where}: input must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < min_dim:
-        raise ShapeMismatchError(f"{where}: input must have shape {layout} (at least {min_dim} dimensions), "
-                                 f"got shape {tuple(x.shape)}")
-    if not x.is_floating_point():
-        raise InvalidArgumentError(f"{where}: input must be a floating-point tensor, got dtype {x.dtype}")
-    check_finite(where, "input", x)
-
-
-def check_param(where: str, name: str, t: Any, shape: tuple[int, ...], x: Tensor, what: str) -> Tensor | None:
-    """``t`` (None allowed) must be a finite tensor of ``shape`` on the input's dtype and device."""
-    if t is None:
-        return None
-    if not isinstance(t, Tensor):
-        raise InvalidArgumentError(f"{where}: {name} must be a torch.Tensor or None, got {type(t).__name__}")
-    if tuple(t.shape) != tuple(shape):
-        raise ShapeMismatchError(f"{where}: {name} must have shape {tuple(shape)} ({what}) for input of shape "
-                                 f"{tuple(x.shape)}, got shape {tuple(t.shape)}")
-    if t.dtype != x.dtype or t.device != x.device:
-        raise InvalidArgumentError(f"{where}: {name} must have the input's dtype and device ({x.dtype}, {x.device}), "
-                                   f"got ({t.dtype}, {t.device})")
-    check_finite(where, name, t)
-    return t
-
-
-def check_eps(where: str, eps: Any) -> float:
-    try:
-        value = float(eps)
-    except (TypeError, ValueError):
-        raise InvalidArgumentError(f"{where}: eps must be a real number >= 0, got {eps!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise InvalidArgumentError(f"{where}: eps must be a finite real number >= 0, got eps={value}")
-    return value
-
-
-def check_like(where: str, name: str, t: Any, x: Tensor) -> None:
-    if not isinstance(t, Tensor):
-        raise InvalidArgumentError(f"{where}: {name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.shape != x.shape:
-        raise ShapeMismatchError(f"{where}: {name} must have the input's shape {tuple(x.shape)}, got {tuple(t.shape)}")
-    if t.dtype != x.dtype or t.device != x.device:
-        raise InvalidArgumentError(f"{where}: {name} must have the input's dtype and device ({x.dtype}, {x.device}), "
-                                   f"got ({t.dtype}, {t.device})")
-    check_finite(where, name, t)
+from bntheory.errors import InvalidArgumentError, NonFiniteInputError, ZeroVarianceError
+from bntheory.norms import validate
+from bntheory.norms.base import Normalization, group_norm, rows_condition
 
 
 # ----------------------------------------------------------------------- plan
@@ -150,6 +87,7 @@ class Plan:
         return v.permute(*keep, *self.dims).reshape(-1, self.m)
 
     def scaled(self, g: Tensor) -> Tensor:
+        r""":math:`\tilde g = \gamma\odot g` (``g`` in the view's layout)."""
         return g if self.gamma is None else g * self.gamma
 
 
@@ -194,7 +132,9 @@ def batch_stats(x: Tensor, plan: Plan) -> Stats:
         w = c / (m * t)
     elif plan.p == 1:
         w = _center(torch.sign(c), plan) / m
-    elif plan.p == 2:  # s = 0 (a constant group, eps > 0): 0, the least subgradient, as sign(0) = 0 for p = 1
+    elif (
+        plan.p == 2
+    ):  # s = 0 (a constant group, eps > 0): 0, the least subgradient, as sign(0) = 0 for p = 1
         w = c / (m * torch.where(s > 0, s, 1.0))
     else:  # p = inf: d max|c| splits evenly over the tied maxima, as torch.amax's backward does
         top = (c.abs() == s).to(c.dtype)
@@ -205,28 +145,38 @@ def batch_stats(x: Tensor, plan: Plan) -> Stats:
 def _check_scale(x: Tensor, plan: Plan, t: Tensor) -> None:
     if not bool(torch.isfinite(t).all()):
         g = int((~torch.isfinite(plan.rows(t.expand_as(plan.view(x))))).any(1).nonzero()[0])
-        raise NonFiniteInputError(f"{plan.layer}: the scale of group {g} overflows float64 (input values up to "
-                                  f"{float(plan.rows(x.detach()).abs()[g].max()):.3g}); rescale the input")
+        raise NonFiniteInputError(
+            f"{plan.layer}: the scale of group {g} overflows float64 (input values up to "
+            f"{float(plan.rows(x.detach()).abs()[g].max()):.3g}); rescale the input"
+        )
     if not bool((t > 0).all()):
         g = int((plan.rows(t.expand_as(plan.view(x))) <= 0).any(1).nonzero()[0])
         what = "constant" if plan.center else "zero"
-        raise ZeroVarianceError(f"{plan.layer}: group {g} of the input is {what} (value "
-                                f"{plan.rows(x.detach())[g, 0].item()}) so its scale is 0, and eps=0: the "
-                                "normalization divides by zero; use eps > 0")
+        raise ZeroVarianceError(
+            f"{plan.layer}: group {g} of the input is {what} (value "
+            f"{plan.rows(x.detach())[g, 0].item()}) so its scale is 0, and eps=0: the "
+            "normalization divides by zero; use eps > 0"
+        )
 
 
 def _dot(a: Tensor, b: Tensor, plan: Plan) -> Tensor:
+    r""":math:`\langle a, b\rangle` of every group, keepdim."""
     return (a * b).sum(plan.dims, keepdim=True)
 
 
 def t_hess_t(v: Tensor, st: Stats, plan: Plan) -> Tensor | None:
-    r""":math:`t\,\nabla^2 t\, v` (None where :math:`\nabla^2 t` is zero almost everywhere: p = 1, ∞)."""
+    r""":math:`t\,\nabla^2 t\, v` (None where :math:`\nabla^2 t` is zero almost everywhere:
+    p = 1, ∞)."""
     m = plan.m
     if plan.kind == "std":  # t * (Pv - c <w, v>/t)/(m t)
         return (_center(v, plan) - st.c * (_dot(st.w, v, plan) / st.t)) / m
     if plan.p == 2:  # t * (Pv - c <w, v>/s)/(m s); 0 where s = 0 (see batch_stats)
         s = torch.where(st.s > 0, st.s, 1.0)
-        return torch.where(st.s > 0, st.t / s, 0.0) * (_center(v, plan) - st.c * (_dot(st.w, v, plan) / s)) / m
+        return (
+            torch.where(st.s > 0, st.t / s, 0.0)
+            * (_center(v, plan) - st.c * (_dot(st.w, v, plan) / s))
+            / m
+        )
     return None
 
 
@@ -235,17 +185,19 @@ class GroupNormalization(Normalization):
     """A layer of the form above: a subclass gives :meth:`plan` (and :meth:`forward` when it
     has side effects such as running statistics), everything else is shared."""
 
-    #: Whether the layer centers its groups (``c = Py``); sets the condition estimate.
-    centered: bool = True
-
     def plan(self, x: Tensor, *args: Any, **kwargs: Any) -> Plan:  # pragma: no cover - abstract
+        """The validated arguments of a call as a :class:`Plan`: how it groups, scales and
+        maps ``x``."""
         raise NotImplementedError
 
     # ----------------------------------------------------------------- forward
     def forward(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r""":math:`z = \gamma\odot c/t + \beta` of every group of ``x``."""
         return self.apply(self.plan(x, *args, **kwargs), x)
 
     def apply(self, plan: Plan, x: Tensor) -> Tensor:
+        r""":math:`z = \gamma\odot c/t + \beta` as ``plan`` says: with the batch's
+        statistics, or the fixed ``(mu, t)`` of eval mode."""
         vx = plan.view(x)
         if plan.fixed is not None:
             mu, t = plan.fixed
@@ -260,8 +212,10 @@ class GroupNormalization(Normalization):
 
     # -------------------------------------------------------------- closed forms
     def jvp(self, x: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`Jv = \gamma\odot\tfrac1t(Pv - c\,\langle w, v\rangle/t)`;
+        eval mode: :math:`\gamma\odot v/t`."""
         plan = self.plan(x, *args, **kwargs)
-        check_like(self.name, "v", v, x)
+        validate.check_like(self.name, "v", v, x)
         vx, vv = plan.view(x), plan.view(v)
         if plan.fixed is not None:
             return plan.unview(plan.scaled(vv) / plan.fixed[1])
@@ -270,8 +224,10 @@ class GroupNormalization(Normalization):
         return plan.unview(plan.scaled(jv))
 
     def vjp(self, x: Tensor, g: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`J^\top g = \tfrac1t(P\tilde g - w\,\langle c,\tilde g\rangle/t)`;
+        eval mode: :math:`\tilde g/t`."""
         plan = self.plan(x, *args, **kwargs)
-        check_like(self.name, "g", g, x)
+        validate.check_like(self.name, "g", g, x)
         vx, gg = plan.view(x), plan.scaled(plan.view(g))
         if plan.fixed is not None:
             return plan.unview(gg / plan.fixed[1])
@@ -279,9 +235,11 @@ class GroupNormalization(Normalization):
         return plan.unview((_center(gg, plan) - st.w * (_dot(st.c, gg, plan) / st.t)) / st.t)
 
     def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        r"""Closed-form :math:`\nabla^2_y\langle g, z\rangle v` (the module's formula);
+        eval mode: zero."""
         plan = self.plan(x, *args, **kwargs)
-        check_like(self.name, "g", g, x)
-        check_like(self.name, "v", v, x)
+        validate.check_like(self.name, "g", g, x)
+        validate.check_like(self.name, "v", v, x)
         if plan.fixed is not None:
             return torch.zeros_like(x)
         vx, gg, vv = plan.view(x), plan.scaled(plan.view(g)), plan.view(v)
@@ -298,28 +256,26 @@ class GroupNormalization(Normalization):
 
     # ---------------------------------------------------------- error-model hooks
     def groups(self, t: Tensor, *args: Any, **kwargs: Any) -> Tensor:
+        """``t`` (input-shaped) as ``(G, m)``, one row per group of the plan."""
         # the plan reads only shapes: a zero input of t's shape spares the value checks, so
         # that an error tensor (which may hold Inf) can be grouped too
         return self.plan(torch.zeros_like(t), *args, **kwargs).rows(t)
 
     def condition(self, x: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Per group :math:`\kappa = \min(\max(1, \max|y|/\sqrt{\overline{c^2}}), 1/u)` for a
-        centering layer (centering loses that many digits; see BatchNorm), 1 for RMSNorm and
-        for eval mode (affine maps, whose term scales carry :math:`|y|` and :math:`|\mu|`)."""
+        centering layer (centering loses that many digits; see BatchNorm), by
+        :func:`~bntheory.norms.base.rows_condition`; 1 for RMSNorm and for eval mode (affine
+        maps, whose term scales carry :math:`|y|` and :math:`|\mu|`)."""
         plan = self.plan(x, *args, **kwargs)
         rows = plan.rows(x)
         ones = torch.ones(rows.shape[0], dtype=x.dtype, device=x.device)
         if not plan.center or plan.fixed is not None:
             return ones
-        c = rows - rows.mean(1, keepdim=True)
-        spread = torch.sqrt((c * c).mean(1))
-        limit = 1 / (torch.finfo(x.dtype).eps / 2)
-        big = rows.abs().amax(1)
-        kappa = torch.where(spread > 0, big / torch.where(spread > 0, spread, 1.0), limit)
-        return torch.clamp(kappa, min=1.0, max=limit)
+        return rows_condition(rows, x.dtype)
 
-    def term_scale(self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
-                   *args: Any, **kwargs: Any) -> Tensor:
+    def term_scale(
+        self, op: str, x: Tensor, g: Tensor | None, v: Tensor | None, *args: Any, **kwargs: Any
+    ) -> Tensor:
         r"""Per group, the summed norms of the terms of the formulas above, each inner product
         counted with its Cauchy–Schwarz size (:math:`Pu` counts :math:`2\|u\|`): with
         :math:`W = \|w\|`, :math:`C = \|c\|`, :math:`\Gamma = \max|\gamma|`, jvp
@@ -328,8 +284,8 @@ class GroupNormalization(Normalization):
         :math:`h = (2 + CW/s)\|v\|/(ms)` bounds :math:`\|\nabla^2 t\,v\|` (0 for p = 1, ∞)."""
         plan = self.plan(x, *args, **kwargs)
         vx = plan.view(x)
-        rows = lambda t: plan.view_rows(t.expand_as(vx))  # noqa: E731  (view layout -> (G, m))
-        norm = lambda t: group_norm(rows(t))  # noqa: E731
+        rows = lambda t: plan.view_rows(t.expand_as(vx))  # view layout -> (G, m)
+        norm = lambda t: group_norm(rows(t))
         gam = torch.ones_like(vx) if plan.gamma is None else plan.gamma.abs()
         g_max = rows(gam).amax(1)
         beta = torch.zeros_like(g_max) if plan.beta is None else norm(plan.beta)
@@ -363,19 +319,9 @@ class GroupNormalization(Normalization):
 
 
 # ------------------------------------------------------------ shared helpers
-def bind(where: str, signature: "inspect.Signature", x: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
-    """Bind a call to the layer's parameter list (that of its ``torch.nn.functional``
-    counterpart), with a message listing the parameters on a mismatch."""
-    try:
-        bound = signature.bind(x, *args, **kwargs)
-    except TypeError as exc:
-        names = ", ".join(signature.parameters)
-        raise InvalidArgumentError(f"{where}: {exc}; its arguments are {names}") from None
-    bound.apply_defaults()
-    return dict(bound.arguments)
-
-
-def weight_example(size: int | tuple[int, ...], kind: str, rng: Any, *, always_draw_signs: bool) -> Any:
+def weight_example(
+    size: int | tuple[int, ...], kind: str, rng: Any, *, always_draw_signs: bool
+) -> Any:
     """A numpy ``weight`` (gamma) of a kind: ``ones``, ``positive``, ``negative``, ``zero``, or
     anything else for mixed signs with some zeros; log-normal magnitudes.  The one definition
     of the weight kinds, shared by the layers' examples and ``bntheory.testing.strategies``.
@@ -386,14 +332,21 @@ def weight_example(size: int | tuple[int, ...], kind: str, rng: Any, *, always_d
     import numpy as np
 
     mag = np.exp(rng.normal(0, 1, size=size))
-    fixed = {"ones": lambda: np.ones(size), "positive": lambda: mag, "negative": lambda: -mag,
-             "zero": lambda: np.zeros(size)}
-    signs = rng.choice([-1.0, 0.0, 1.0], size=size) if always_draw_signs or kind not in fixed else None
+    fixed = {
+        "ones": lambda: np.ones(size),
+        "positive": lambda: mag,
+        "negative": lambda: -mag,
+        "zero": lambda: np.zeros(size),
+    }
+    signs = (
+        rng.choice([-1.0, 0.0, 1.0], size=size) if always_draw_signs or kind not in fixed else None
+    )
     return fixed[kind]() if kind in fixed else signs * mag
 
 
-def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device,
-                   bias: bool = True) -> dict[str, Tensor]:
+def affine_example(
+    size: tuple[int, ...], weight_kind: str, rng: Any, device: str | torch.device, bias: bool = True
+) -> dict[str, Tensor]:
     """``weight`` of a kind (:func:`weight_example`) and a Gaussian ``bias``."""
     weight = weight_example(size, weight_kind, rng, always_draw_signs=True)
     out = {"weight": torch.as_tensor(weight, dtype=torch.float64, device=device)}
@@ -404,5 +357,8 @@ def affine_example(size: tuple[int, ...], weight_kind: str, rng: Any, device: st
 
 def running_example(channels: int, rng: Any, device: str | torch.device) -> dict[str, Tensor]:
     """Running statistics for eval mode: Gaussian means, log-normal variances."""
-    t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)  # noqa: E731
-    return {"running_mean": t(rng.normal(size=channels)), "running_var": t(rng.lognormal(0, 1, size=channels))}
+    t = lambda a: torch.as_tensor(a, dtype=torch.float64, device=device)
+    return {
+        "running_mean": t(rng.normal(size=channels)),
+        "running_var": t(rng.lognormal(0, 1, size=channels)),
+    }

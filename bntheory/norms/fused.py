@@ -31,8 +31,9 @@ passes touches memory: a dozen small torch operations on ``(C,)`` vectors in bet
 much as a pass at ``(1024, 512)``, and even a few lines of Python cost tens of microseconds
 there (each starts on caches that the pass has just flushed).  They also stand in for the
 finiteness checks of their inputs: a mean is finite exactly when every term of its sum is
-finite or the sum overflowed, so a non-finite merged mean makes them decline (:data:`NONFINITE_MEAN`),
-as does a standard deviation that ``BatchNorm._sigma`` would refuse (:data:`BAD_SIGMA`).
+finite or the sum overflowed, so a non-finite merged mean makes them decline
+(:data:`NONFINITE_MEAN`), as does a standard deviation that ``BatchNorm._sigma`` would refuse
+(:data:`BAD_SIGMA`).
 On a decline :mod:`bntheory.norms.batchnorm` runs its full checks and its torch route, which
 name the bad argument, or compute the result when the inputs were finite after all.
 
@@ -71,12 +72,12 @@ _ALIAS_BYTES = 4096
 
 if njit is not None:
     # The loops below are written for LLVM's vectorizer: the per-block accumulators are 1-D
-    # views of a scratch buffer laid out by _scratch (not views of the output, which it
+    # views of a scratch buffer laid out by scratch_buffer (not views of the output, which it
     # cannot tell apart from the inputs), and each merge loop writes one field and reads a
     # few others.
 
     @njit(**_OPTS)
-    def _scratch(x, accumulators, blocks):
+    def scratch_buffer(x, accumulators, blocks):
         """A buffer for ``accumulators`` arrays of ``C`` values per block, and its layout
         ``(start, accumulator stride, block stride)`` in elements, for :func:`_acc`.
 
@@ -91,7 +92,9 @@ if njit is not None:
         c = x.shape[1]
         spacing = _ALIAS_BYTES // (accumulators + 1) // 64 * 64
         acc_stride = c * es + (spacing - c * es) % _ALIAS_BYTES  # = spacing (mod the ring)
-        block_stride = -(-accumulators * acc_stride // _ALIAS_BYTES) * _ALIAS_BYTES  # = 0 (mod the ring)
+        block_stride = (
+            -(-accumulators * acc_stride // _ALIAS_BYTES) * _ALIAS_BYTES
+        )  # = 0 (mod the ring)
         buf = np.empty((blocks * block_stride + _ALIAS_BYTES) // es, dtype=x.dtype)
         # bytes: at x's offset + spacing (addresses as signed integers, so that Numba's
         # arithmetic stays in integers)
@@ -100,9 +103,10 @@ if njit is not None:
 
     @njit(**_OPTS)
     def _acc(scratch, lay, b, i, C):
-        """Accumulator ``i`` of block ``b``: ``C`` zeros in the scratch laid out by _scratch."""
+        """Accumulator ``i`` of block ``b``: ``C`` zeros in the scratch laid out by
+        :func:`scratch_buffer`."""
         start = lay[0] + b * lay[2] + i * lay[1]
-        a = scratch[start:start + C]
+        a = scratch[start : start + C]
         a[:] = 0
         return a
 
@@ -150,7 +154,7 @@ if njit is not None:
     def _share(t, threads, nb):
         """Blocks ``[lo, hi)`` of thread ``t`` of ``threads``: contiguous, in order.  The
         statistics and output passes split the rows alike, so each thread writes the rows it
-        has just read (see :func:`_combine2`)."""
+        has just read (see :func:`combine2`)."""
         return t * nb // threads, (t + 1) * nb // threads
 
     @njit(**_OPTS)
@@ -187,7 +191,10 @@ if njit is not None:
         _put(st, b, cnt, (mx, mw, sxx, sxw))
 
     @njit(parallel=True, **_OPTS)
-    def _stats2(x, w, st, rows, scratch, lay, threads):
+    def stats2(x, w, st, rows, scratch, lay, threads):
+        """The statistics pass of ``J w``: every block of ``rows`` samples (each thread its
+        run of blocks, :func:`_share`) into ``st[b]``, merged into ``st[0]``: the count, the
+        means of ``x`` and ``w``, then :math:`M_{xx}`, :math:`M_{xw}`."""
         nb = st.shape[0]
         for t in prange(threads):
             lo, hi = _share(t, threads, nb)
@@ -197,7 +204,8 @@ if njit is not None:
 
     @njit(**_OPTS)
     def _block3(x, g, v, st, b, rows, scratch, lay):
-        """Block ``b``'s means of ``x``, ``g``, ``v`` and centered co-moments, two-pass within it."""
+        """Block ``b``'s means of ``x``, ``g``, ``v`` and centered co-moments, two-pass
+        within it."""
         N, C = x.shape
         r0 = b * rows
         r1 = min(r0 + rows, N)
@@ -247,7 +255,9 @@ if njit is not None:
         _put(st, b, cnt, (mx, mg, mv, sxx, sxv, sxg, sgv))
 
     @njit(parallel=True, **_OPTS)
-    def _stats3(x, g, v, st, rows, scratch, lay, threads):
+    def stats3(x, g, v, st, rows, scratch, lay, threads):
+        """The statistics pass of the HVP, as :func:`stats2`: the count, the means of ``x``,
+        ``g``, ``v``, then :math:`M_{xx}`, :math:`M_{xv}`, :math:`M_{xg}`, :math:`M_{gv}`."""
         nb = st.shape[0]
         for t in prange(threads):
             lo, hi = _share(t, threads, nb)
@@ -263,7 +273,7 @@ if njit is not None:
         return lo * rows, min(hi * rows, N)
 
     @njit(parallel=True, **_OPTS)
-    def _combine2(out, x, w, k, rows, threads, last_first):
+    def combine2(out, x, w, k, rows, threads, last_first):
         """``out = k0 (x - k1) + k2 (w - k3)``, ``k`` of shape ``(4, C)``.
 
         Each thread takes the rows of its statistics blocks (:func:`_share`); with
@@ -279,17 +289,20 @@ if njit is not None:
                     out[r, c] = k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (w[r, c] - k[3, c])
 
     @njit(parallel=True, **_OPTS)
-    def _combine3(out, x, g, v, k, rows, threads, last_first):
+    def combine3(out, x, g, v, k, rows, threads, last_first):
         """``out = k0 (x - k1) + k2 (g - k3) + k4 (v - k5)``, ``k`` of shape ``(6, C)``; rows
-        as in :func:`_combine2`."""
+        as in :func:`combine2`."""
         N, C = out.shape
         for t in prange(threads):
             r0, r1 = _rows(t, threads, rows, N)
             for i in range(r1 - r0):
                 r = r1 - 1 - i if last_first else r0 + i
                 for c in range(C):
-                    out[r, c] = (k[0, c] * (x[r, c] - k[1, c]) + k[2, c] * (g[r, c] - k[3, c])
-                                 + k[4, c] * (v[r, c] - k[5, c]))
+                    out[r, c] = (
+                        k[0, c] * (x[r, c] - k[1, c])
+                        + k[2, c] * (g[r, c] - k[3, c])
+                        + k[4, c] * (v[r, c] - k[5, c])
+                    )
 
     @njit(**_OPTS)
     def _means_finite(st0, means):
@@ -308,11 +321,11 @@ if njit is not None:
         return np.isfinite(sigma) and (eps != 0 or sigma > 0)
 
     @njit(**_OPTS)
-    def _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
+    def jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
         """``J w`` into ``out``; ``k`` (4, C) receives ``(coef, mu, scale, w_bar)``.  Returns
         0, or 1 (a mean is not finite) or 2 (a standard deviation fails ``_sigma_ok``), in
         which case ``out`` is not written."""
-        _stats2(x, w, st, rows, scratch, lay, threads)
+        stats2(x, w, st, rows, scratch, lay, threads)
         st0 = st[0]
         if not _means_finite(st0, 2):
             return 1
@@ -326,14 +339,14 @@ if njit is not None:
             k[1, c] = st0[1, c]
             k[2, c] = scale
             k[3, c] = st0[2, c]
-        _combine2(out, x, w, k, rows, threads, last_first)
+        combine2(out, x, w, k, rows, threads, last_first)
         return 0
 
     @njit(**_OPTS)
-    def _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
+    def hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first):
         """The Hessian-vector product into ``out``; ``k`` (6, C) receives its coefficients.
-        Returns 0, 1 or 2 as :func:`_jacobian_into`."""
-        _stats3(x, g, v, st, rows, scratch, lay, threads)
+        Returns 0, 1 or 2 as :func:`jacobian_into`."""
+        stats3(x, g, v, st, rows, scratch, lay, threads)
         st0 = st[0]
         if not _means_finite(st0, 3):
             return 1
@@ -351,45 +364,51 @@ if njit is not None:
             k[3, c] = st0[2, c]
             k[4, c] = -kk * b
             k[5, c] = st0[3, c]
-        _combine3(out, x, g, v, k, rows, threads, last_first)
+        combine3(out, x, g, v, k, rows, threads, last_first)
         return 0
 
     @njit(**_OPTS)
     def _jacobian(x, w, gamma, eps, out, rows, threads, last_first):
-        """:func:`_jacobian_into` with its work arrays allocated here: statistics ``(blocks,
+        """:func:`jacobian_into` with its work arrays allocated here: statistics ``(blocks,
         5, C)``, coefficients ``(4, C)`` and the accumulators (every field but the count)."""
         nb = _nblocks(x.shape[0], rows)
-        scratch, lay = _scratch(x, 4, nb)
+        scratch, lay = scratch_buffer(x, 4, nb)
         st = np.empty((nb, 5, x.shape[1]), dtype=x.dtype)
         k = np.empty((4, x.shape[1]), dtype=x.dtype)
-        return _jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
+        return jacobian_into(x, w, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
 
     @njit(**_OPTS)
     def _hvp(x, g, v, gamma, eps, out, rows, threads, last_first):
-        """:func:`_hvp_into` with its work arrays allocated here, as :func:`_jacobian`."""
+        """:func:`hvp_into` with its work arrays allocated here, as :func:`_jacobian`."""
         nb = _nblocks(x.shape[0], rows)
-        scratch, lay = _scratch(x, 7, nb)
+        scratch, lay = scratch_buffer(x, 7, nb)
         st = np.empty((nb, 8, x.shape[1]), dtype=x.dtype)
         k = np.empty((6, x.shape[1]), dtype=x.dtype)
-        return _hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
+        return hvp_into(x, g, v, gamma, eps, st, k, out, rows, scratch, lay, threads, last_first)
 
 
 def usable(x, *others) -> bool:
     """Whether the fused route applies: Numba present and enabled, CPU, float32/float64,
     2-D ``(N, C)``, every tensor contiguous with the same shape and dtype."""
-    if not ENABLED or x.device.type != "cpu" or x.dim() != 2 or x.dtype not in (torch.float64, torch.float32):
+    if (
+        not ENABLED
+        or x.device.type != "cpu"
+        or x.dim() != 2
+        or x.dtype not in (torch.float64, torch.float32)
+    ):
         return False
-    return all(t.shape == x.shape and t.dtype == x.dtype and t.device == x.device for t in others) and all(
-        t.is_contiguous() for t in (x, *others)
-    )
+    return all(
+        t.shape == x.shape and t.dtype == x.dtype and t.device == x.device for t in others
+    ) and all(t.is_contiguous() for t in (x, *others))
 
 
-def _blocks(n: int) -> int:
-    """Statistics blocks in ``n`` samples (``_nblocks(n, BLOCK_ROWS)``, without Numba)."""
+def block_count(n: int) -> int:
+    """Statistics blocks of :data:`BLOCK_ROWS` samples in ``n`` samples (the last may be
+    shorter): ``_nblocks(n, BLOCK_ROWS)``, without Numba."""
     return (n + BLOCK_ROWS - 1) // BLOCK_ROWS
 
 
-def _l2_bytes(cache: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
+def l2_bytes(cache: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int | None:
     """The CPU's per-core L2 cache in bytes, from Linux's sysfs; ``None`` where it does not say."""
     for index in sorted(cache.glob("index*")):
         try:
@@ -408,14 +427,15 @@ def _l2_bytes(cache: Path = Path("/sys/devices/system/cpu/cpu0/cache")) -> int |
 
 
 #: The per-core L2 cache in bytes, or ``None`` where unknown (then :func:`last_first` says yes).
-L2_BYTES = _l2_bytes()
+L2_BYTES = l2_bytes()
 
 
 def last_first(arrays: int, x: np.ndarray) -> bool:
     """Whether the output pass takes each thread's rows last row first: when the L2 holds a
     whole statistics block of the ``arrays`` inputs, the last one a thread read is still
     there and the output pass starts on it (at ``(1024, 512)`` on a 2 MB L2 the two passes
-    take 0.91-0.93x the time of the same passes with rows forward, ``benchmarks/fused_anatomy.py``).
+    take 0.91-0.93x the time of the same passes with rows forward,
+    ``benchmarks/fused_anatomy.py``).
     Where less than a block fits there is nothing to start on, and there (on a 512 KB L2)
     a reversed pass was measured slower than a forward one.  The bits are the same."""
     return L2_BYTES is None or L2_BYTES >= arrays * BLOCK_ROWS * x.shape[1] * x.itemsize
@@ -425,7 +445,7 @@ def threads(n: int) -> int:
     """Threads the kernels split ``n`` samples between: Numba's thread count, at most one
     per block.  (Passed in, not asked for inside a kernel: that would keep Numba from
     caching the compiled kernel.)"""
-    return max(1, min(numba.get_num_threads(), _blocks(n)))
+    return max(1, min(numba.get_num_threads(), block_count(n)))
 
 
 #: Status of :func:`jacobian` and :func:`hvp`: the result is valid.
@@ -437,8 +457,13 @@ BAD_SIGMA = 2
 
 
 def _run(kernel, weight, eps, x, *others):
+    """Call ``kernel`` on the NumPy views of ``(x, *others)``; ``(out, status)``."""
     arrays = [t.detach().numpy() for t in (x, *others)]
-    gamma = np.empty(0, dtype=arrays[0].dtype) if weight is None else weight.detach().contiguous().numpy()
+    gamma = (
+        np.empty(0, dtype=arrays[0].dtype)
+        if weight is None
+        else weight.detach().contiguous().numpy()
+    )
     out = torch.empty_like(x)
     order = last_first(len(arrays), arrays[0])
     status = kernel(*arrays, gamma, float(eps), out.numpy(), BLOCK_ROWS, threads(x.shape[0]), order)
@@ -465,5 +490,5 @@ def combine(coef, x, *others):
     arrays = [t.detach().numpy() for t in (out, x, *others)]
     k = coef.contiguous().numpy()
     order = last_first(len(arrays) - 1, arrays[1])
-    (_combine2 if len(others) == 1 else _combine3)(*arrays, k, BLOCK_ROWS, threads(x.shape[0]), order)
+    (combine2 if len(others) == 1 else combine3)(*arrays, k, BLOCK_ROWS, threads(x.shape[0]), order)
     return out

@@ -13,10 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from bntheory.norms import get_layer
-from bntheory.theorems.case import Case, Quantities, as_channels, bn_args, from_channels
+from bntheory.cases.theorem import Case
+from bntheory.theorems.case import batch_quantities
 from bntheory.theorems.catalogue import Statement
-from bntheory.verify.verdicts import margin, margin_terms
+from bntheory.theorems.margin import margin, margin_terms
 
 
 def random_batch(k: int, m: int, eps: float, generator: torch.Generator, rank: int = 8) -> Case:
@@ -34,29 +34,10 @@ def random_batch(k: int, m: int, eps: float, generator: torch.Generator, rank: i
     return Case(y=y, gamma=gamma, beta=torch.zeros(k, dtype=torch.float64), eps=eps, g=g, H=h)
 
 
-def batch_quantities(cases: Case) -> Quantities:
-    """The catalogue's ingredients for a batch of cases, by the closed forms."""
-    bn = get_layer("batchnorm")
-    x, args = as_channels(cases.y), bn_args(cases)
-    m = cases.y.shape[-1]
-    ghat = from_channels(bn.vjp(x, as_channels(cases.g), *args), cases.y)
-    j_gh = from_channels(bn.jvp(x, as_channels(ghat), *args), cases.y)
-    curv = from_channels(bn.hvp(x, as_channels(cases.g), as_channels(ghat), *args), cases.y)
-    # H applied to the three vectors at once: one pass over the (K, m, m) H
-    h_jgh, h_ghat, h_g = (cases.H @ torch.stack((j_gh, ghat, cases.g), -1)).unbind(-1)
-    mu = cases.y.mean(-1, keepdim=True)
-    var = ((cases.y - mu) ** 2).mean(-1)
-    sigma = torch.sqrt(var + cases.eps)
-    return Quantities(
-        case=cases, m=m, sigma=sigma, var=var, yhat=(cases.y - mu) / sigma.unsqueeze(-1), ghat=ghat,
-        ghat_Hhat_ghat=(j_gh * h_jgh).sum(-1) + (curv * ghat).sum(-1),
-        ghat_H_ghat=(ghat * h_ghat).sum(-1), g_H_g=(cases.g * h_g).sum(-1),
-        kappa=bn.condition(x, *args),
-    )
-
-
 @dataclass
 class SweepResult:
+    """How many of a campaign's cases violate a statement, and the worst one."""
+
     id: str
     regime: str
     cases: int
@@ -65,6 +46,7 @@ class SweepResult:
     worst_case: dict | None  # re-checked with autograd when it is a violation
 
     def to_json(self) -> dict:
+        """The result as JSON."""
         return self.__dict__.copy()
 
 

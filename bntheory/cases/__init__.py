@@ -1,0 +1,1 @@
+"""The ground floor of every check: batch families, strategies, layer calls, settings, cases."""

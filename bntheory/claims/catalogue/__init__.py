@@ -1,0 +1,2 @@
+"""Catalogue modules: each defines ``CLAIMS`` (and optionally ``ORDER``); see
+:mod:`bntheory.claims.registry`."""

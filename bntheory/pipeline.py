@@ -1,0 +1,271 @@
+"""The report's stages, in one place: what each command computes and which files it writes.
+
+``bntheory report`` runs, in order: the layer checks (closed forms against autograd and SymPy,
+the theorems' analogues across layers), the executable proofs, the landscape presets, the
+verdict of every catalogued claim in every regime, the worst-case studies of the claims whose
+judge has one, and the pages.  :func:`report_files` lists every file the report owns before
+any work starts, so a user's file in the way is refused at once.
+
+Stages take a ``progress(iterable, desc, unit)`` callable for their progress bars (the CLI's
+``tqdm``); library code prints nothing.  Verdicts travel between worker processes as their
+JSON records and come back typed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from bntheory.claims import claims, get_claim
+from bntheory.claims.model import Verdict
+
+Progress = Callable[..., Iterable]
+
+#: The landscape presets the report runs (``quick``: the smoke preset only).
+REPORT_PRESETS = ("digits", "layers", "dln")
+#: The layer figure of ``layers.md``.
+LAYER_FILES = ("layers.md", "data/layers.json")
+
+
+def no_progress(items: Iterable, desc: str = "", unit: str = "") -> Iterable:
+    """A progress callable that shows nothing."""
+    return items
+
+
+def _one_thread() -> None:
+    """Initializer of a worker process: one thread in every pool it has, so ``jobs``
+    workers share the cores instead of spin-waiting on each other's threads."""
+    from bntheory.threads import limit_threads
+
+    limit_threads(1)
+
+
+def workers(jobs: int):
+    """A pool of ``jobs`` spawned worker processes as a context manager (spawned, not forked:
+    a fork of a process whose OpenMP threads exist may hang); ``None`` for ``jobs <= 1``."""
+    if jobs <= 1:
+        return contextlib.nullcontext(None)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    return ProcessPoolExecutor(
+        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
+    )
+
+
+def run_all(fn, items: list, pool, progress: Progress, desc: str, unit: str) -> list:
+    """``[fn(item) for item in items]`` with a progress bar, in ``pool`` when there is one
+    (results in the order of ``items``; a failed job stops the run at once)."""
+    if pool is None:
+        return [fn(item) for item in progress(items, desc, unit)]
+    from concurrent.futures import as_completed
+
+    futures = [pool.submit(fn, item) for item in items]
+    try:
+        for done in progress(as_completed(futures), desc, unit):
+            done.result()
+    except BaseException:  # an error or Ctrl-C: drop the jobs not yet started
+        for f in futures:
+            f.cancel()
+        raise
+    return [f.result() for f in futures]
+
+
+def _judge_job(job: tuple[str, str, str]) -> dict:
+    claim_id, regime, profile = job
+    return get_claim(claim_id).verdict(regime, profile).to_json()
+
+
+def _study_job(job: tuple[dict, bool, int]) -> dict:
+    record, quick, seed = job
+    v = Verdict.from_json(record)
+    return get_claim(v.id).judge.study(v, quick, seed).to_json()
+
+
+def judge_all(profile: str, pool=None, progress: Progress = no_progress) -> list[Verdict]:
+    """Every catalogued claim in each of its regimes, in catalogue order."""
+    jobs = [(c.id, r, profile) for c in claims() for r in c.regimes]
+    done = run_all(_judge_job, jobs, pool, progress, "verify", "claim")
+    return [Verdict.from_json(d) for d in done]
+
+
+def study_all(verdicts: list[Verdict], quick: bool, seed: int, pool=None,
+              progress: Progress = no_progress) -> list[Verdict]:
+    """``verdicts`` with the worst-case study of every claim whose judge has one."""
+    todo = [i for i, v in enumerate(verdicts) if get_claim(v.id).studied]
+    jobs = [(verdicts[i].to_json(), quick, seed) for i in todo]
+    done = run_all(_study_job, jobs, pool, progress, "worst cases", "claim")
+    out = list(verdicts)
+    for i, d in zip(todo, done):
+        out[i] = Verdict.from_json(d)
+    return out
+
+
+def sweep_all(n: int, m: int, seed: int, progress: Progress = no_progress) -> list[Any]:
+    """The vectorised random campaign of every claim whose judge has one."""
+    results = []
+    for c in claims():
+        if not hasattr(c.judge, "sweep"):
+            continue
+        for r in c.regimes:
+            bar = lambda it, d=f"sweep {c.id} {r}": progress(list(it), d, "chunk")
+            results.append(c.judge.sweep(r, n, m=m, seed=seed, progress=bar))
+    return results
+
+
+def verdict_files(out_json: str = "verdicts.json", out_md: str = "verdicts.md",
+                  claims_json: str = "claims.json") -> list[str]:
+    """The files of ``bntheory verify``."""
+    return [claims_json, out_json, out_md]
+
+
+@dataclass
+class ReportPlan:
+    """What one ``bntheory report`` run does: its settings and the files it owns."""
+
+    seed: int = 0
+    device: str = "cpu"
+    quick: bool = False
+    profile: str = "ci"
+    jobs: int = 1
+    layers: list[str] | None = None  # only the layer pages, for these layers
+    proofs_dir: str | None = None
+    presets: tuple[str, ...] = field(default=REPORT_PRESETS)
+
+    def __post_init__(self) -> None:
+        if self.quick:
+            self.presets = ("smoke",)
+            self.profile = "quick"
+
+
+def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
+    """Every file the report run of ``plan`` owns, relative to its root."""
+    from bntheory.report.landscape import FIGURES
+    from bntheory.report.layers import FIGURE as LAYER_FIGURE
+    from bntheory.report.theorems import claim_files
+
+    owned = list(LAYER_FILES) + [f"{LAYER_FIGURE}.{ext}" for ext in ("png", "svg")]
+    if plan.layers:
+        return owned
+    owned += ["derivations/README.md", "data/proofs.json"]
+    owned += [f"derivations/{p}.md" for p in proof_ids]
+    owned += ["data/" + f for f in verdict_files()[:2]] + ["verdicts.md"]
+    owned += ["figures/tightness.png", "figures/tightness.svg", "index.md", "bntheory.tex"]
+    for c in claims():
+        owned += claim_files(c.id, c.studied)
+    for name in plan.presets:
+        owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
+        owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
+    return owned
+
+
+def layer_stage(out, plan: ReportPlan, meta: dict, progress: Progress) -> tuple[list[str], int, list[dict]]:
+    """``layers.md``, its JSON and figure: closed forms, symbolic checks, theorem analogues;
+    the files written, the number of failed comparisons, and the analogues."""
+    from bntheory.norms import get_layer, layer_names
+    from bntheory.report.layers import write_layers
+    from bntheory.verify.analogues import measure_analogues
+    from bntheory.verify.closed_forms import ERROR_MODEL_SUMMARY, measure_layer
+    from bntheory.verify.symbolic_check import check_symbolic
+
+    summaries, symbolic, analogues = [], {}, []
+    for layer in [get_layer(n) for n in plan.layers or layer_names()]:
+        def bar(it, n=layer.name, what="closed forms"):
+            return progress(list(it), f"{what}: {n}", "case")
+
+        summaries.append(measure_layer(layer, seed=plan.seed, device=plan.device, progress=bar,
+                                       quick=plan.quick).to_json())
+        sizes = (2, 3) if plan.quick else (2, 3, 4)
+        checks = check_symbolic(layer, seed=plan.seed, device=plan.device, sizes=sizes)
+        symbolic[layer.name] = {"comparisons": len(checks), "failures": sum(not c.ok for c in checks),
+                                "max_ratio": max([c.max_ratio for c in checks], default=0.0)}
+        analogues.append(measure_analogues(
+            layer, seed=plan.seed, device=plan.device, sizes=(4, 16) if plan.quick else (4, 16, 64),
+            progress=lambda it, n=layer.name: bar(it, n, "theorem analogues")).to_json())
+    written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
+    failures = sum(op["failures"] for s in summaries for op in s["ops"])
+    failures += sum(s["failures"] for s in symbolic.values())
+    return written, failures, analogues
+
+
+def run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed: int,
+               data_dir: str | None, resume: bool, progress_steps=None):
+    """Train every (norm, lr) run of a preset under ``out_runs``; the preset's description,
+    the runs and their summaries.  ``progress_steps(cfg)`` gives each run's step callback and
+    a function that closes its bar."""
+    from bntheory.landscape.presets import get_preset
+    from bntheory.landscape.summary import run_summary
+    from bntheory.landscape.train import train
+    from bntheory.nn import check_norm
+
+    preset = get_preset(name)
+    for n in norms or ():
+        check_norm(n)  # before any data is loaded
+    data = preset.load(seed, data_dir)
+    runs = []
+    for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
+        step, close = progress_steps(cfg) if progress_steps else (None, lambda: None)
+        try:
+            runs.append(train(cfg, data, out_runs / f"{cfg.norm}_lr{cfg.lr:g}", resume=resume,
+                              progress=step))
+        finally:
+            close()
+    info = {"name": preset.name, "description": preset.description, "norms": list(norms or preset.norms),
+            "lrs": list(lrs or preset.lrs), "data": preset.base.data}
+    return info, runs, [run_summary(r) for r in runs]
+
+
+def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[list[str], dict]:
+    """Every preset of the plan, trained in a temporary directory (checkpoints do not belong
+    in the report); the files written and the summaries by preset."""
+    from bntheory.report.landscape import write_landscape
+
+    written, summaries_by = [], {}
+    for name in plan.presets:
+        runs_dir = Path(tempfile.mkdtemp(prefix=f"bntheory-{name}-"))
+        try:
+            info, runs, summaries = run_preset(name, runs_dir, None, None, None, plan.device, plan.seed,
+                                               None, False, progress_steps)
+        finally:
+            shutil.rmtree(runs_dir, ignore_errors=True)
+        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta,
+                                   json_rel=f"data/landscape-{name}.json")
+        summaries_by[name] = summaries
+    return written, summaries_by
+
+
+def report(out, plan: ReportPlan, meta: dict, progress: Progress = no_progress,
+           progress_steps=None) -> tuple[list[str], int]:
+    """Run every stage of ``plan`` into ``out`` (a :class:`~bntheory.report.files.ReportDir`);
+    the files written and the number of failed checks and proofs."""
+    from bntheory.report.derivations import proofs_json, write_derivations
+    from bntheory.report.tex import document
+    from bntheory.report.theorems import index_markdown, write_theorem_pages
+    from bntheory.report.verdicts import write_verdicts
+    from bntheory.symbolic import catalogue
+
+    proofs = [] if plan.layers else catalogue.load_proofs(plan.proofs_dir)
+    for rel in report_files(plan, [p.id for p in proofs]):
+        out.check(rel)  # refuse before the long run, not after
+    written, failures, analogues = layer_stage(out, plan, meta, progress)
+    if plan.layers:
+        return written, failures
+    results = [p.run() for p in progress(proofs, "proofs", "proof")]
+    written += write_derivations(out, results, meta)
+    landscape_written, landscape = landscape_stage(out, plan, meta, progress_steps)
+    written += landscape_written
+    with workers(plan.jobs) as pool:
+        verdicts = judge_all(plan.profile, pool, progress)
+        verdicts = study_all(verdicts, quick=plan.quick, seed=plan.seed, pool=pool, progress=progress)
+    written += write_verdicts(out, verdicts, meta, plan.profile, json_name="data/verdicts.json",
+                              claims_name="data/claims.json", figure="figures/tightness")
+    written += write_theorem_pages(out, verdicts, meta)
+    out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
+    out.write("bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues))
+    written += ["index.md", "bntheory.tex"]
+    failures += sum(not r.ok for r in results)
+    return written, failures

@@ -1,0 +1,76 @@
+"""The claim model: records round-trip, judges can fail, and a claim of another case space
+is an ordinary catalogue entry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bntheory.claims import claims, get_claim
+from bntheory.claims.measured import MeasuredJudge, decide, interval
+from bntheory.claims.model import Claim, ClaimInfo, Verdict
+from bntheory.claims.search import SearchJudge
+from bntheory.errors import InvalidArgumentError
+from bntheory.theorems.margin import Margin
+
+
+def test_catalogue_ids_are_unique_and_ordered():
+    ids = [c.id for c in claims()]
+    assert len(ids) == len(set(ids))
+    assert ids[0] == "thm1.seed" and ids.index("lemma4.5") < ids.index("ioffe2015.output-moments")
+    with pytest.raises(InvalidArgumentError, match="unknown claim 'nope'"):
+        get_claim("nope")
+
+
+def test_a_record_round_trips_through_json():
+    v = get_claim("lemma4.5").verdict("eps=0", "quick")
+    back = Verdict.from_json(json.loads(json.dumps(v.to_json())))
+    assert back == v and back.flat()["centered_inputs"] == v.evidence.control
+
+
+def test_network_claim_holds_and_a_false_variant_is_refuted():
+    """At eps > 0 the claim with the printed "unit variance" (no eps) is false: the same judge
+    over the same networks must refute it, with a re-checked counterexample."""
+    from bntheory.claims.catalogue import ioffe2015_output_moments as mod
+
+    claim = get_claim("ioffe2015.output-moments")
+    assert claim.verdict("eps>0", "quick").verdict == "holds"
+
+    def unit_variance(net):
+        out = []
+        for y, z in net.batchnorm_inputs():
+            var_z = z.var(dim=0, unbiased=False)
+            err = float((var_z - 1).abs().max())
+            out.append(err)
+        worst = max(out)
+        return Margin(-worst, 1.0, 1e-12, True), {"lhs": 1 - worst, "rhs": 1.0, "tolerance": 1e-12,
+                                                   "layer": 1, "channel": 0, "quantity": "variance"}
+
+    judge = SearchJudge(mod.NetworkSpace(), unit_variance)
+    false = Claim(ClaimInfo("printed", "test", "", "networks"), judge)
+    v = false.verdict("eps>0", "quick")
+    assert v.verdict == "refuted" and judge.recheck(v.evidence.counterexample)
+    assert v.evidence.counterexample_latex and "widths" in v.evidence.counterexample_latex[0]
+
+
+def test_measured_judge_decides_from_the_interval():
+    lo, hi = interval([1.0, 1.1, 0.9, 1.05, 0.95, 1.0], 0.95)
+    assert lo < 1.0 < hi
+    assert decide(0.1, 0.2, 0.5, "less") == "supported"
+    assert decide(0.6, 0.7, 0.5, "less") == "contradicted"
+    assert decide(0.4, 0.7, 0.5, "less") == "inconclusive"
+    assert decide(0.6, 0.7, 0.5, "greater") == "supported"
+    with pytest.raises(InvalidArgumentError, match="at least 2 samples"):
+        interval([1.0], 0.95)
+    judge = MeasuredJudge("mean of seed/10", lambda seed, regime: seed / 10, threshold=2.0)
+    v = Claim(ClaimInfo("m", "test", "", "seeds"), judge).verdict("eps=0", "quick")
+    assert v.verdict == "supported" and v.evidence.examples == 5
+    assert v.evidence.interval[1] < 2.0 and Verdict.from_json(v.to_json()) == v
+    far = MeasuredJudge("mean", lambda seed, regime: 5.0 + seed, threshold=2.0)
+    assert Claim(ClaimInfo("f", "t", "", "s"), far).verdict("eps=0", "quick").verdict == "contradicted"
+
+
+def test_unknown_regime_is_a_clear_error():
+    with pytest.raises(InvalidArgumentError, match="regime 'eps<0'"):
+        get_claim("thm1.seed").verdict("eps<0", "quick")
