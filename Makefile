@@ -13,7 +13,7 @@ TEST_JOBS  ?= $(JOBS)
 BIN         = $(VENV)/bin
 STAMP       = $(VENV)/.bntheory-installed
 
-.PHONY: setup report test test-thorough benchmark clean-venv
+.PHONY: setup report test test-thorough lint benchmark clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,10 @@ test: $(STAMP)
 
 test-thorough: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --hypothesis-profile thorough -m "slow or not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/closed_forms.py

@@ -23,10 +23,11 @@ import time
 
 import torch
 
-from bntheory.theorems.case import Case
+from bntheory.cases.theorem import Case
+from bntheory.claims.sweep import random_batch, sweep
+from bntheory.theorems.case import batch_quantities
 from bntheory.theorems.catalogue import get_statement
-from bntheory.verify.sweep import batch_quantities, random_batch, sweep
-from bntheory.verify.verdicts import margin, margin_terms
+from bntheory.theorems.margin import margin, margin_terms
 
 STATEMENTS = ("thm1.transcribed", "thm2.paper", "thm2.paper-relnorm")
 

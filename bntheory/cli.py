@@ -2,10 +2,14 @@
 
     bntheory layers [--json]                 list registered layers and what each provides
     bntheory prove [NAME ...]                run the executable proofs in proofs/
-    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness] [--jobs N]   judge every catalogued claim
-    bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]   worst case / tightness
-    bntheory check NAME [--device cpu|cuda] [--full]   the whole battery of checks on a registered layer
-    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...] [--quick] [--jobs N]
+    bntheory verify [--profile ci|thorough] [--out DIR] [--tightness] [--jobs N]
+        judge every catalogued claim
+    bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]
+        worst case / tightness
+    bntheory check NAME [--device cpu|cuda] [--full]
+        the whole battery of checks on a registered layer
+    bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
+        [--quick] [--jobs N]
         (with --layer: only the layer pages, layers.md and its figure, for those layers)
 
 The CLI is the only place that prints, draws progress bars and writes files.
@@ -16,8 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from tqdm import tqdm
 
@@ -27,7 +31,9 @@ from bntheory.errors import BNTheoryError
 def _layers(args: argparse.Namespace) -> int:
     from bntheory.norms import get_layer, layer_names
 
-    rows = [{"name": n, "title": get_layer(n).title, **get_layer(n).provides()} for n in layer_names()]
+    rows = [
+        {"name": n, "title": get_layer(n).title, **get_layer(n).provides()} for n in layer_names()
+    ]
     if args.json:
         print(json.dumps(rows, indent=1))
         return 0
@@ -60,7 +66,9 @@ def _prove(args: argparse.Namespace) -> int:
 
     proofs = catalogue.select(catalogue.load_proofs(args.proofs), args.names)
     results = []
-    for proof in tqdm(proofs, desc="proofs", unit="proof", file=sys.stderr, disable=len(proofs) < 2):
+    for proof in tqdm(
+        proofs, desc="proofs", unit="proof", file=sys.stderr, disable=len(proofs) < 2
+    ):
         results.append(proof.run())
     width = max(len(r.proof.id) for r in results)
     print(f"{'proof'.ljust(width)}  steps  result  seconds")
@@ -94,19 +102,37 @@ def _search(args: argparse.Namespace) -> int:
 
     statement = get_statement(args.statement)
     if args.json and Path(args.json).exists():
-        raise BNTheoryError(f"--json {args.json} exists; choose another path or remove it (nothing is overwritten)")
+        raise BNTheoryError(
+            f"--json {args.json} exists; choose another path or remove it (nothing is overwritten)"
+        )
     bar = lambda it: tqdm(list(it), desc=f"search {statement.id}", unit="start", file=sys.stderr)  # noqa: E731
-    res = search(statement, args.regime, args.objective, m=args.m, eps_ratio=args.eps_ratio,
-                 starts=args.starts, maxfun=args.budget, seed=args.seed, progress=bar)
-    print(f"{statement.id} ({args.regime}, m={args.m}, eps/var={res.eps_ratio:g}): {args.objective} "
-          f"{res.value:.6g} after {res.evaluations} evaluations in {res.starts} starts")
+    res = search(
+        statement,
+        args.regime,
+        args.objective,
+        m=args.m,
+        eps_ratio=args.eps_ratio,
+        starts=args.starts,
+        maxfun=args.budget,
+        seed=args.seed,
+        progress=bar,
+    )
+    print(
+        f"{statement.id} ({args.regime}, m={args.m}, eps/var={res.eps_ratio:g}): {args.objective} "
+        f"{res.value:.6g} after {res.evaluations} evaluations in {res.starts} starts"
+    )
     if res.case is not None:
-        print(f"  lhs {res.lhs:.10g}  rhs {res.rhs:.10g}  (rounding allows {res.tolerance:.3g}); "
-              f"re-checked by autograd: {'VIOLATED' if res.violated else 'not violated'}")
+        print(
+            f"  lhs {res.lhs:.10g}  rhs {res.rhs:.10g}  (rounding allows {res.tolerance:.3g}); "
+            f"re-checked by autograd: {'VIOLATED' if res.violated else 'not violated'}"
+        )
     if res.minimal:
         mn = res.minimal
-        print(f"  minimal: m={mn['m']}, {mn['digits']} significant digit(s), {mn['distinct_values']} distinct values, "
-              f"violation {mn['violation']:.3g}")
+        print(
+            f"  minimal: m={mn['m']}, {mn['digits']} significant digit(s), {mn['distinct_values']} "
+            f"distinct values, "
+            f"violation {mn['violation']:.3g}"
+        )
     if args.json:
         atomic_write(Path(args.json), json.dumps(res.to_json(), indent=1) + "\n")
         print(f"wrote {args.json}")
@@ -127,8 +153,9 @@ def _verify(args: argparse.Namespace) -> int:
     with pipeline.workers(args.jobs) as pool:
         verdicts = pipeline.judge_all(args.profile, pool, _bar)
         if args.tightness:
-            verdicts = pipeline.study_all(verdicts, quick=args.profile == "quick", seed=args.seed,
-                                          pool=pool, progress=_bar)
+            verdicts = pipeline.study_all(
+                verdicts, quick=args.profile == "quick", seed=args.seed, pool=pool, progress=_bar
+            )
     meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
     for rel in write_verdicts(out, verdicts, meta, args.profile):
         print(f"wrote {out.root / rel}")
@@ -143,11 +170,17 @@ def _sweep(args: argparse.Namespace, out) -> int:
     from bntheory.report.meta import provenance
 
     out.check("sweep.json")
-    results = pipeline.sweep_all(args.sweep, args.m, args.seed,
-                                 lambda it, d, u: tqdm(it, desc=d, unit=u, file=sys.stderr, leave=False))
+    results = pipeline.sweep_all(
+        args.sweep,
+        args.m,
+        args.seed,
+        lambda it, d, u: tqdm(it, desc=d, unit=u, file=sys.stderr, leave=False),
+    )
     for res in results:
-        print(f"{res.id:20s} {res.regime:6s} {res.violations:9d} / {res.cases} violated   "
-              f"worst {res.worst_violation:.3g}")
+        print(
+            f"{res.id:20s} {res.regime:6s} {res.violations:9d} / {res.cases} violated   "
+            f"worst {res.worst_violation:.3g}"
+        )
     meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
     doc = {"schema": 1, "meta": meta, "m": args.m, "results": [r.to_json() for r in results]}
     out.write("sweep.json", json.dumps(doc, indent=1) + "\n")
@@ -156,11 +189,24 @@ def _sweep(args: argparse.Namespace, out) -> int:
 
 
 def _print_summaries(summaries: list[dict]) -> None:
-    cols = ("norm", "lr", "diverged_at", "final_test_loss", "loss_variation", "predictiveness_max",
-            "beta_smoothness", "ics_l2", "ics_cos")
+    cols = (
+        "norm",
+        "lr",
+        "diverged_at",
+        "final_test_loss",
+        "loss_variation",
+        "predictiveness_max",
+        "beta_smoothness",
+        "ics_l2",
+        "ics_cos",
+    )
     print("  ".join(f"{c:>18s}" for c in cols))
     for s in summaries:
-        print("  ".join(f"{s[c]:>18.4g}" if isinstance(s[c], float) else f"{str(s[c]):>18s}" for c in cols))
+        print(
+            "  ".join(
+                f"{s[c]:>18.4g}" if isinstance(s[c], float) else f"{str(s[c]):>18s}" for c in cols
+            )
+        )
 
 
 def _landscape(args: argparse.Namespace) -> int:
@@ -171,21 +217,35 @@ def _landscape(args: argparse.Namespace) -> int:
     from bntheory.report.meta import provenance
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise BNTheoryError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
+        raise BNTheoryError(
+            "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
+        )
     out = Path(args.out)
     norms = [n.strip() for n in args.norm.split(",")] if args.norm else None
     try:
         lrs = [float(v) for v in args.lr.split(",")] if args.lr else None
     except ValueError:
-        raise BNTheoryError(f"--lr must be a comma-separated list of numbers, got {args.lr!r}") from None
+        raise BNTheoryError(
+            f"--lr must be a comma-separated list of numbers, got {args.lr!r}"
+        ) from None
     pages = ReportDir(out)
     prefix = args.preset
     for ext in ("md", "json"):
         pages.check(f"{prefix}.{ext}")
     from bntheory.pipeline import run_preset
 
-    info, runs, summaries = run_preset(args.preset, out / "runs", norms, lrs, args.steps, args.device,
-                                       args.seed, args.data, args.resume, _step_bars)
+    info, runs, summaries = run_preset(
+        args.preset,
+        out / "runs",
+        norms,
+        lrs,
+        args.steps,
+        args.device,
+        args.seed,
+        args.data,
+        args.resume,
+        _step_bars,
+    )
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
     for rel in write_landscape(pages, prefix, info, runs, summaries, meta):
         print(f"wrote {out / rel}")
@@ -202,12 +262,20 @@ def _report(args: argparse.Namespace) -> int:
     from bntheory.report.meta import provenance
 
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise BNTheoryError("--device cuda: no CUDA device is available (torch.cuda.is_available() is False)")
+        raise BNTheoryError(
+            "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
+        )
     for n in args.layer or ():
         get_layer(n)  # unknown names fail before any work
-    plan = pipeline.ReportPlan(seed=args.seed, device=args.device, quick=args.quick,
-                               profile=args.verify_profile, jobs=args.jobs, layers=args.layer,
-                               proofs_dir=args.proofs)
+    plan = pipeline.ReportPlan(
+        seed=args.seed,
+        device=args.device,
+        quick=args.quick,
+        profile=args.verify_profile,
+        jobs=args.jobs,
+        layers=args.layer,
+        proofs_dir=args.proofs,
+    )
     out = ReportDir(args.out)
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
     written, failures = pipeline.report(out, plan, meta, _bar, _step_bars)
@@ -216,8 +284,11 @@ def _report(args: argparse.Namespace) -> int:
     for rel in written:
         print(f"wrote {out.root / rel}")
     if failures:
-        print(f"error: {failures} closed-form comparisons, symbolic checks or proofs failed; see "
-              f"{out.root / 'layers.md'} and {out.root / 'derivations'}", file=sys.stderr)
+        print(
+            f"error: {failures} closed-form comparisons, symbolic checks or proofs failed; see "
+            f"{out.root / 'layers.md'} and {out.root / 'derivations'}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -233,6 +304,7 @@ def _jobs(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command-line parser with its subcommands."""
     parser = argparse.ArgumentParser(prog="bntheory", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -242,52 +314,113 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("prove", help="run the executable proofs and print a table")
     p.add_argument("names", nargs="*", metavar="NAME", help="proof ids (default: all)")
-    p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
+    p.add_argument(
+        "--proofs", default=None, help="proofs directory (default: the checkout's proofs/)"
+    )
     p.set_defaults(func=_prove)
 
     p = sub.add_parser("verify", help="discover the verdict of every catalogued claim")
-    p.add_argument("--profile", default="ci", choices=("quick", "ci", "thorough"), help="search budget (default: ci)")
+    p.add_argument(
+        "--profile",
+        default="ci",
+        choices=("quick", "ci", "thorough"),
+        help="search budget (default: ci)",
+    )
     p.add_argument("--out", default="reports", help="directory for verdicts.json and verdicts.md")
-    p.add_argument("--sweep", type=int, default=0, metavar="N",
-                   help="instead, a vectorised random campaign of N cases per statement and regime (writes sweep.json)")
-    p.add_argument("--m", type=int, default=64, help="batch size of the sweep's cases (default: 64)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the sweep and the worst-case search (default: 0)")
-    p.add_argument("--tightness", action="store_true",
-                   help="also search each statement's tightness and worst case over m and eps/var (minutes)")
-    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                   help="worker processes for the verdicts and worst-case studies, one thread each (default: 1; "
-                        "the results do not depend on it)")
+    p.add_argument(
+        "--sweep",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead, a vectorised random campaign of N cases per statement and regime "
+        "(writes sweep.json)",
+    )
+    p.add_argument(
+        "--m", type=int, default=64, help="batch size of the sweep's cases (default: 64)"
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the sweep and the worst-case search (default: 0)",
+    )
+    p.add_argument(
+        "--tightness",
+        action="store_true",
+        help="also search each statement's tightness and worst case over m and eps/var (minutes)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="worker processes for the verdicts and worst-case studies, one thread each "
+        "(default: 1; the results do not depend on it)",
+    )
     p.set_defaults(func=_verify)
 
-    p = sub.add_parser("search", help="worst case (largest violation) or tightness (sup lhs/rhs) of one statement")
+    p = sub.add_parser(
+        "search", help="worst case (largest violation) or tightness (sup lhs/rhs) of one statement"
+    )
     p.add_argument("statement", help="statement id, e.g. thm1.arxiv (see `bntheory verify`)")
     p.add_argument("--m", type=int, default=4, help="batch size of the cases (default: 4)")
     p.add_argument("--regime", default="eps>0", choices=("eps=0", "eps>0"), help="default: eps>0")
-    p.add_argument("--eps-ratio", type=float, default=None, help="eps / var in the eps>0 regime (default: 0.1)")
-    p.add_argument("--objective", default="violation", choices=("violation", "tightness"), help="default: violation")
+    p.add_argument(
+        "--eps-ratio", type=float, default=None, help="eps / var in the eps>0 regime (default: 0.1)"
+    )
+    p.add_argument(
+        "--objective",
+        default="violation",
+        choices=("violation", "tightness"),
+        help="default: violation",
+    )
     p.add_argument("--starts", type=int, default=8, help="random starts of L-BFGS-B (default: 8)")
-    p.add_argument("--budget", type=int, default=300, help="objective evaluations per start (default: 300)")
+    p.add_argument(
+        "--budget", type=int, default=300, help="objective evaluations per start (default: 300)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the starts (default: 0)")
-    p.add_argument("--json", default=None, metavar="PATH", help="also write the result as JSON (atomically)")
+    p.add_argument(
+        "--json", default=None, metavar="PATH", help="also write the result as JSON (atomically)"
+    )
     p.set_defaults(func=_search)
 
-    p = sub.add_parser("landscape", help="train with each normalization and probe the loss landscape")
-    p.add_argument("--preset", required=True, choices=("smoke", "digits", "layers", "dln", "cifar10-vgg"))
-    p.add_argument("--norm", default=None, help="comma-separated normalizations (default: the preset's)")
-    p.add_argument("--lr", default=None, help="comma-separated learning rates (default: the preset's)")
-    p.add_argument("--steps", type=int, default=None, help="SGD steps per run (default: the preset's)")
+    p = sub.add_parser(
+        "landscape", help="train with each normalization and probe the loss landscape"
+    )
+    p.add_argument(
+        "--preset", required=True, choices=("smoke", "digits", "layers", "dln", "cifar10-vgg")
+    )
+    p.add_argument(
+        "--norm", default=None, help="comma-separated normalizations (default: the preset's)"
+    )
+    p.add_argument(
+        "--lr", default=None, help="comma-separated learning rates (default: the preset's)"
+    )
+    p.add_argument(
+        "--steps", type=int, default=None, help="SGD steps per run (default: the preset's)"
+    )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data", default=None, help="data directory (cifar10-vgg: a local CIFAR-10, python-pickle layout)")
-    p.add_argument("--resume", action="store_true", help="continue runs from their checkpoints under --out")
-    p.add_argument("--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="data directory (cifar10-vgg: a local CIFAR-10, python-pickle layout)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue runs from their checkpoints under --out"
+    )
+    p.add_argument(
+        "--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)"
+    )
     p.set_defaults(func=_landscape)
 
     p = sub.add_parser("check", help="run the whole battery of checks on registered layers")
     p.add_argument("names", nargs="+", metavar="NAME", help="layer names (see `bntheory layers`)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
     p.add_argument("--seed", type=int, default=0, help="seed of the cases (default: 0)")
-    p.add_argument("--full", action="store_true", help="the report's full set of cases (default: quick)")
+    p.add_argument(
+        "--full", action="store_true", help="the report's full set of cases (default: quick)"
+    )
     p.set_defaults(func=_check)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
@@ -295,19 +428,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
     p.add_argument("--layer", action="append", metavar="NAME", help="only this layer (repeatable)")
-    p.add_argument("--proofs", default=None, help="proofs directory (default: the checkout's proofs/)")
-    p.add_argument("--verify-profile", default="ci", choices=("quick", "ci", "thorough"),
-                   help="search budget of the theorem verdicts (default: ci)")
-    p.add_argument("--quick", action="store_true",
-                   help="small budgets everywhere (verdicts: quick profile; worst cases: a small grid)")
-    p.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                   help="worker processes for the verdicts and worst-case studies, one thread each (default: 1; "
-                        "the results do not depend on it)")
+    p.add_argument(
+        "--proofs", default=None, help="proofs directory (default: the checkout's proofs/)"
+    )
+    p.add_argument(
+        "--verify-profile",
+        default="ci",
+        choices=("quick", "ci", "thorough"),
+        help="search budget of the theorem verdicts (default: ci)",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="small budgets everywhere (verdicts: quick profile; worst cases: a small grid)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="worker processes for the verdicts and worst-case studies, one thread each "
+        "(default: 1; the results do not depend on it)",
+    )
     p.set_defaults(func=_report)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` and return its exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv

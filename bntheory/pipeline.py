@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from bntheory.claims import claims, get_claim
 from bntheory.claims.model import Verdict
@@ -93,8 +94,9 @@ def judge_all(profile: str, pool=None, progress: Progress = no_progress) -> list
     return [Verdict.from_json(d) for d in done]
 
 
-def study_all(verdicts: list[Verdict], quick: bool, seed: int, pool=None,
-              progress: Progress = no_progress) -> list[Verdict]:
+def study_all(
+    verdicts: list[Verdict], quick: bool, seed: int, pool=None, progress: Progress = no_progress
+) -> list[Verdict]:
     """``verdicts`` with the worst-case study of every claim whose judge has one."""
     todo = [i for i, v in enumerate(verdicts) if get_claim(v.id).studied]
     jobs = [(verdicts[i].to_json(), quick, seed) for i in todo]
@@ -117,8 +119,9 @@ def sweep_all(n: int, m: int, seed: int, progress: Progress = no_progress) -> li
     return results
 
 
-def verdict_files(out_json: str = "verdicts.json", out_md: str = "verdicts.md",
-                  claims_json: str = "claims.json") -> list[str]:
+def verdict_files(
+    out_json: str = "verdicts.json", out_md: str = "verdicts.md", claims_json: str = "claims.json"
+) -> list[str]:
     """The files of ``bntheory verify``."""
     return [claims_json, out_json, out_md]
 
@@ -163,7 +166,9 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     return owned
 
 
-def layer_stage(out, plan: ReportPlan, meta: dict, progress: Progress) -> tuple[list[str], int, list[dict]]:
+def layer_stage(
+    out, plan: ReportPlan, meta: dict, progress: Progress
+) -> tuple[list[str], int, list[dict]]:
     """``layers.md``, its JSON and figure: closed forms, symbolic checks, theorem analogues;
     the files written, the number of failed comparisons, and the analogues."""
     from bntheory.norms import get_layer, layer_names
@@ -174,26 +179,49 @@ def layer_stage(out, plan: ReportPlan, meta: dict, progress: Progress) -> tuple[
 
     summaries, symbolic, analogues = [], {}, []
     for layer in [get_layer(n) for n in plan.layers or layer_names()]:
+
         def bar(it, n=layer.name, what="closed forms"):
             return progress(list(it), f"{what}: {n}", "case")
 
-        summaries.append(measure_layer(layer, seed=plan.seed, device=plan.device, progress=bar,
-                                       quick=plan.quick).to_json())
+        summaries.append(
+            measure_layer(
+                layer, seed=plan.seed, device=plan.device, progress=bar, quick=plan.quick
+            ).to_json()
+        )
         sizes = (2, 3) if plan.quick else (2, 3, 4)
         checks = check_symbolic(layer, seed=plan.seed, device=plan.device, sizes=sizes)
-        symbolic[layer.name] = {"comparisons": len(checks), "failures": sum(not c.ok for c in checks),
-                                "max_ratio": max([c.max_ratio for c in checks], default=0.0)}
-        analogues.append(measure_analogues(
-            layer, seed=plan.seed, device=plan.device, sizes=(4, 16) if plan.quick else (4, 16, 64),
-            progress=lambda it, n=layer.name: bar(it, n, "theorem analogues")).to_json())
+        symbolic[layer.name] = {
+            "comparisons": len(checks),
+            "failures": sum(not c.ok for c in checks),
+            "max_ratio": max([c.max_ratio for c in checks], default=0.0),
+        }
+        analogues.append(
+            measure_analogues(
+                layer,
+                seed=plan.seed,
+                device=plan.device,
+                sizes=(4, 16) if plan.quick else (4, 16, 64),
+                progress=lambda it, n=layer.name: bar(it, n, "theorem analogues"),
+            ).to_json()
+        )
     written = write_layers(out, summaries, meta, ERROR_MODEL_SUMMARY, symbolic, analogues)
     failures = sum(op["failures"] for s in summaries for op in s["ops"])
     failures += sum(s["failures"] for s in symbolic.values())
     return written, failures, analogues
 
 
-def run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed: int,
-               data_dir: str | None, resume: bool, progress_steps=None):
+def run_preset(
+    name: str,
+    out_runs: Path,
+    norms,
+    lrs,
+    steps,
+    device: str,
+    seed: int,
+    data_dir: str | None,
+    resume: bool,
+    progress_steps=None,
+):
     """Train every (norm, lr) run of a preset under ``out_runs``; the preset's description,
     the runs and their summaries.  ``progress_steps(cfg)`` gives each run's step callback and
     a function that closes its bar."""
@@ -210,12 +238,20 @@ def run_preset(name: str, out_runs: Path, norms, lrs, steps, device: str, seed: 
     for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
         step, close = progress_steps(cfg) if progress_steps else (None, lambda: None)
         try:
-            runs.append(train(cfg, data, out_runs / f"{cfg.norm}_lr{cfg.lr:g}", resume=resume,
-                              progress=step))
+            runs.append(
+                train(
+                    cfg, data, out_runs / f"{cfg.norm}_lr{cfg.lr:g}", resume=resume, progress=step
+                )
+            )
         finally:
             close()
-    info = {"name": preset.name, "description": preset.description, "norms": list(norms or preset.norms),
-            "lrs": list(lrs or preset.lrs), "data": preset.base.data}
+    info = {
+        "name": preset.name,
+        "description": preset.description,
+        "norms": list(norms or preset.norms),
+        "lrs": list(lrs or preset.lrs),
+        "data": preset.base.data,
+    }
     return info, runs, [run_summary(r) for r in runs]
 
 
@@ -228,18 +264,36 @@ def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[
     for name in plan.presets:
         runs_dir = Path(tempfile.mkdtemp(prefix=f"bntheory-{name}-"))
         try:
-            info, runs, summaries = run_preset(name, runs_dir, None, None, None, plan.device, plan.seed,
-                                               None, False, progress_steps)
+            info, runs, summaries = run_preset(
+                name,
+                runs_dir,
+                None,
+                None,
+                None,
+                plan.device,
+                plan.seed,
+                None,
+                False,
+                progress_steps,
+            )
         finally:
             shutil.rmtree(runs_dir, ignore_errors=True)
-        written += write_landscape(out, f"landscape/{name}", info, runs, summaries, meta,
-                                   json_rel=f"data/landscape-{name}.json")
+        written += write_landscape(
+            out,
+            f"landscape/{name}",
+            info,
+            runs,
+            summaries,
+            meta,
+            json_rel=f"data/landscape-{name}.json",
+        )
         summaries_by[name] = summaries
     return written, summaries_by
 
 
-def report(out, plan: ReportPlan, meta: dict, progress: Progress = no_progress,
-           progress_steps=None) -> tuple[list[str], int]:
+def report(
+    out, plan: ReportPlan, meta: dict, progress: Progress = no_progress, progress_steps=None
+) -> tuple[list[str], int]:
     """Run every stage of ``plan`` into ``out`` (a :class:`~bntheory.report.files.ReportDir`);
     the files written and the number of failed checks and proofs."""
     from bntheory.report.derivations import proofs_json, write_derivations
@@ -260,12 +314,23 @@ def report(out, plan: ReportPlan, meta: dict, progress: Progress = no_progress,
     written += landscape_written
     with workers(plan.jobs) as pool:
         verdicts = judge_all(plan.profile, pool, progress)
-        verdicts = study_all(verdicts, quick=plan.quick, seed=plan.seed, pool=pool, progress=progress)
-    written += write_verdicts(out, verdicts, meta, plan.profile, json_name="data/verdicts.json",
-                              claims_name="data/claims.json", figure="figures/tightness")
+        verdicts = study_all(
+            verdicts, quick=plan.quick, seed=plan.seed, pool=pool, progress=progress
+        )
+    written += write_verdicts(
+        out,
+        verdicts,
+        meta,
+        plan.profile,
+        json_name="data/verdicts.json",
+        claims_name="data/claims.json",
+        figure="figures/tightness",
+    )
     written += write_theorem_pages(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
-    out.write("bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues))
+    out.write(
+        "bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues)
+    )
     written += ["index.md", "bntheory.tex"]
     failures += sum(not r.ok for r in results)
     return written, failures

@@ -59,13 +59,17 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.getoption("hypothesis_profile", None) is None:
         settings.load_profile("ci")
     if config.getoption("--device") == "cuda" and not torch.cuda.is_available():
-        raise pytest.UsageError("--device cuda was given but torch.cuda.is_available() is False on this machine")
+        raise pytest.UsageError(
+            "--device cuda was given but torch.cuda.is_available() is False on this machine"
+        )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
         return
-    skip = pytest.mark.skip(reason=f"no CUDA device (torch {torch.__version__}, cuda available: False)")
+    skip = pytest.mark.skip(
+        reason=f"no CUDA device (torch {torch.__version__}, cuda available: False)"
+    )
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)

@@ -19,15 +19,21 @@ def _load(name: str):
     return module
 
 
-@pytest.mark.parametrize("name,argv", [
-    ("closed_forms", ["--quick"]),
-    ("verify", ["--m", "8", "--cases", "5", "--vectorised", "200"]),
-    ("symbolic", ["--ms", "2", "--timeout", "20", "--no-all-proofs"]),  # tests/symbolic runs every proof
-    ("landscape", ["--quick"]),
-    ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
-    ("fused_anatomy", ["--n", "130", "--c", "7", "--rounds", "1", "--min-run-time", "0.01"]),
-    ("c_statistics", ["--n", "130", "--c", "16", "--rounds", "1", "--min-run-time", "0.01"]),
-])
+@pytest.mark.parametrize(
+    "name,argv",
+    [
+        ("closed_forms", ["--quick"]),
+        ("verify", ["--m", "8", "--cases", "5", "--vectorised", "200"]),
+        (
+            "symbolic",
+            ["--ms", "2", "--timeout", "20", "--no-all-proofs"],
+        ),  # tests/symbolic runs every proof
+        ("landscape", ["--quick"]),
+        ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
+        ("fused_anatomy", ["--n", "130", "--c", "7", "--rounds", "1", "--min-run-time", "0.01"]),
+        ("c_statistics", ["--n", "130", "--c", "16", "--rounds", "1", "--min-run-time", "0.01"]),
+    ],
+)
 def test_benchmark_runs(name, argv, capsys):
     if name.startswith("fused_") or name == "c_statistics":
         from bntheory.norms import fused
@@ -38,7 +44,9 @@ def test_benchmark_runs(name, argv, capsys):
         pytest.skip("needs a C compiler (cc) with OpenMP")
     rc = _load(name).main(argv)
     if name == "c_statistics" and rc == 2:
-        pytest.skip(f"the C compiler could not build the benchmark: {capsys.readouterr().err.strip()[-300:]}")
+        pytest.skip(
+            f"the C compiler could not build the benchmark: {capsys.readouterr().err.strip()[-300:]}"
+        )
     assert rc == 0
     out = capsys.readouterr().out
     assert "python" in out.split("\n")[1] + out.split("\n")[0]  # a header with the versions
@@ -49,7 +57,11 @@ def test_benchmark_runs(name, argv, capsys):
 
 def _layer_rows(out: str, name: str) -> list[str]:
     """The rows of the other layers' table for ``name`` (``name  input  groups x m ... | op | ...``)."""
-    return [line for line in out.splitlines() if re.match(rf"{re.escape(name)}\s+\d+(x\d+)+\s+\d+x\d+\s", line)]
+    return [
+        line
+        for line in out.splitlines()
+        if re.match(rf"{re.escape(name)}\s+\d+(x\d+)+\s+\d+x\d+\s", line)
+    ]
 
 
 def _check_every_layer(out: str) -> None:
@@ -78,7 +90,9 @@ def test_closed_forms_layers_option(capsys):
     assert "BatchNorm's table: not run" in out
     assert _layer_rows(out, "rmsnorm") and _layer_rows(out, "instancenorm")
     assert not _layer_rows(out, "layernorm")
-    assert re.search(r"instancenorm\s+64x2x4\s", out)  # the spatial axis it needs, shown in the table
+    assert re.search(
+        r"instancenorm\s+64x2x4\s", out
+    )  # the spatial axis it needs, shown in the table
     with pytest.raises(SystemExit):
         module.main(["--quick", "--layers", "nosuchnorm"])
     assert "unknown layer" in capsys.readouterr().err
@@ -89,7 +103,12 @@ def test_closed_forms_exits_1_on_a_disagreement(monkeypatch, capsys):
 
     cls = type(get_layer("layernorm"))
     right = cls.vjp
-    monkeypatch.setattr(cls, "vjp", lambda self, x, g, *a, **kw: right(self, x, g, *a, **kw) * (1 + 1e-6))
-    assert _load("closed_forms").main(["--quick", "--layers", "layernorm", "--min-run-time", "0.001"]) == 1
+    monkeypatch.setattr(
+        cls, "vjp", lambda self, x, g, *a, **kw: right(self, x, g, *a, **kw) * (1 + 1e-6)
+    )
+    assert (
+        _load("closed_forms").main(["--quick", "--layers", "layernorm", "--min-run-time", "0.001"])
+        == 1
+    )
     out = capsys.readouterr().out
     assert re.search(r"^DISAGREE: layernorm vjp at input \(64, 8\)", out, re.M)

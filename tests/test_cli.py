@@ -12,15 +12,13 @@ from pathlib import Path
 
 import numba
 import pytest
-
-from bntheory.claims import claims
 import torch
 
 from bntheory import get_layer, register_layer, unregister_layer
+from bntheory.claims import claims
 from bntheory.cli import main
-from bntheory.norms import layer_names
 from bntheory.errors import DuplicateLayerError, UnknownLayerError
-from bntheory.norms import BatchNorm
+from bntheory.norms import BatchNorm, layer_names
 from bntheory.report.files import MANIFEST, ReportConflictError, ReportDir, atomic_write
 
 
@@ -35,7 +33,9 @@ def test_layers_lists_batchnorm_with_capabilities(capsys):
 
 
 def test_console_script_runs():
-    proc = subprocess.run([sys.executable, "-m", "bntheory.cli", "layers"], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bntheory.cli", "layers"], capture_output=True, text=True, check=True
+    )
     assert "batchnorm" in proc.stdout
 
 
@@ -81,13 +81,26 @@ def quick_reports(tmp_path_factory, fast_proofs):
     two runs of two threads each on two cores spend much of their time in each other's
     spin-waiting OpenMP threads."""
     root = tmp_path_factory.mktemp("reports")
-    argv = lambda d: ["report", "--out", str(root / d), "--seed", "3", "--proofs", fast_proofs, "--quick"]  # noqa: E731
+    argv = lambda d: [
+        "report",
+        "--out",
+        str(root / d),
+        "--seed",
+        "3",
+        "--proofs",
+        fast_proofs,
+        "--quick",
+    ]  # noqa: E731
     log = root / "b.log"  # a file, not a pipe: a full pipe would stall the other run
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
     threads = torch.get_num_threads(), numba.get_num_threads()
     with log.open("w") as fh:
-        other = subprocess.Popen([sys.executable, "-m", "bntheory.cli", *argv("b"), "--jobs", "2"], stdout=fh,
-                                 stderr=subprocess.STDOUT, env=env)
+        other = subprocess.Popen(
+            [sys.executable, "-m", "bntheory.cli", *argv("b"), "--jobs", "2"],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         try:
             torch.set_num_threads(1)
             numba.set_num_threads(1)
@@ -107,7 +120,9 @@ def test_report_writes_layers_page_and_json(quick_reports):
     md = (tmp_path / "layers.md").read_text()
     doc = json.loads((tmp_path / "data" / "layers.json").read_text())
     assert doc["schema"] == 2 and doc["meta"]["seed"] == 3 and doc["meta"]["device"] == "cpu"
-    assert [a["name"] for a in doc["analogues"]] == [s["name"] for s in doc["layers"]] == layer_names()
+    assert (
+        [a["name"] for a in doc["analogues"]] == [s["name"] for s in doc["layers"]] == layer_names()
+    )
     assert all(s["comparisons"] > 0 and s["failures"] == 0 for s in doc["symbolic"].values())
     assert "## Theorems 1 and 2 across layers" in md and "| `l1batchnorm` | 1, 1 other |" in md
     ops = {op["op"]: op for op in doc["layers"][0]["ops"]}
@@ -117,15 +132,36 @@ def test_report_writes_layers_page_and_json(quick_reports):
         assert f"{op['max_rel_error']:.2e}" in md  # the page shows the measured numbers
     assert "bntheory report --out" in md and "torch" in md
     files = sorted(json.loads((tmp_path / MANIFEST).read_text())["files"])
-    expected = {"data/layers.json", "data/proofs.json", "data/verdicts.json", "data/claims.json", "derivations/README.md",
-                "derivations/lemma-4.5.md", "derivations/observation-4.3.md", "figures/tightness.png",
-                "figures/tightness.svg", "data/landscape-smoke.json", "landscape/smoke.md", "layers.md", "verdicts.md",
-                "index.md", "bntheory.tex", "figures/layer-gains.png", "figures/layer-gains.svg",
-                *[f"landscape/smoke-{f}.{e}" for f in ("activations", "curves", "ics", "landscape") for e in ("png", "svg")]}
+    expected = {
+        "data/layers.json",
+        "data/proofs.json",
+        "data/verdicts.json",
+        "data/claims.json",
+        "derivations/README.md",
+        "derivations/lemma-4.5.md",
+        "derivations/observation-4.3.md",
+        "figures/tightness.png",
+        "figures/tightness.svg",
+        "data/landscape-smoke.json",
+        "landscape/smoke.md",
+        "layers.md",
+        "verdicts.md",
+        "index.md",
+        "bntheory.tex",
+        "figures/layer-gains.png",
+        "figures/layer-gains.svg",
+        *[
+            f"landscape/smoke-{f}.{e}"
+            for f in ("activations", "curves", "ics", "landscape")
+            for e in ("png", "svg")
+        ],
+    }
     assert expected <= set(files)
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
     assert len(theorem_pages) == len(claims())  # one page per catalogued claim
-    assert set(files) - expected == set(theorem_pages) | {f for f in files if f.endswith(("-tightness.png", "-tightness.svg"))}
+    assert set(files) - expected == set(theorem_pages) | {
+        f for f in files if f.endswith(("-tightness.png", "-tightness.svg"))
+    }
     assert all((tmp_path / f).is_file() for f in files)
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
@@ -135,7 +171,12 @@ def test_report_writes_layers_page_and_json(quick_reports):
 
 def test_report_is_deterministic_up_to_the_timestamp(quick_reports):
     tmp_path = quick_reports
-    names = ("data/layers.json", "data/proofs.json", "data/verdicts.json", "data/landscape-smoke.json")
+    names = (
+        "data/layers.json",
+        "data/proofs.json",
+        "data/verdicts.json",
+        "data/landscape-smoke.json",
+    )
     docs = [json.loads((tmp_path / d / name).read_text()) for d in ("a", "b") for name in names]
     for doc in docs:
         doc["meta"].pop("generated")
@@ -156,7 +197,10 @@ def test_report_shows_tightness_worst_cases_and_lemma_4_5(quick_reports):
         assert by_id[(sid, "eps=0")]["verdict"] == "refuted"
     assert by_id[("thm4.4.derived", "eps>0")]["verdict"] == "holds"
     md = (quick_reports / "a" / "verdicts.md").read_text()
-    assert "## Tightness and worst cases" in md and "![tightness and worst cases](figures/tightness.png)" in md
+    assert (
+        "## Tightness and worst cases" in md
+        and "![tightness and worst cases](figures/tightness.png)" in md
+    )
     assert "## Lemma 4.5" in md and r"\begin{pmatrix}" in md
     assert (quick_reports / "a" / "figures" / "tightness.png").read_bytes().startswith(b"\x89PNG")
 
@@ -164,7 +208,11 @@ def test_report_shows_tightness_worst_cases_and_lemma_4_5(quick_reports):
 def _thread_counts() -> tuple:
     from threadpoolctl import threadpool_info
 
-    return torch.get_num_threads(), numba.get_num_threads(), sorted({d["num_threads"] for d in threadpool_info()})
+    return (
+        torch.get_num_threads(),
+        numba.get_num_threads(),
+        sorted({d["num_threads"] for d in threadpool_info()}),
+    )
 
 
 def test_workers_run_one_thread_in_every_pool():
@@ -186,7 +234,12 @@ def test_jobs_must_be_a_positive_whole_number(jobs, capsys):
 def test_report_never_overwrites_a_users_file(tmp_path, fast_proofs):
     mine = tmp_path / "layers.md"
     mine.write_text("my own notes\n")
-    assert main(["report", "--out", str(tmp_path), "--proofs", fast_proofs, "--verify-profile", "quick"]) == 2
+    assert (
+        main(
+            ["report", "--out", str(tmp_path), "--proofs", fast_proofs, "--verify-profile", "quick"]
+        )
+        == 2
+    )
     assert mine.read_text() == "my own notes\n"
     with pytest.raises(ReportConflictError, match="not written by bntheory report"):
         ReportDir(tmp_path).write("layers.md", "x")
@@ -215,9 +268,14 @@ def test_report_index_theorem_pages_and_tex(quick_reports):
     root = quick_reports / "a"
     index = (root / "index.md").read_text()
     assert "[`thm1.arxiv`](theorems/thm1.arxiv.md)" in index and "landscape/smoke.md" in index
-    assert "## Theorems 1 and 2 across normalization layers" in index and "| `linfbatchnorm` | 1, 1 other |" in index
+    assert (
+        "## Theorems 1 and 2 across normalization layers" in index
+        and "| `linfbatchnorm` | 1, 1 other |" in index
+    )
     page = (root / "theorems" / "thm1.arxiv.md").read_text()
-    assert "## As printed" in page and "## Exact form" in page and "## Counterexample, eps=0" in page
+    assert (
+        "## As printed" in page and "## Exact form" in page and "## Counterexample, eps=0" in page
+    )
     assert r"\begin{pmatrix}" in page and "thm1.arxiv-tightness.png" in page
     assert (root / "theorems" / "thm1.arxiv-tightness.png").read_bytes().startswith(b"\x89PNG")
     assert "Counterexample (exact" in (root / "theorems" / "lemma4.5.md").read_text()
@@ -227,11 +285,18 @@ def test_report_index_theorem_pages_and_tex(quick_reports):
 
 
 def _pdflatex(workdir: Path, name: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name], cwd=workdir,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", name],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)"
+)
 def test_report_tex_compiles_with_pdflatex(quick_reports, tmp_path):
     work = tmp_path / "tex"
     shutil.copytree(quick_reports / "a", work)
@@ -253,15 +318,19 @@ def formulas(root: Path) -> list[tuple[str, str]]:
     return out
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)")
+@pytest.mark.skipif(
+    shutil.which("pdflatex") is None, reason="no TeX installed (pdflatex not found)"
+)
 @pytest.mark.parametrize("which", ["generated", "committed"])
 def test_every_formula_of_the_markdown_pages_parses_in_latex(which, quick_reports, tmp_path):
     root = quick_reports / "a" if which == "generated" else Path(__file__).parents[1] / "reports"
     found = formulas(root)
     assert len(found) > 50
     body = "\n".join(rf"\typeout{{FORMULA {i}}}\[{f}\]" for i, (_, f) in enumerate(found))
-    (tmp_path / "f.tex").write_text(r"\documentclass{article}\usepackage{amsmath,amssymb}"
-                                    r"\setcounter{MaxMatrixCols}{20}\begin{document}" + body + r"\end{document}")
+    (tmp_path / "f.tex").write_text(
+        r"\documentclass{article}\usepackage{amsmath,amssymb}"
+        r"\setcounter{MaxMatrixCols}{20}\begin{document}" + body + r"\end{document}"
+    )
     run = _pdflatex(tmp_path, "f.tex")
     if run.returncode != 0:
         last = max((int(m) for m in re.findall(r"FORMULA (\d+)", run.stdout)), default=0)

@@ -19,8 +19,9 @@ TEXT = {p.name: p.read_text() for p in DOCS}
 def _imports() -> list[str]:
     found = set()
     for text in TEXT.values():
-        for m in re.finditer(r"^\s*(from bntheory[\w.]* import [\w, ]+|import bntheory[\w.]*)\s*$",
-                             text, re.M):
+        for m in re.finditer(
+            r"^\s*(from bntheory[\w.]* import [\w, ]+|import bntheory[\w.]*)\s*$", text, re.M
+        ):
             found.add(m.group(1).strip())
         for m in re.finditer(r"`from (bntheory[\w.]*) import ([\w, ]+)`", text):
             found.add(f"from {m.group(1)} import {m.group(2)}")
@@ -56,7 +57,9 @@ def test_documented_commands_exist():
     assert not missing, f"documented commands that do not exist: {missing}"
 
 
-@pytest.mark.parametrize("command", ["layers", "prove", "verify", "search", "check", "landscape", "report"])
+@pytest.mark.parametrize(
+    "command", ["layers", "prove", "verify", "search", "check", "landscape", "report"]
+)
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:
         build_parser().parse_args([command, "--help"])
@@ -89,8 +92,21 @@ def test_the_readme_pytest_example_runs(tmp_path):
     block = re.search(r"```python\n(from hypothesis import given.*?)```", TEXT["README.md"], re.S)
     assert block, "the README's example of a bound of your own is missing"
     (tmp_path / "test_readme_example.py").write_text(block.group(1))
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-n", "0",
-                          str(tmp_path / "test_readme_example.py")], capture_output=True, text=True,
-                         cwd=tmp_path)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-n",
+            "0",
+            str(tmp_path / "test_readme_example.py"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "1 passed" in run.stdout

@@ -53,22 +53,31 @@ def test_the_tutorial_works_as_written(tmp_path):
     for kind, body in blocks(DOC.read_text()):
         if kind in ("python", "toml"):
             first = body.splitlines()[0]
-            assert first.startswith("# file: "), f"a code block of the tutorial names no file: {first!r}"
-            path = work / first[len("# file: "):]
+            assert first.startswith("# file: "), (
+                f"a code block of the tutorial names no file: {first!r}"
+            )
+            path = work / first[len("# file: ") :]
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(body)
             continue
         for command, expected in console_steps(body):
             cmd = command
             if cmd.startswith("pip install "):
-                cmd = f"{shlex.quote(sys.executable)} -m pip install -q --target {shlex.quote(str(site))} " + cmd[12:]
+                cmd = (
+                    f"{shlex.quote(sys.executable)} -m pip install -q --target "
+                    f"{shlex.quote(str(site))} " + cmd[12:]
+                )
                 env["PYTHONPATH"] = str(site)
-            proc = subprocess.run(["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=600)
+            proc = subprocess.run(
+                ["bash", "-c", cmd], cwd=work, env=env, capture_output=True, text=True, timeout=600
+            )
             output = proc.stdout + proc.stderr
             assert proc.returncode == 0, f"`{command}` exited {proc.returncode}:\n{output[-3000:]}"
             for line in expected:
                 want = _collapse(line.replace("…", ""))
-                assert want in _collapse(output), f"`{command}`: expected {line!r} in its output:\n{output[-3000:]}"
+                assert want in _collapse(output), (
+                    f"`{command}`: expected {line!r} in its output:\n{output[-3000:]}"
+                )
             ran += 1
     assert ran >= 6
     page = (work / "meancenter-report" / "layers.md").read_text()

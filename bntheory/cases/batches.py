@@ -9,7 +9,7 @@ The seeded report runs and the Hypothesis strategies share them.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,28 +17,33 @@ Family = Callable[[np.random.Generator, int, int], np.ndarray]
 
 
 def gaussian(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Gaussian groups, each with its own random offset and scale."""
     shift = rng.normal(0, 2, size=(groups, 1))
     scale = np.exp(rng.normal(0, 1, size=(groups, 1)))
     return shift + scale * rng.normal(size=(groups, m))
 
 
 def heavy_tailed(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Heavy-tailed groups: Student's t with 1.5 degrees of freedom."""
     return rng.standard_t(df=1.5, size=(groups, m))
 
 
 def near_constant(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Nearly constant groups: a level plus a tiny relative spread."""
     level = rng.uniform(-1e3, 1e3, size=(groups, 1))
     spread = 10.0 ** rng.uniform(-9, -5, size=(groups, 1))
     return level + level * spread * rng.normal(size=(groups, m))
 
 
 def one_outlier(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Standard normal groups with one large outlier each."""
     y = rng.normal(size=(groups, m))
     y[np.arange(groups), rng.integers(0, m, size=groups)] += rng.choice([-1, 1], size=groups) * 1e4
     return y
 
 
 def two_valued(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Groups taking two values, both occurring in every group."""
     lo, hi = np.sort(rng.normal(0, 3, size=(2, groups, 1)), axis=0)
     hi = hi + 0.5
     pick = rng.integers(0, 2, size=(groups, m)).astype(bool)
@@ -47,6 +52,7 @@ def two_valued(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
 
 
 def duplicates(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Groups drawn with repetition from a small pool of values."""
     pool = rng.normal(size=(groups, max(2, m // 3)))
     idx = rng.integers(0, pool.shape[1], size=(groups, m))
     idx[:, 0], idx[:, -1] = 0, 1  # at least two distinct values
@@ -54,10 +60,12 @@ def duplicates(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
 
 
 def tiny_scale(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Gaussian groups scaled by ``1e-100``."""
     return 1e-100 * gaussian(rng, groups, m)
 
 
 def huge_scale(rng: np.random.Generator, groups: int, m: int) -> np.ndarray:
+    """Gaussian groups scaled by ``1e100``."""
     return 1e100 * gaussian(rng, groups, m)
 
 

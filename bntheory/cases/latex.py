@@ -9,7 +9,7 @@ vectors and large matrices are elided in the middle (``\cdots``, ``\ddots``) pas
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 DIGITS = 6
 MAX_SHOWN = 8
@@ -45,6 +45,7 @@ def vector(v: Sequence[float], transpose: bool = True) -> str:
 
 
 def matrix(a: Sequence[Sequence[float]]) -> str:
+    """A matrix as a LaTeX ``pmatrix``, eliding rows and columns beyond the shown ones."""
     rows = []
     for i in _shown(len(a)):
         cols = _shown(len(a[0]))
@@ -65,29 +66,45 @@ def rational(x: str) -> str:
 
 
 def rational_vector(xs: Sequence[str]) -> str:
+    """Exact rationals as a LaTeX column vector (a transposed row)."""
     return r"\begin{pmatrix}" + " & ".join(rational(x) for x in xs) + r"\end{pmatrix}^{\top}"
 
 
 def rational_matrix(rows: Sequence[Sequence[str]]) -> str:
-    return r"\begin{pmatrix}" + r" \\ ".join(" & ".join(rational(x) for x in r) for r in rows) + r"\end{pmatrix}"
+    """Rows of exact rationals as a LaTeX ``pmatrix``."""
+    return (
+        r"\begin{pmatrix}"
+        + r" \\ ".join(" & ".join(rational(x) for x in r) for r in rows)
+        + r"\end{pmatrix}"
+    )
 
 
 def counterexample_formulas(ce: dict, sides: dict | None) -> list[str]:
     """A case of the catalogue (``m, y, gamma, beta, eps, g, H``) as display formulas, and both
     sides with the rounding the error model allows, when ``sides`` is given."""
-    out = [rf"m = {ce['m']},\quad \gamma = {number(ce['gamma'])},\quad "
-           rf"\beta = {number(ce['beta'])},\quad \varepsilon = {number(ce['eps'])}",
-           "y = " + vector(ce["y"]), "g = " + vector(ce["g"]), "H = " + matrix(ce["H"])]
+    out = [
+        rf"m = {ce['m']},\quad \gamma = {number(ce['gamma'])},\quad "
+        rf"\beta = {number(ce['beta'])},\quad \varepsilon = {number(ce['eps'])}",
+        "y = " + vector(ce["y"]),
+        "g = " + vector(ce["g"]),
+        "H = " + matrix(ce["H"]),
+    ]
     if sides:
-        out.append(rf"\text{{lhs}} = {number(sides['lhs'], 10)},\qquad \text{{rhs}} = {number(sides['rhs'], 10)},"
-                   rf"\qquad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}")
+        out.append(
+            rf"\text{{lhs}} = {number(sides['lhs'], 10)},\qquad \text{{rhs}} = "
+            rf"{number(sides['rhs'], 10)},"
+            rf"\qquad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}"
+        )
     return out
 
 
 def lemma_formulas(ce: dict) -> list[str]:
     """Lemma 4.5's exact counterexample (rationals as strings) as display formulas."""
-    return [rf"X = {rational_matrix(ce['X'])},\quad t = {rational_vector(ce['t'])},\quad W_0 = {rational_vector(ce['W0'])}",
-            rf"W^* = {rational_vector(ce['W_star'])},\quad w_c = {rational_vector(ce['w_c'])},\quad "
-            rf"\hat W^* = {rational_vector(ce['W_hat_star'])}",
-            rf"\|W_0 - \hat W^*\|^2 = {rational(ce['lhs'])} \approx {ce['lhs_float']:.6g}\; > \;"
-            rf"{rational(ce['rhs'])} \approx {ce['rhs_float']:.6g} = \text{{rhs}}"]
+    return [
+        rf"X = {rational_matrix(ce['X'])},\quad t = {rational_vector(ce['t'])},\quad W_0 = "
+        rf"{rational_vector(ce['W0'])}",
+        rf"W^* = {rational_vector(ce['W_star'])},\quad w_c = {rational_vector(ce['w_c'])},\quad "
+        rf"\hat W^* = {rational_vector(ce['W_hat_star'])}",
+        rf"\|W_0 - \hat W^*\|^2 = {rational(ce['lhs'])} \approx {ce['lhs_float']:.6g}\; > \;"
+        rf"{rational(ce['rhs'])} \approx {ce['rhs_float']:.6g} = \text{{rhs}}",
+    ]

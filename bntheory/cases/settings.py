@@ -24,7 +24,9 @@ QUICK_SHAPES: tuple[tuple[int, ...], ...] = ((8, 3), (4, 2, 3, 3))
 SEEDS_PER_SETTING = 2
 
 
-def settings(seed: int, quick: bool = False) -> list[tuple[str, tuple[int, ...], float, bool, str, int]]:
+def settings(
+    seed: int, quick: bool = False
+) -> list[tuple[str, tuple[int, ...], float, bool, str, int]]:
     """The fixed list of (family, shape, eps, training, weight kind, seed) the report uses."""
     out = []
     shapes, per = (QUICK_SHAPES, 1) if quick else (SHAPES, SEEDS_PER_SETTING)
@@ -33,7 +35,9 @@ def settings(seed: int, quick: bool = False) -> list[tuple[str, tuple[int, ...],
     ):
         for k in range(per):
             kind = WEIGHT_KINDS[(i + k) % len(WEIGHT_KINDS)]
-            out.append((family, shape, eps, training, kind, seed * 1_000_003 + i * SEEDS_PER_SETTING + k))
+            out.append(
+                (family, shape, eps, training, kind, seed * 1_000_003 + i * SEEDS_PER_SETTING + k)
+            )
     return out
 
 

@@ -17,10 +17,9 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from bntheory.norms import grouped
 from bntheory.cases.batches import FAMILIES, channel_batch
 from bntheory.cases.settings import EPS_VALUES, WEIGHT_KINDS
-
+from bntheory.norms import grouped
 
 
 def shapes(max_n: int = 6, max_c: int = 3, max_side: int = 4) -> st.SearchStrategy[tuple[int, ...]]:
@@ -36,6 +35,7 @@ def shapes(max_n: int = 6, max_c: int = 3, max_side: int = 4) -> st.SearchStrate
 
 
 def families() -> st.SearchStrategy[str]:
+    """Hypothesis strategy: the name of a batch family."""
     return st.sampled_from(list(FAMILIES))
 
 
@@ -55,12 +55,25 @@ class LayerCall:
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     def __repr__(self) -> str:  # readable in Hypothesis failure reports
-        kw = {k: (tuple(t.tolist()) if isinstance(t, torch.Tensor) else t) for k, t in self.kwargs.items()}
-        return f"LayerCall(family={self.family!r}, shape={tuple(self.x.shape)}, kwargs={kw}, x={self.x.tolist()})"
+        kw = {
+            k: (tuple(t.tolist()) if isinstance(t, torch.Tensor) else t)
+            for k, t in self.kwargs.items()
+        }
+        return (
+            f"LayerCall(family={self.family!r}, shape={tuple(self.x.shape)}, "
+            f"kwargs={kw}, x={self.x.tolist()})"
+        )
 
 
-def build_case(family: str, shape: tuple[int, ...], seed: int, eps: float, training: bool,
-               weight_kind: str, device: str | torch.device = "cpu") -> LayerCall:
+def build_case(
+    family: str,
+    shape: tuple[int, ...],
+    seed: int,
+    eps: float,
+    training: bool,
+    weight_kind: str,
+    device: str | torch.device = "cpu",
+) -> LayerCall:
     """A deterministic case: the same arguments give the same tensors on the CPU."""
     rng = np.random.default_rng(seed)
     c = shape[1]
@@ -82,9 +95,12 @@ def build_case(family: str, shape: tuple[int, ...], seed: int, eps: float, train
 
 
 @st.composite
-def batchnorm_cases(draw: st.DrawFn, device: str | torch.device = "cpu",
-                    eps_values: tuple[float, ...] = EPS_VALUES,
-                    training: bool | None = None) -> LayerCall:
+def batchnorm_cases(
+    draw: st.DrawFn,
+    device: str | torch.device = "cpu",
+    eps_values: tuple[float, ...] = EPS_VALUES,
+    training: bool | None = None,
+) -> LayerCall:
     """A full BatchNorm call (see the module docstring)."""
     shape = draw(shapes())
     family = draw(families())
@@ -116,7 +132,16 @@ def raw_batches(draw: st.DrawFn, device: str | torch.device = "cpu") -> torch.Te
 
 
 # ---------------------------------------------------------------- theorem cases
-GH_FAMILIES = ("random", "aligned_yhat", "aligned_one", "rank_one", "psd", "indefinite", "scaled_identity", "mlp_head")
+GH_FAMILIES = (
+    "random",
+    "aligned_yhat",
+    "aligned_one",
+    "rank_one",
+    "psd",
+    "indefinite",
+    "scaled_identity",
+    "mlp_head",
+)
 THEOREM_EPS = {"eps=0": (0.0,), "eps>0": (1e-5, 1e-2, 0.5)}
 
 
@@ -139,7 +164,9 @@ def _mlp_head_g_h(z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, 
     return grad(loss)(zt).numpy(), hessian(loss)(zt).numpy()
 
 
-def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def g_and_h(
+    family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
     """A ``(g, H)`` pair of the named family for a channel with normalized values ``yhat``."""
     m = yhat.shape[0]
     g = rng.normal(size=m)
@@ -164,8 +191,16 @@ def g_and_h(family: str, yhat: np.ndarray, z: np.ndarray, rng: np.random.Generat
     return g, h
 
 
-def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: float, eps: float,
-                       device: str | torch.device = "cpu", lam: float = 1.0):
+def build_theorem_case(
+    family: str,
+    gh_family: str,
+    m: int,
+    seed: int,
+    gamma: float,
+    eps: float,
+    device: str | torch.device = "cpu",
+    lam: float = 1.0,
+):
     """A deterministic :class:`~bntheory.theorems.case.Case`."""
     from bntheory.cases.batches import make_groups
     from bntheory.cases.theorem import Case
@@ -181,8 +216,13 @@ def build_theorem_case(family: str, gh_family: str, m: int, seed: int, gamma: fl
 
 
 @st.composite
-def theorem_cases(draw: st.DrawFn, regime: str, max_m: int = 1024, device: str | torch.device = "cpu",
-                  with_lam: bool = False):
+def theorem_cases(
+    draw: st.DrawFn,
+    regime: str,
+    max_m: int = 1024,
+    device: str | torch.device = "cpu",
+    with_lam: bool = False,
+):
     """Cases of Theorems 1 and 2 in a regime (``"eps=0"`` or ``"eps>0"``): activation
     families, ``m`` from 2 (small first, so counterexamples shrink), ``gamma`` of both signs
     and magnitudes, and every ``(g, H)`` family; ``with_lam`` also draws Theorem 4.4's input

@@ -48,24 +48,41 @@ class Case:
 
     @property
     def m(self) -> int:
+        """The number of activations in the channel."""
         return self.y.shape[0]
 
-    def take(self, idx: Tensor) -> "Case":
+    def take(self, idx: Tensor) -> Case:
         """The cases ``idx`` of a batch of cases."""
         return take_batched(self, idx)
 
     def to_json(self) -> dict:
-        out = {"m": self.m, "y": self.y.tolist(), "gamma": self.gamma, "beta": self.beta, "eps": self.eps,
-               "g": self.g.tolist(), "H": self.H.tolist()}
+        """The case's numbers as JSON."""
+        out = {
+            "m": self.m,
+            "y": self.y.tolist(),
+            "gamma": self.gamma,
+            "beta": self.beta,
+            "eps": self.eps,
+            "g": self.g.tolist(),
+            "H": self.H.tolist(),
+        }
         if self.lam != 1.0:
             out["lam"] = self.lam
         return out
 
     @staticmethod
-    def from_json(d: dict, device: str | torch.device = "cpu") -> "Case":
+    def from_json(d: dict, device: str | torch.device = "cpu") -> Case:
+        """The case of :meth:`to_json`'s numbers."""
         t = lambda a: torch.tensor(a, dtype=torch.float64, device=device)  # noqa: E731
-        return Case(t(d["y"]), float(d["gamma"]), float(d["beta"]), float(d["eps"]), t(d["g"]), t(d["H"]),
-                    float(d.get("lam", 1.0)))
+        return Case(
+            t(d["y"]),
+            float(d["gamma"]),
+            float(d["beta"]),
+            float(d["eps"]),
+            t(d["g"]),
+            t(d["H"]),
+            float(d.get("lam", 1.0)),
+        )
 
 
 def as_channels(t: Tensor) -> Tensor:
@@ -75,18 +92,22 @@ def as_channels(t: Tensor) -> Tensor:
 
 
 def from_channels(t: Tensor, like: Tensor) -> Tensor:
+    """A BatchNorm output ``(m, K)`` back in the shape of ``like``."""
     return t.T.reshape(like.shape)
 
 
 def bn_args(case: Case) -> tuple:
     """BatchNorm's arguments for a case (or a batch of cases sharing one ``eps``)."""
     k = 1 if case.y.dim() == 1 else case.y.shape[0]
-    as_t = lambda v: torch.as_tensor(v, dtype=torch.float64, device=case.y.device).reshape(-1).expand(k).clone()  # noqa: E731
+    as_t = lambda v: (
+        torch.as_tensor(v, dtype=torch.float64, device=case.y.device).reshape(-1).expand(k).clone()
+    )  # noqa: E731
     return (None, None, as_t(case.gamma), as_t(case.beta), True, 0.1, float(case.eps))
 
 
 def lhat(case: Case):
-    """:math:`y \\mapsto \\mathcal L(\\mathrm{BN}(y))` with the quadratic loss realising ``(g, H)``."""
+    """:math:`y \\mapsto \\mathcal L(\\mathrm{BN}(y))` with the quadratic loss realising
+    ``(g, H)``."""
     bn = get_layer("batchnorm")
     args = bn_args(case)
     z0 = bn.stateless_forward(case.y.reshape(-1, 1), *args).reshape(-1).detach()
@@ -96,5 +117,3 @@ def lhat(case: Case):
         return case.g @ d + 0.5 * d @ (case.H @ d)
 
     return f
-
-

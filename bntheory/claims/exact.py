@@ -10,8 +10,8 @@ regime.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 from bntheory.claims.model import Claim, ExactEvidence, Verdict
 
@@ -32,6 +32,6 @@ class ExactJudge:
         return Verdict(claim.info, regime, word, replace(ev), self.kind, {"profile": profile})
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(settle: Callable[[], ExactEvidence]) -> ExactEvidence:
     return settle()

@@ -11,8 +11,8 @@ normalizations are a statistic too: the per-seed difference.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats
@@ -28,11 +28,17 @@ def interval(samples: list[float], level: float, seed: int = 0) -> tuple[float, 
     """The ``level`` BCa bootstrap interval of the mean of ``samples``."""
     data = np.asarray(samples, dtype=np.float64)
     if data.size < 2:
-        raise InvalidArgumentError(f"a confidence interval needs at least 2 samples, got {data.size}")
+        raise InvalidArgumentError(
+            f"a confidence interval needs at least 2 samples, got {data.size}"
+        )
     if np.all(data == data[0]):  # no spread: the bootstrap distribution is one point
         return float(data[0]), float(data[0])
     res = stats.bootstrap(
-        (data,), np.mean, confidence_level=level, method="BCa", random_state=np.random.default_rng(seed)
+        (data,),
+        np.mean,
+        confidence_level=level,
+        method="BCa",
+        random_state=np.random.default_rng(seed),
     )
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
@@ -40,9 +46,13 @@ def interval(samples: list[float], level: float, seed: int = 0) -> tuple[float, 
 def decide(lo: float, hi: float, threshold: float, alternative: str) -> str:
     """``supported``, ``contradicted`` or ``inconclusive`` for an interval and a claim."""
     if alternative == "less":
-        return "supported" if hi < threshold else "contradicted" if lo >= threshold else "inconclusive"
+        return (
+            "supported" if hi < threshold else "contradicted" if lo >= threshold else "inconclusive"
+        )
     if alternative == "greater":
-        return "supported" if lo > threshold else "contradicted" if hi <= threshold else "inconclusive"
+        return (
+            "supported" if lo > threshold else "contradicted" if hi <= threshold else "inconclusive"
+        )
     raise InvalidArgumentError(f"alternative must be 'less' or 'greater', got {alternative!r}")
 
 

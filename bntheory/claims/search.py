@@ -14,9 +14,10 @@ claim's ``margin`` function gives the :class:`~bntheory.theorems.margin.Margin` 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from random import Random
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from hypothesis import HealthCheck, Phase, find, settings
 from hypothesis.errors import NoSuchExample

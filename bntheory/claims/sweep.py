@@ -50,8 +50,15 @@ class SweepResult:
         return self.__dict__.copy()
 
 
-def sweep(statement: Statement, regime: str, n: int, m: int = 64, chunk: int = 2048, seed: int = 0,
-          progress=lambda it: it) -> SweepResult:
+def sweep(
+    statement: Statement,
+    regime: str,
+    n: int,
+    m: int = 64,
+    chunk: int = 2048,
+    seed: int = 0,
+    progress=lambda it: it,
+) -> SweepResult:
     """Judge ``n`` random cases of size ``m`` against ``statement`` in ``regime``."""
     gen = torch.Generator().manual_seed(seed)
     eps = 0.0 if regime == "eps=0" else 1e-5
@@ -66,8 +73,14 @@ def sweep(statement: Statement, regime: str, n: int, m: int = 64, chunk: int = 2
         i = int(rel.argmax())
         if float(rel[i]) > worst:
             worst = float(rel[i])
-            worst_case = Case(batch.y[i], float(batch.gamma[i]), 0.0, eps, batch.g[i], batch.H[i]).to_json()
+            worst_case = Case(
+                batch.y[i], float(batch.gamma[i]), 0.0, eps, batch.g[i], batch.H[i]
+            ).to_json()
         done += batch.y.shape[0]
     if violations:  # re-check the worst one case by case, with autograd
-        assert margin(statement, Case.from_json(worst_case)).violated, f"{statement.id}: sweep case does not re-check"
-    return SweepResult(statement.id, regime, done, violations, worst, worst_case if violations else None)
+        assert margin(statement, Case.from_json(worst_case)).violated, (
+            f"{statement.id}: sweep case does not re-check"
+        )
+    return SweepResult(
+        statement.id, regime, done, violations, worst, worst_case if violations else None
+    )

@@ -86,4 +86,3 @@ def statement_claim(statement: Statement, **info) -> Claim:
         **info,
     )
     return Claim(description, StatementJudge(statement))
-

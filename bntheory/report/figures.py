@@ -74,7 +74,7 @@ def tightness_figure(verdicts: list) -> tuple[bytes, bytes] | None:
     fig, axes = plt.subplots(rows, cols, figsize=(6.4 * cols, 4.0 * rows), squeeze=False)
     for ax, entries in zip(axes.flat, by_id.values()):
         tightness_axes(ax, entries)
-    for ax in list(axes.flat)[len(by_id):]:
+    for ax in list(axes.flat)[len(by_id) :]:
         ax.set_visible(False)
     fig.tight_layout()
     return render(fig)

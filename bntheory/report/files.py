@@ -46,14 +46,17 @@ class ReportDir:
             try:
                 self._owned = json.loads(manifest.read_text())["files"]
             except (ValueError, KeyError, TypeError) as exc:
-                raise ReportConflictError(f"{manifest} is not a bntheory manifest ({exc}); move it away") from None
+                raise ReportConflictError(
+                    f"{manifest} is not a bntheory manifest ({exc}); move it away"
+                ) from None
 
     def check(self, relpath: str) -> None:
         """Raise if writing ``relpath`` would overwrite a file the report does not own."""
         target = self.root / relpath
         if target.exists() and relpath not in self._owned:
             raise ReportConflictError(
-                f"{target} exists and was not written by bntheory report (it is not in {MANIFEST}); "
+                f"{target} exists and was not written by bntheory report (it is not in "
+                f"{MANIFEST}); "
                 "move it or choose another --out directory"
             )
 

@@ -28,14 +28,26 @@ def _steps(doc):
 
 
 def curves_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """The training curves, one panel per learning rate, as PNG and PDF bytes."""
     lrs = sorted({r["config"]["lr"] for r in runs})
     fig, axes = plt.subplots(1, len(lrs), figsize=(6 * len(lrs), 4.2), squeeze=False)
     for ax, lr in zip(axes[0], lrs):
         for r in (r for r in runs if r["config"]["lr"] == lr):
-            line, = ax.plot(range(1, len(r["train_loss"]) + 1), r["train_loss"], lw=0.8, alpha=0.7,
-                            label=f"{r['config']['norm']} train")
-            ax.plot(_steps(r), [p["test"]["loss"] for p in r["probes"]], "o--", color=line.get_color(),
-                    ms=3, label=f"{r['config']['norm']} test")
+            (line,) = ax.plot(
+                range(1, len(r["train_loss"]) + 1),
+                r["train_loss"],
+                lw=0.8,
+                alpha=0.7,
+                label=f"{r['config']['norm']} train",
+            )
+            ax.plot(
+                _steps(r),
+                [p["test"]["loss"] for p in r["probes"]],
+                "o--",
+                color=line.get_color(),
+                ms=3,
+                label=f"{r['config']['norm']} test",
+            )
             if r["diverged_at"] is not None:
                 ax.axvline(r["diverged_at"], color=line.get_color(), ls=":", lw=1)
         ax.set_yscale("log")
@@ -54,15 +66,35 @@ def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     for r in runs:
         s = _steps(r)
         lab = _label(r)
-        band = axes[0].fill_between(s, [p["loss_min"] for p in r["probes"]], [p["loss_max"] for p in r["probes"]],
-                                    alpha=0.3, label=lab)
+        band = axes[0].fill_between(
+            s,
+            [p["loss_min"] for p in r["probes"]],
+            [p["loss_max"] for p in r["probes"]],
+            alpha=0.3,
+            label=lab,
+        )
         color = band.get_facecolor()[0]
-        axes[1].fill_between(s, [p["pred_min"] for p in r["probes"]], [p["pred_max"] for p in r["probes"]],
-                             alpha=0.3, color=color, label=lab)
-        axes[2].plot(s, [p["beta_smoothness"] for p in r["probes"]], "o-", ms=3, color=color[:3], label=lab)
-    titles = ("loss along the gradient: min-max over eta", "gradient predictiveness: min-max over eta",
-              "effective beta-smoothness")
-    ylabels = ("L(x - eta grad L)", "|grad L(x) - grad L(x - eta grad L)|", "max_eta |grad diff| / |eta grad L|")
+        axes[1].fill_between(
+            s,
+            [p["pred_min"] for p in r["probes"]],
+            [p["pred_max"] for p in r["probes"]],
+            alpha=0.3,
+            color=color,
+            label=lab,
+        )
+        axes[2].plot(
+            s, [p["beta_smoothness"] for p in r["probes"]], "o-", ms=3, color=color[:3], label=lab
+        )
+    titles = (
+        "loss along the gradient: min-max over eta",
+        "gradient predictiveness: min-max over eta",
+        "effective beta-smoothness",
+    )
+    ylabels = (
+        "L(x - eta grad L)",
+        "|grad L(x) - grad L(x - eta grad L)|",
+        "max_eta |grad diff| / |eta grad L|",
+    )
     for ax, t, yl in zip(axes, titles, ylabels):
         ax.set_title(t)
         ax.set_xlabel("step")
@@ -82,9 +114,13 @@ def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
         n = len(body[0]["ics"])
         l2 = [sum(p["ics"][i]["l2"] for p in body) / len(body) for i in range(n)]
         cos = [sum(p["ics"][i]["cos"] for p in body) / len(body) for i in range(n)]
-        axes[0].plot(range(1, n + 1), [v if v > 0 else float("nan") for v in l2], "o-", ms=3, label=_label(r))
+        axes[0].plot(
+            range(1, n + 1), [v if v > 0 else float("nan") for v in l2], "o-", ms=3, label=_label(r)
+        )
         axes[1].plot(range(1, n + 1), cos, "o-", ms=3, label=_label(r))
-    axes[0].set_title("internal covariate shift: |G - G'| per layer\n(layer 1: 0 by definition, not drawn)")
+    axes[0].set_title(
+        "internal covariate shift: |G - G'| per layer\n(layer 1: 0 by definition, not drawn)"
+    )
     axes[0].set_yscale("log")
     axes[1].set_title("internal covariate shift: cos(G, G') per layer")
     for ax in axes:
@@ -99,14 +135,21 @@ def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """Histograms of the first and the last Norm layer's output at the final probe."""
     with_acts = [r for r in runs if r["probes"] and r["probes"][-1]["activations"]]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    edges = [HIST_RANGE[0] + (HIST_RANGE[1] - HIST_RANGE[0]) * i / HIST_BINS for i in range(HIST_BINS + 1)]
+    edges = [
+        HIST_RANGE[0] + (HIST_RANGE[1] - HIST_RANGE[0]) * i / HIST_BINS
+        for i in range(HIST_BINS + 1)
+    ]
     centers = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
     for ax, which in zip(axes, (0, -1)):
         for r in with_acts:
             rec = r["probes"][-1]["activations"][which]
             total = sum(rec["hist"]) or 1.0
-            ax.plot(centers, [h / total for h in rec["hist"]], label=f"{_label(r)} ({rec['layer']})")
-        ax.set_title(f"{'first' if which == 0 else 'last'} normalized layer's activations, final step")
+            ax.plot(
+                centers, [h / total for h in rec["hist"]], label=f"{_label(r)} ({rec['layer']})"
+            )
+        ax.set_title(
+            f"{'first' if which == 0 else 'last'} normalized layer's activations, final step"
+        )
         ax.set_xlabel("activation value")
         ax.set_ylabel("fraction")
         ax.grid(True, alpha=0.3)
@@ -115,12 +158,23 @@ def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     return render(fig)
 
 
-FIGURES = (("curves", curves_figure), ("landscape", landscape_figure), ("ics", ics_figure),
-           ("activations", activations_figure))
+FIGURES = (
+    ("curves", curves_figure),
+    ("landscape", landscape_figure),
+    ("ics", ics_figure),
+    ("activations", activations_figure),
+)
 
 
-def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: list[dict[str, Any]],
-                    summaries: list[dict[str, Any]], meta: dict[str, Any], json_rel: str | None = None) -> list[str]:
+def write_landscape(
+    out: ReportDir,
+    prefix: str,
+    preset: dict[str, Any],
+    runs: list[dict[str, Any]],
+    summaries: list[dict[str, Any]],
+    meta: dict[str, Any],
+    json_rel: str | None = None,
+) -> list[str]:
     """``{prefix}.md``, ``{prefix}-<figure>.png/.svg`` and the numbers as JSON (``json_rel``,
     default ``{prefix}.json``) under ``out``."""
     json_rel = json_rel or f"{prefix}.json"
@@ -134,20 +188,39 @@ def write_landscape(out: ReportDir, prefix: str, preset: dict[str, Any], runs: l
     doc = {"schema": SCHEMA, "meta": meta, "preset": preset, "summaries": summaries, "runs": runs}
     out.write(json_rel, json.dumps(doc, indent=1) + "\n")
     base = prefix.rsplit("/", 1)[-1]
-    md = [f"# Landscape: `{preset['name']}`", "", provenance_markdown(meta), "", preset["description"] + ".", "",
-          "Every probe runs in training mode (BatchNorm uses batch statistics) on the step's batch, and "
-          "restores parameters, running statistics and RNG afterwards. Numbers are medians over the probes "
-          "after initialization.", "",
-          "| norm | lr | diverged at | final test loss | test acc. | loss variation | predictiveness (max) "
-          "| beta-smoothness | ICS l2 | ICS cos | top Hessian eigenvalue(s) | HVPs |",
-          "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"# Landscape: `{preset['name']}`",
+        "",
+        provenance_markdown(meta),
+        "",
+        preset["description"] + ".",
+        "",
+        "Every probe runs in training mode (BatchNorm uses batch statistics) on the step's batch, "
+        "and "
+        "restores parameters, running statistics and RNG afterwards. Numbers are medians over the "
+        "probes "
+        "after initialization.",
+        "",
+        "| norm | lr | diverged at | final test loss | test acc. | loss variation | predictiveness "
+        "(max) "
+        "| beta-smoothness | ICS l2 | ICS cos | top Hessian eigenvalue(s) | HVPs |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in summaries:
-        md.append(f"| `{s['norm']}` | {s['lr']:g} | {number(s['diverged_at'])} | {number(s['final_test_loss'])} | "
-                  f"{number(s['final_test_accuracy'])} | {number(s['loss_variation'])} | {number(s['predictiveness_max'])} | "
-                  f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | {number(s['ics_cos'])} | "
-                  f"{number(s['hessian_top'])} | {number(s['hvp_products'])} |")
-    md += ["", "Hessian eigenvalues: largest in magnitude, `scipy.sparse.linalg.eigsh` on Hessian-vector "
-           "products of the batch loss in training mode (float64).", ""]
+        md.append(
+            f"| `{s['norm']}` | {s['lr']:g} | {number(s['diverged_at'])} | "
+            f"{number(s['final_test_loss'])} | "
+            f"{number(s['final_test_accuracy'])} | {number(s['loss_variation'])} | "
+            f"{number(s['predictiveness_max'])} | "
+            f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | {number(s['ics_cos'])} | "
+            f"{number(s['hessian_top'])} | {number(s['hvp_products'])} |"
+        )
+    md += [
+        "",
+        "Hessian eigenvalues: largest in magnitude, `scipy.sparse.linalg.eigsh` on Hessian-vector "
+        "products of the batch loss in training mode (float64).",
+        "",
+    ]
     for name, _ in FIGURES:
         md += [f"![{name}]({base}-{name}.png)", ""]
     link = posixpath.relpath(json_rel, posixpath.dirname(prefix) or ".")

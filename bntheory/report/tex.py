@@ -15,14 +15,55 @@ from bntheory.claims.model import ExactEvidence, Verdict
 from bntheory.report.figures import number
 from bntheory.report.verdicts import group, search_word, verdict_word
 
-_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-            "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "$": r"\$"}
-_UNICODE = {"ŷ": r"$\hat y$", "ĝ": r"$\hat g$", "Ŵ": r"$\hat W$", "γ": r"$\gamma$", "β": r"$\beta$",
-            "ε": r"$\varepsilon$", "σ": r"$\sigma$", "ρ": r"$\rho$", "μ": r"$\mu$", "λ": r"$\lambda$",
-            "η": r"$\eta$", "≥": r"$\geq$", "≤": r"$\leq$", "≠": r"$\neq$", "⁻¹": r"$^{-1}$", "ᵀ": r"$^\top$",
-            "‖": r"$\|$", "−": "-", "“": "``", "”": "''", "’": "'", "×": r"$\times$", "·": r"$\cdot$",
-            "√": r"$\surd$", "∞": r"$\infty$", "⟨": r"$\langle$", "⟩": r"$\rangle$", "∈": r"$\in$",
-            "…": r"\dots{}", "ℓ": r"$\ell$", "₀": r"$_0$", "²": r"$^2$", "—": "---", "–": "--", "→": r"$\to$"}
+_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "$": r"\$",
+}
+_UNICODE = {
+    "ŷ": r"$\hat y$",
+    "ĝ": r"$\hat g$",
+    "Ŵ": r"$\hat W$",
+    "γ": r"$\gamma$",
+    "β": r"$\beta$",
+    "ε": r"$\varepsilon$",
+    "σ": r"$\sigma$",
+    "ρ": r"$\rho$",
+    "μ": r"$\mu$",
+    "λ": r"$\lambda$",
+    "η": r"$\eta$",
+    "≥": r"$\geq$",
+    "≤": r"$\leq$",
+    "≠": r"$\neq$",
+    "⁻¹": r"$^{-1}$",
+    "ᵀ": r"$^\top$",
+    "‖": r"$\|$",
+    "−": "-",
+    "“": "``",
+    "”": "''",
+    "’": "'",
+    "×": r"$\times$",
+    "·": r"$\cdot$",
+    "√": r"$\surd$",
+    "∞": r"$\infty$",
+    "⟨": r"$\langle$",
+    "⟩": r"$\rangle$",
+    "∈": r"$\in$",
+    "…": r"\dots{}",
+    "ℓ": r"$\ell$",
+    "₀": r"$_0$",
+    "²": r"$^2$",
+    "—": "---",
+    "–": "--",
+    "→": r"$\to$",
+}
 
 
 def text(s: str) -> str:
@@ -36,7 +77,7 @@ def text(s: str) -> str:
         buf = []
         i = 0
         while i < len(p):
-            two = p[i:i + 2]
+            two = p[i : i + 2]
             if two in _UNICODE:
                 buf.append(_UNICODE[two])
                 i += 2
@@ -67,64 +108,111 @@ def _analogues(analogues: list[dict[str, Any]]) -> list[str]:
     """Theorem 1 across layers: directions removed, sup of the gain, the bound."""
     from bntheory.verify.analogues import RegimeSummary
 
-    out = [r"\section{Theorems 1 and 2 across normalization layers}",
-           r"The gain $\sigma^2\|\hat g\|^2/(\gamma^2\|g\|^2)$ in each layer's own scale $\sigma$ (Theorem 1's "
-           r"bound: gain $\le 1$), its supremum over $g$, and the gradient directions each layer removes; "
-           r"definitions in \texttt{layers.md}.",
-           r"\begin{center}\small\begin{tabular}{lllll}\toprule",
-           r"layer & removed, $\varepsilon = 0$ & removed, $\varepsilon = 0.1$ & sup gain ($\varepsilon = 0$; 0.1) "
-           r"& Theorem 1's bound \\ \midrule"]
+    out = [
+        r"\section{Theorems 1 and 2 across normalization layers}",
+        r"The gain $\sigma^2\|\hat g\|^2/(\gamma^2\|g\|^2)$ in each layer's own scale $\sigma$ "
+        r"(Theorem 1's "
+        r"bound: gain $\le 1$), its supremum over $g$, and the gradient directions each layer "
+        r"removes; "
+        r"definitions in \texttt{layers.md}.",
+        r"\begin{center}\small\begin{tabular}{lllll}\toprule",
+        r"layer & removed, $\varepsilon = 0$ & removed, $\varepsilon = 0.1$ & sup gain "
+        r"($\varepsilon = 0$; 0.1) "
+        r"& Theorem 1's bound \\ \midrule",
+    ]
     for a in analogues:
         reg = {r["regime"]: RegimeSummary(**r) for r in a["regimes"]}
         if not reg:
             continue
         holds = all(r.excess <= 1 for r in reg.values())
         sups = "; ".join(f"{reg[k].sup_gain:.3g}" for k in ("eps=0", "eps>0") if k in reg)
-        out.append(f"{_code(a['name'])} & {text(reg['eps=0'].directions() if 'eps=0' in reg else '--')} & "
-                   f"{text(reg['eps>0'].directions() if 'eps>0' in reg else '--')} & {sups} & "
-                   f"{'holds' if holds else 'exceeded'} \\\\")
-    out += [r"\bottomrule\end{tabular}\end{center}", r"\begin{center}",
-            r"\includegraphics[width=\textwidth]{figures/layer-gains.png}", r"\end{center}"]
+        out.append(
+            f"{_code(a['name'])} & {text(reg['eps=0'].directions() if 'eps=0' in reg else '--')} & "
+            f"{text(reg['eps>0'].directions() if 'eps>0' in reg else '--')} & {sups} & "
+            f"{'holds' if holds else 'exceeded'} \\\\"
+        )
+    out += [
+        r"\bottomrule\end{tabular}\end{center}",
+        r"\begin{center}",
+        r"\includegraphics[width=\textwidth]{figures/layer-gains.png}",
+        r"\end{center}",
+    ]
     return out
 
 
-def document(verdicts: list[Verdict], proofs: dict[str, Any], landscape: dict[str, list[dict[str, Any]]],
-             meta: dict[str, Any], analogues: list[dict[str, Any]] | None = None) -> str:
+def document(
+    verdicts: list[Verdict],
+    proofs: dict[str, Any],
+    landscape: dict[str, list[dict[str, Any]]],
+    meta: dict[str, Any],
+    analogues: list[dict[str, Any]] | None = None,
+) -> str:
     """The whole report as one LaTeX document."""
-    out = [r"\documentclass[10pt]{article}", r"\usepackage[margin=2cm]{geometry}",
-           r"\usepackage{amsmath,amssymb,graphicx,booktabs}", r"\usepackage[hidelinks]{hyperref}",
-           r"\setcounter{MaxMatrixCols}{20}",
-           r"\title{bntheory: which claims about BatchNorm hold}",
-           r"\date{" + text(f"generated {meta['generated']} by {meta['command']} (seed {meta['seed']}, "
-                            f"device {meta['device']})") + "}",
-           r"\begin{document}", r"\maketitle",
-           text("Everything here is generated by `make report`: verdicts are discovered by a Hypothesis search "
-                "and a worst-case search and re-checked from their printed numbers; derivations are executable "
-                "SymPy proofs; the landscape numbers come from networks trained in the same run."), "",
-           r"\section{Verdicts}", r"\begin{center}\small\begin{tabular}{llll}\toprule",
-           r"statement & $\varepsilon = 0$ & $\varepsilon > 0$ & worst-case search \\ \midrule"]
+    out = [
+        r"\documentclass[10pt]{article}",
+        r"\usepackage[margin=2cm]{geometry}",
+        r"\usepackage{amsmath,amssymb,graphicx,booktabs}",
+        r"\usepackage[hidelinks]{hyperref}",
+        r"\setcounter{MaxMatrixCols}{20}",
+        r"\title{bntheory: which claims about BatchNorm hold}",
+        r"\date{"
+        + text(
+            f"generated {meta['generated']} by {meta['command']} (seed {meta['seed']}, "
+            f"device {meta['device']})"
+        )
+        + "}",
+        r"\begin{document}",
+        r"\maketitle",
+        text(
+            "Everything here is generated by `make report`: verdicts are discovered by a "
+            "Hypothesis search "
+            "and a worst-case search and re-checked from their printed numbers; derivations are "
+            "executable "
+            "SymPy proofs; the landscape numbers come from networks trained in the same run."
+        ),
+        "",
+        r"\section{Verdicts}",
+        r"\begin{center}\small\begin{tabular}{llll}\toprule",
+        r"statement & $\varepsilon = 0$ & $\varepsilon > 0$ & worst-case search \\ \midrule",
+    ]
     by_id = group(verdicts)
     for sid, entries in by_id.items():
         r = {v.regime: v for v in entries}
         search = "; ".join(search_word(r[k]) for k in ("eps=0", "eps>0") if k in r)
         cells = " & ".join(text(verdict_word(r[k])) if k in r else "--" for k in ("eps=0", "eps>0"))
         out.append(f"{_code(sid)} & {cells} & {text(search)} \\\\")
-    out += [r"\bottomrule\end{tabular}\end{center}", r"\begin{center}",
-            r"\includegraphics[width=\textwidth]{figures/tightness.png}", r"\end{center}", "",
-            r"\section{Statements}"]
+    out += [
+        r"\bottomrule\end{tabular}\end{center}",
+        r"\begin{center}",
+        r"\includegraphics[width=\textwidth]{figures/tightness.png}",
+        r"\end{center}",
+        "",
+        r"\section{Statements}",
+    ]
     for sid, entries in by_id.items():
         info = entries[0].claim
-        out += [r"\subsection{" + _code(sid) + "}", text(f"Source: {info.source}."),
-                r"\begin{equation*}" + info.statement + r"\end{equation*}"]
+        out += [
+            r"\subsection{" + _code(sid) + "}",
+            text(f"Source: {info.source}."),
+            r"\begin{equation*}" + info.statement + r"\end{equation*}",
+        ]
         if info.assumptions:
             out.append(text("Assumptions: " + "; ".join(info.assumptions)) + r"\par")
         if info.reading:
             out.append(text("Reading: " + info.reading) + r"\par")
         shown = False
         for v in entries:
-            out.append(r"\noindent " + text(f"{v.regime}: ") + r"\textbf{" + text(verdict_word(v)) + "}"
-                       + text(f" after {v.evidence.examples} examples; worst-case search: "
-                              f"{search_word(v)}.") + r"\par")
+            out.append(
+                r"\noindent "
+                + text(f"{v.regime}: ")
+                + r"\textbf{"
+                + text(verdict_word(v))
+                + "}"
+                + text(
+                    f" after {v.evidence.examples} examples; worst-case search: {search_word(v)}."
+                )
+                + r"\par"
+            )
             ev = v.evidence
             if isinstance(ev, ExactEvidence):
                 if ev.counterexample and not shown:
@@ -140,24 +228,47 @@ def document(verdicts: list[Verdict], proofs: dict[str, Any], landscape: dict[st
             item = r"\item " + text(s["text"])
             if "lhs" in s:
                 rel = {"=": "=", "<=": r"\le", ">=": r"\ge"}.get(s.get("relation", "="), "=")
-                item += r"\begin{equation*}" + s["lhs"] + " " + rel + " " + s["rhs"] + r"\end{equation*}"
-            out.append(item + (" " + text("(holds)") if s["ok"] else " " + r"\textbf{" + text("(FAILS)") + "}"))
+                item += (
+                    r"\begin{equation*}"
+                    + s["lhs"]
+                    + " "
+                    + rel
+                    + " "
+                    + s["rhs"]
+                    + r"\end{equation*}"
+                )
+            out.append(
+                item
+                + (" " + text("(holds)") if s["ok"] else " " + r"\textbf{" + text("(FAILS)") + "}")
+            )
         out.append(r"\end{enumerate}")
     if analogues:
         out += _analogues(analogues)
     if landscape:
-        out += [r"\section{The landscape with and without BatchNorm}", r"\begin{center}\small",
-                r"\begin{tabular}{lllllll}\toprule",
-                r"preset & norm & lr & loss variation & predictiveness & $\beta$-smoothness & ICS cos \\ \midrule"]
+        out += [
+            r"\section{The landscape with and without BatchNorm}",
+            r"\begin{center}\small",
+            r"\begin{tabular}{lllllll}\toprule",
+            r"preset & norm & lr & loss variation & predictiveness & $\beta$-smoothness & ICS cos "
+            r"\\ \midrule",
+        ]
         for name, summaries in landscape.items():
             for s in summaries:
-                vals = [s["loss_variation"], s["predictiveness_max"], s["beta_smoothness"], s["ics_cos"]]
+                vals = [
+                    s["loss_variation"],
+                    s["predictiveness_max"],
+                    s["beta_smoothness"],
+                    s["ics_cos"],
+                ]
                 cells = " & ".join(number(x, missing="--") for x in vals)
                 out.append(f"{text(name)} & {_code(s['norm'])} & {s['lr']:g} & {cells} \\\\")
         out += [r"\bottomrule\end{tabular}\end{center}"]
         for name in landscape:
             for fig in ("curves", "landscape", "ics", "activations"):
-                out += [r"\begin{center}", rf"\includegraphics[width=\textwidth]{{landscape/{name}-{fig}.png}}",
-                        r"\end{center}"]
+                out += [
+                    r"\begin{center}",
+                    rf"\includegraphics[width=\textwidth]{{landscape/{name}-{fig}.png}}",
+                    r"\end{center}",
+                ]
     out.append(r"\end{document}")
     return "\n".join(out) + "\n"

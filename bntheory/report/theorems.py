@@ -28,8 +28,14 @@ def _exact_form(first: Verdict, by_id: dict[str, list[Verdict]]) -> list[str]:
     if not exact_id or exact_id not in by_id:
         return []
     link = f"../derivations/{proof}"
-    return ["## Exact form", "", f"$${by_id[exact_id][0].claim.statement}$$", "",
-            f"(`{exact_id}`; derived step by step in [{proof}]({link}).)", ""]
+    return [
+        "## Exact form",
+        "",
+        f"$${by_id[exact_id][0].claim.statement}$$",
+        "",
+        f"(`{exact_id}`; derived step by step in [{proof}]({link}).)",
+        "",
+    ]
 
 
 def _evidence(v: Verdict, shown: set[str]) -> list[str]:
@@ -44,26 +50,40 @@ def _evidence(v: Verdict, shown: set[str]) -> list[str]:
         return [f"## Counterexample (exact, {where})", ""] + display(ev.counterexample_latex)
     out: list[str] = []
     if getattr(ev, "counterexample", None):
-        out += [f"## Counterexample, {v.regime}", ""] + counterexample_markdown(ev.counterexample_latex)
+        out += [f"## Counterexample, {v.regime}", ""] + counterexample_markdown(
+            ev.counterexample_latex
+        )
     elif getattr(ev, "unconditional_counterexample", None):
         out += [f"## Counterexample once the assumptions are dropped, {v.regime}", ""]
         out += counterexample_markdown(ev.unconditional_latex)
     w = getattr(ev, "worst_case", None) or {}
     if w.get("minimal"):
         mn = w["minimal"]
-        out += [f"Smallest violating version the search found ({v.regime}): $m = {mn['m']}$, "
-                f"{mn['digits']} significant digit(s), {mn['distinct_values']} distinct values, "
-                f"violation {number(mn['violation'])}.", ""]
+        out += [
+            f"Smallest violating version the search found ({v.regime}): $m = {mn['m']}$, "
+            f"{mn['digits']} significant digit(s), {mn['distinct_values']} distinct values, "
+            f"violation {number(mn['violation'])}.",
+            "",
+        ]
     return out
 
 
-def statement_page(entries: list[Verdict], by_id: dict[str, list[Verdict]], figure: str | None,
-                   meta: dict) -> str:
+def statement_page(
+    entries: list[Verdict], by_id: dict[str, list[Verdict]], figure: str | None, meta: dict
+) -> str:
     """The page of one claim from its records (one per regime)."""
     first = entries[0]
     info = first.claim
-    out = [f"# `{info.id}`", "", f"Source: {info.source}.", "", "## As printed", "",
-           f"$${info.statement}$$", ""]
+    out = [
+        f"# `{info.id}`",
+        "",
+        f"Source: {info.source}.",
+        "",
+        "## As printed",
+        "",
+        f"$${info.statement}$$",
+        "",
+    ]
     if info.assumptions:
         out += ["Assumptions: " + "; ".join(info.assumptions), ""]
     if info.reading:
@@ -72,19 +92,31 @@ def statement_page(entries: list[Verdict], by_id: dict[str, list[Verdict]], figu
     out += _exact_form(first, by_id)
     for note in info.notes:
         out += [note, ""]
-    out += ["## Verdict", "", "| regime | verdict | examples | max slack | worst-case search |",
-            "|---|---|---|---|---|"]
+    out += [
+        "## Verdict",
+        "",
+        "| regime | verdict | examples | max slack | worst-case search |",
+        "|---|---|---|---|---|",
+    ]
     for v in entries:
-        out.append(f"| {v.regime} | **{verdict_word(v)}** | {v.evidence.examples} | "
-                   f"{number(getattr(v.evidence, 'max_slack', None))} | {search_word(v)} |")
+        out.append(
+            f"| {v.regime} | **{verdict_word(v)}** | {v.evidence.examples} | "
+            f"{number(getattr(v.evidence, 'max_slack', None))} | {search_word(v)} |"
+        )
     out.append("")
     shown: set[str] = set()
     for v in entries:
         out += _evidence(v, shown)
     if figure:
-        out += ["## Tightness", "", f"![tightness of {info.id}]({figure})", "",
-                "Each point is the best of a multi-start L-BFGS-B search at that batch size `m` and "
-                "ratio `eps/var`, re-checked by autograd (`bntheory search`).", ""]
+        out += [
+            "## Tightness",
+            "",
+            f"![tightness of {info.id}]({figure})",
+            "",
+            "Each point is the best of a multi-start L-BFGS-B search at that batch size `m` and "
+            "ratio `eps/var`, re-checked by autograd (`bntheory search`).",
+            "",
+        ]
     out += [provenance_markdown(meta)]
     return "\n".join(out) + "\n"
 
@@ -92,7 +124,9 @@ def statement_page(entries: list[Verdict], by_id: dict[str, list[Verdict]], figu
 def claim_files(claim_id: str, studied: bool) -> list[str]:
     """The files a claim's page may write, relative to the report's root."""
     page = [f"theorems/{claim_id}.md"]
-    return page + ([f"theorems/{claim_id}-tightness.{ext}" for ext in ("png", "svg")] if studied else [])
+    return page + (
+        [f"theorems/{claim_id}-tightness.{ext}" for ext in ("png", "svg")] if studied else []
+    )
 
 
 def write_theorem_pages(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str]:
@@ -112,47 +146,92 @@ def write_theorem_pages(out: ReportDir, verdicts: list[Verdict], meta: dict) -> 
     return written
 
 
-def index_markdown(verdicts: list[Verdict], landscape: dict[str, list[dict[str, Any]]], meta: dict,
-                   analogues: list[dict[str, Any]] | None = None) -> str:
+def index_markdown(
+    verdicts: list[Verdict],
+    landscape: dict[str, list[dict[str, Any]]],
+    meta: dict,
+    analogues: list[dict[str, Any]] | None = None,
+) -> str:
     """``index.md``: every claim's verdicts, the layers, the landscape, and links."""
-    out = ["# bntheory report: which claims about BatchNorm hold", "", provenance_markdown(meta), "",
-           "Everything on these pages is generated by `make report` (`bntheory report`): verdicts are "
-           "discovered by a Hypothesis search and a worst-case search, every counterexample is re-checked "
-           "from its printed numbers, every derivation is an executable SymPy proof, and the landscape "
-           "numbers come from networks trained in the same run.", "",
-           "## The claims", "",
-           "| statement | as printed in | eps = 0 | eps > 0 | worst-case search (eps = 0; eps > 0) |",
-           "|---|---|---|---|---|"]
+    out = [
+        "# bntheory report: which claims about BatchNorm hold",
+        "",
+        provenance_markdown(meta),
+        "",
+        "Everything on these pages is generated by `make report` (`bntheory report`): verdicts are "
+        "discovered by a Hypothesis search and a worst-case search, every counterexample is "
+        "re-checked "
+        "from its printed numbers, every derivation is an executable SymPy proof, and the "
+        "landscape "
+        "numbers come from networks trained in the same run.",
+        "",
+        "## The claims",
+        "",
+        "| statement | as printed in | eps = 0 | eps > 0 | worst-case search (eps = 0; eps > 0) |",
+        "|---|---|---|---|---|",
+    ]
     for sid, entries in group(verdicts).items():
         regimes = {v.regime: v for v in entries}
         search = "; ".join(search_word(regimes[r]) for r in ("eps=0", "eps>0") if r in regimes)
-        cells = " | ".join(verdict_word(regimes[r]) if r in regimes else "—" for r in ("eps=0", "eps>0"))
-        out.append(f"| [`{sid}`](theorems/{sid}.md) | {entries[0].claim.source} | {cells} | {search} |")
-    out += ["", "The bracket after *refuted* is the re-checked counterexample's `(lhs - rhs)/scale` "
-            "(for a claim settled exactly, `lhs - rhs` of its problem). All statements with their counterexamples on "
-            "one page: [verdicts.md](verdicts.md); tightness over all of them: "
-            "[figures/tightness.png](figures/tightness.png).", ""]
+        cells = " | ".join(
+            verdict_word(regimes[r]) if r in regimes else "—" for r in ("eps=0", "eps>0")
+        )
+        out.append(
+            f"| [`{sid}`](theorems/{sid}.md) | {entries[0].claim.source} | {cells} | {search} |"
+        )
+    out += [
+        "",
+        "The bracket after *refuted* is the re-checked counterexample's `(lhs - rhs)/scale` "
+        "(for a claim settled exactly, `lhs - rhs` of its problem). All statements with their "
+        "counterexamples on "
+        "one page: [verdicts.md](verdicts.md); tightness over all of them: "
+        "[figures/tightness.png](figures/tightness.png).",
+        "",
+    ]
     if analogues:
         from bntheory.report.layers import analogue_rows
 
-        out += ["## Theorems 1 and 2 across normalization layers", "",
-                "Gain σ²‖ĝ‖²/(γ²‖g‖²) in each layer's own scale σ (Theorem 1's bound: gain ≤ 1); definitions, "
-                "the symbolic and autograd checks of every layer, and the figure: [layers.md](layers.md).", ""]
+        out += [
+            "## Theorems 1 and 2 across normalization layers",
+            "",
+            "Gain σ²‖ĝ‖²/(γ²‖g‖²) in each layer's own scale σ (Theorem 1's bound: gain ≤ 1); "
+            "definitions, "
+            "the symbolic and autograd checks of every layer, and the figure: "
+            "[layers.md](layers.md).",
+            "",
+        ]
         out += analogue_rows(analogues) + [""]
     if landscape:
-        out += ["## The landscape with and without BatchNorm", "",
-                "| preset | norm | lr | loss variation | predictiveness (max) | beta-smoothness | ICS l2 | ICS cos |",
-                "|---|---|---|---|---|---|---|---|"]
+        out += [
+            "## The landscape with and without BatchNorm",
+            "",
+            "| preset | norm | lr | loss variation | predictiveness (max) | beta-smoothness | ICS "
+            "l2 | ICS cos |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for name, summaries in landscape.items():
             for s in summaries:
-                out.append(f"| [{name}](landscape/{name}.md) | `{s['norm']}` | {s['lr']:g} | "
-                           f"{number(s['loss_variation'])} | {number(s['predictiveness_max'])} | "
-                           f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | {number(s['ics_cos'])} |")
-        out += ["", "Medians over the probes after initialization, training-mode BatchNorm; figures on each "
-                "preset's page.", ""]
-    out += ["## Also here", "",
-            "- [derivations/](derivations/README.md): every executable proof, step by step;",
-            "- [layers.md](layers.md): the registered layers, their closed forms against autograd and SymPy, and Theorems 1 and 2 across layers;",
-            "- [bntheory.tex](bntheory.tex): this report as one LaTeX document;",
-            "- [data/](data/): the JSON behind every page.", ""]
+                out.append(
+                    f"| [{name}](landscape/{name}.md) | `{s['norm']}` | {s['lr']:g} | "
+                    f"{number(s['loss_variation'])} | {number(s['predictiveness_max'])} | "
+                    f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | "
+                    f"{number(s['ics_cos'])} |"
+                )
+        out += [
+            "",
+            "Medians over the probes after initialization, training-mode BatchNorm; figures on "
+            "each "
+            "preset's page.",
+            "",
+        ]
+    out += [
+        "## Also here",
+        "",
+        "- [derivations/](derivations/README.md): every executable proof, step by step;",
+        "- [layers.md](layers.md): the registered layers, their closed forms against autograd and "
+        "SymPy, and Theorems 1 and 2 across layers;",
+        "- [bntheory.tex](bntheory.tex): this report as one LaTeX document;",
+        "- [data/](data/): the JSON behind every page.",
+        "",
+    ]
     return "\n".join(out) + "\n"

@@ -33,8 +33,12 @@ def claims_json(verdicts: list[Verdict], meta: dict, profile: str) -> dict[str, 
 
 def verdicts_json(verdicts: list[Verdict], meta: dict, profile: str) -> dict[str, Any]:
     """The document of ``verdicts.json`` (the flat layout)."""
-    return {"schema": SCHEMA, "meta": meta, "profile": profile,
-            "statements": [v.flat() for v in verdicts]}
+    return {
+        "schema": SCHEMA,
+        "meta": meta,
+        "profile": profile,
+        "statements": [v.flat() for v in verdicts],
+    }
 
 
 def group(verdicts: list[Verdict]) -> dict[str, list[Verdict]]:
@@ -78,7 +82,10 @@ def display(formulas: list[str]) -> list[str]:
 def counterexample_markdown(formulas: list[str]) -> list[str]:
     """A case's display formulas (exact numbers are in the JSON)."""
     return display(formulas) + [
-        "(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the JSON.)", ""]
+        "(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the "
+        "JSON.)",
+        "",
+    ]
 
 
 def _search_section(v: Verdict) -> list[str]:
@@ -89,8 +96,11 @@ def _search_section(v: Verdict) -> list[str]:
     if v.claim.reading:
         out += [f"Reading: {v.claim.reading}", ""]
     if ev.refuted_by_search:
-        out += ["Refuted by the worst-case search (its tightness search ran into this re-checked "
-                "violation; the random search had missed it).", ""]
+        out += [
+            "Refuted by the worst-case search (its tightness search ran into this re-checked "
+            "violation; the random search had missed it).",
+            "",
+        ]
     if ev.counterexample:
         out += ["Counterexample:", ""] + counterexample_markdown(ev.counterexample_latex)
     elif ev.unconditional_counterexample:
@@ -103,15 +113,25 @@ def exact_markdown(v: Verdict) -> list[str]:
     """The section of a claim settled exactly (its own heading, the claim's ``title``)."""
     ev: ExactEvidence = v.evidence
     regimes = "the same in every regime" if ev.regime_free else v.regime
-    out = [f"## {v.claim.title or v.id}", "", f"$${v.claim.statement}$$", "",
-           f"Reading: {v.claim.reading}", "",
-           f"Verdict ({regimes}): **{v.verdict}** — {ev.examples} {ev.method}.", ""]
+    out = [
+        f"## {v.claim.title or v.id}",
+        "",
+        f"$${v.claim.statement}$$",
+        "",
+        f"Reading: {v.claim.reading}",
+        "",
+        f"Verdict ({regimes}): **{v.verdict}** — {ev.examples} {ev.method}.",
+        "",
+    ]
     if ev.counterexample:
         out += ["Counterexample (exact):", ""] + display(ev.counterexample_latex)
     if ev.control:
         c = ev.control
-        out += [f"Control, {ev.control_text}: {c['violated']} of {c['problems']} problems violate "
-                f"it; largest relative slack {number(c['max_slack'])}.", ""]
+        out += [
+            f"Control, {ev.control_text}: {c['violated']} of {c['problems']} problems violate "
+            f"it; largest relative slack {number(c['max_slack'])}.",
+            "",
+        ]
     return out
 
 
@@ -120,26 +140,42 @@ def tightness_markdown(verdicts: list[Verdict], figure: str | None) -> list[str]
     rows = [v for v in verdicts if getattr(v.evidence, "tightness", None)]
     if not rows:
         return []
-    out = ["## Tightness and worst cases", "",
-           "For each statement that holds, the largest `lhs/rhs` the worst-case search "
-           "(`bntheory search`, L-BFGS-B from several starts, every reported case re-checked by "
-           "autograd) found over the grid of batch sizes `m` and, for eps > 0, ratios `eps/var`; "
-           "1 means the bound is attained. For a refuted statement, its largest relative violation "
-           "`(lhs - rhs)/scale`, and the smallest version of it (fewest samples, fewest significant "
-           "digits) that still violates.", ""]
+    out = [
+        "## Tightness and worst cases",
+        "",
+        "For each statement that holds, the largest `lhs/rhs` the worst-case search "
+        "(`bntheory search`, L-BFGS-B from several starts, every reported case re-checked by "
+        "autograd) found over the grid of batch sizes `m` and, for eps > 0, ratios `eps/var`; "
+        "1 means the bound is attained. For a refuted statement, its largest relative violation "
+        "`(lhs - rhs)/scale`, and the smallest version of it (fewest samples, fewest significant "
+        "digits) that still violates.",
+        "",
+    ]
     if figure:
-        out += [f"![tightness and worst cases]({figure}.png)", "",
-                f"(`{figure}.png`, also as SVG; from the same run.)", ""]
-    out += ["| statement | regime | searched | sup found | attained | worst at m | eps/var | minimal version |",
-            "|---|---|---|---|---|---|---|---|"]
+        out += [
+            f"![tightness and worst cases]({figure}.png)",
+            "",
+            f"(`{figure}.png`, also as SVG; from the same run.)",
+            "",
+        ]
+    out += [
+        "| statement | regime | searched | sup found | attained | worst at m | eps/var | minimal "
+        "version |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for v in rows:
         t, w = v.evidence.tightness, v.evidence.worst_case or {}
         mn = w.get("minimal")
-        minimal = "—" if not mn else (f"m={mn['m']}, {mn['digits']} digit(s), "
-                                      f"{mn['distinct_values']} distinct values")
+        minimal = (
+            "—"
+            if not mn
+            else (f"m={mn['m']}, {mn['digits']} digit(s), {mn['distinct_values']} distinct values")
+        )
         attained = {True: "yes", False: "no"}.get(t.get("attained"), "—")
-        out.append(f"| `{v.id}` | {v.regime} | {t['objective']} | {number(t['sup'])} | {attained} | "
-                   f"{w.get('m', '—')} | {number(w.get('eps_ratio'))} | {minimal} |")
+        out.append(
+            f"| `{v.id}` | {v.regime} | {t['objective']} | {number(t['sup'])} | {attained} | "
+            f"{w.get('m', '—')} | {number(w.get('eps_ratio'))} | {minimal} |"
+        )
     return out + [""]
 
 
@@ -147,27 +183,42 @@ def measured_markdown(v: Verdict) -> list[str]:
     """The section of a measured claim: estimate, interval and samples."""
     ev: MeasuredEvidence = v.evidence
     lo, hi = ev.interval
-    return [f"### `{v.id}` ({v.regime}): {v.verdict}", "", f"$${v.claim.statement}$$", "",
-            f"{ev.statistic}: {number(ev.estimate)}, {ev.level:.0%} interval "
-            f"[{number(lo)}, {number(hi)}] over {ev.examples} seeds ({ev.method}); claimed "
-            f"{ev.alternative} than {number(ev.threshold)}.", ""]
+    return [
+        f"### `{v.id}` ({v.regime}): {v.verdict}",
+        "",
+        f"$${v.claim.statement}$$",
+        "",
+        f"{ev.statistic}: {number(ev.estimate)}, {ev.level:.0%} interval "
+        f"[{number(lo)}, {number(hi)}] over {ev.examples} seeds ({ev.method}); claimed "
+        f"{ev.alternative} than {number(ev.threshold)}.",
+        "",
+    ]
 
 
-def verdicts_markdown(verdicts: list[Verdict], meta: dict, profile: str,
-                      figure: str | None = None) -> str:
+def verdicts_markdown(
+    verdicts: list[Verdict], meta: dict, profile: str, figure: str | None = None
+) -> str:
     """``verdicts.md``: the table of every record, then each claim's evidence."""
-    out = ["# Every claim, judged", "", provenance_markdown(meta), "",
-           f"Verdicts are discovered by a Hypothesis search (profile `{profile}`) of each claim's "
-           "case space for a case that violates the statement by more than rounding explains, or by "
-           "exact computation; a found counterexample is re-checked from its printed numbers. "
-           "*max slack* is the largest `(rhs - lhs) / scale` seen (0 for an identity).", "",
-           "| statement | source | regime | verdict | examples | max slack | violation |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "# Every claim, judged",
+        "",
+        provenance_markdown(meta),
+        "",
+        f"Verdicts are discovered by a Hypothesis search (profile `{profile}`) of each claim's "
+        "case space for a case that violates the statement by more than rounding explains, or by "
+        "exact computation; a found counterexample is re-checked from its printed numbers. "
+        "*max slack* is the largest `(rhs - lhs) / scale` seen (0 for an identity).",
+        "",
+        "| statement | source | regime | verdict | examples | max slack | violation |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for v in verdicts:
         ev = v.evidence
-        out.append(f"| `{v.id}` | {v.claim.source} | {v.regime} | **{v.verdict}** | {ev.examples} | "
-                   f"{number(getattr(ev, 'max_slack', None))} | "
-                   f"{number(getattr(ev, 'violation', None))} |")
+        out.append(
+            f"| `{v.id}` | {v.claim.source} | {v.regime} | **{v.verdict}** | {ev.examples} | "
+            f"{number(getattr(ev, 'max_slack', None))} | "
+            f"{number(getattr(ev, 'violation', None))} |"
+        )
     out += ["", "## Statements and counterexamples", ""]
     for v in verdicts:
         if isinstance(v.evidence, SearchEvidence):
@@ -175,16 +226,23 @@ def verdicts_markdown(verdicts: list[Verdict], meta: dict, profile: str,
         elif isinstance(v.evidence, MeasuredEvidence):
             out += measured_markdown(v)
     out += tightness_markdown(verdicts, figure)
-    for sid, entries in group(verdicts).items():
+    for _sid, entries in group(verdicts).items():
         exact = [v for v in entries if isinstance(v.evidence, ExactEvidence)]
         for v in exact[:1] if exact and exact[0].evidence.regime_free else exact:
             out += exact_markdown(v)
     return "\n".join(out) + "\n"
 
 
-def write_verdicts(out: ReportDir, verdicts: list[Verdict], meta: dict, profile: str,
-                   json_name: str = "verdicts.json", md_name: str = "verdicts.md",
-                   claims_name: str = "claims.json", figure: str | None = None) -> list[str]:
+def write_verdicts(
+    out: ReportDir,
+    verdicts: list[Verdict],
+    meta: dict,
+    profile: str,
+    json_name: str = "verdicts.json",
+    md_name: str = "verdicts.md",
+    claims_name: str = "claims.json",
+    figure: str | None = None,
+) -> list[str]:
     """Write ``claims.json``, ``verdicts.json``, ``verdicts.md`` and, with ``figure`` (a path
     stem under ``out``) and a studied claim, the tightness figure as PNG and SVG."""
     written = []

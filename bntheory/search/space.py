@@ -24,12 +24,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from bntheory.errors import InvalidArgumentError
 from bntheory.cases.theorem import Case
+from bntheory.errors import InvalidArgumentError
 
 
 @dataclass(frozen=True)
 class CaseSpace:
+    """The parameter space of a case: its size, regime and the shape of ``H``."""
+
     m: int
     eps_ratio: float  # eps / var(y); 0 in the eps=0 regime
     psd: bool = False  # H = F F^T
@@ -40,24 +42,34 @@ class CaseSpace:
 
     def __post_init__(self):
         if self.m < 2:
-            raise InvalidArgumentError(f"m must be >= 2 (a batch of one has no variance), got m={self.m}")
+            raise InvalidArgumentError(
+                f"m must be >= 2 (a batch of one has no variance), got m={self.m}"
+            )
         if not (self.eps_ratio >= 0 and math.isfinite(self.eps_ratio)):
-            raise InvalidArgumentError(f"eps_ratio = eps/var must be finite and >= 0, got {self.eps_ratio}")
+            raise InvalidArgumentError(
+                f"eps_ratio = eps/var must be finite and >= 0, got {self.eps_ratio}"
+            )
 
     @property
     def r(self) -> int:
+        """The rank of ``H``'s factor (``m`` when unrestricted)."""
         return self.rank or self.m
 
     @property
     def sizes(self) -> list[tuple[str, int]]:
+        """The names and sizes of the parameter blocks, in order."""
         f = self.m * self.r * (1 if self.psd else 2)
-        return [("u", self.m), ("g", self.m), ("F", f), ("t", 1)] + ([("lam", 1)] if self.with_lam else [])
+        return [("u", self.m), ("g", self.m), ("F", f), ("t", 1)] + (
+            [("lam", 1)] if self.with_lam else []
+        )
 
     @property
     def dim(self) -> int:
+        """The total number of parameters."""
         return sum(n for _, n in self.sizes)
 
     def bounds(self) -> list[tuple[float, float]]:
+        """The box bounds of every parameter."""
         out = []
         for name, n in self.sizes:
             b = 3.0 if name in ("t", "lam") else self.bound
@@ -65,9 +77,10 @@ class CaseSpace:
         return out
 
     def split(self, theta: Tensor) -> dict[str, Tensor]:
+        """The parameter vector ``theta`` split into its named blocks."""
         parts, i = {}, 0
         for name, n in self.sizes:
-            parts[name] = theta[i:i + n]
+            parts[name] = theta[i : i + n]
             i += n
         return parts
 
@@ -86,7 +99,9 @@ class CaseSpace:
         gamma = self.gamma_sign * torch.exp(p["t"])
         lam = torch.exp(p["lam"])[0] if self.with_lam else None
         zero = torch.zeros(1, dtype=theta.dtype, device=theta.device)
-        return Case(y=y[None], gamma=gamma, beta=zero, eps=float(self.eps_ratio), g=p["g"][None], H=h[None]), lam
+        return Case(
+            y=y[None], gamma=gamma, beta=zero, eps=float(self.eps_ratio), g=p["g"][None], H=h[None]
+        ), lam
 
     def random(self, rng: np.random.Generator) -> np.ndarray:
         """A random start inside the box."""

@@ -10,11 +10,12 @@ violation also minimised.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
-from bntheory.search.core import minimise, search
 from bntheory.cases.theorem import Case
+from bntheory.search.core import minimise, search
 from bntheory.theorems.catalogue import Statement
 
 #: Tightness is "attained" when the supremum found is within this of 1.
@@ -23,21 +24,37 @@ ATTAINED = 1e-6
 
 @dataclass(frozen=True)
 class StudyGrid:
+    """The grid of sizes, ``eps`` ratios and starts of the worst-case study."""
+
     m: tuple[int, ...] = (2, 4, 16)
     eps_ratio: tuple[float, ...] = (1e-2, 1.0, 100.0)  # eps / var in the eps>0 regime
     starts: int = 3
     maxfun: int = 150
 
     @staticmethod
-    def quick() -> "StudyGrid":
+    def quick() -> StudyGrid:
+        """A small grid for quick runs."""
         return StudyGrid(m=(2, 4), eps_ratio=(1.0,), starts=2, maxfun=60)
 
 
-def study(statement: Statement, regime: str, verdict: str, grid: StudyGrid = StudyGrid(), seed: int = 0,
-          progress: Callable[[Iterable], Iterable] = lambda it: it) -> dict[str, Any]:
+def study(
+    statement: Statement,
+    regime: str,
+    verdict: str,
+    grid: StudyGrid = StudyGrid(),
+    seed: int = 0,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> dict[str, Any]:
     """``{"tightness": ..., "worst_case": ...}`` for one statement in one regime (plus
     ``"refuted_by_search": True`` when the search refuted a statement the verdict let stand)."""
-    out = _study(statement, regime, "violation" if verdict == "refuted" else "tightness", grid, seed, progress)
+    out = _study(
+        statement,
+        regime,
+        "violation" if verdict == "refuted" else "tightness",
+        grid,
+        seed,
+        progress,
+    )
     if out["tightness"]["objective"] == "tightness" and (out["worst_case"] or {}).get("violated"):
         # the tightness search ran into a re-checked violation: the statement is refuted after
         # all (the random search missed it); measure how badly instead
@@ -46,39 +63,78 @@ def study(statement: Statement, regime: str, verdict: str, grid: StudyGrid = Stu
     return out
 
 
-def _study(statement: Statement, regime: str, objective: str, grid: StudyGrid, seed: int,
-           progress: Callable[[Iterable], Iterable]) -> dict[str, Any]:
+def _study(
+    statement: Statement,
+    regime: str,
+    objective: str,
+    grid: StudyGrid,
+    seed: int,
+    progress: Callable[[Iterable], Iterable],
+) -> dict[str, Any]:
     ratios = grid.eps_ratio if regime == "eps>0" else (0.0,)
     points = [(m, eps_ratio) for m in grid.m for eps_ratio in ratios]
     rows, best = [], None
     for m, eps_ratio in progress(points):
-        r = search(statement, regime, objective, m=m, eps_ratio=eps_ratio if regime == "eps>0" else None,
-                   starts=grid.starts, maxfun=grid.maxfun, seed=seed, minimal=False)
+        r = search(
+            statement,
+            regime,
+            objective,
+            m=m,
+            eps_ratio=eps_ratio if regime == "eps>0" else None,
+            starts=grid.starts,
+            maxfun=grid.maxfun,
+            seed=seed,
+            minimal=False,
+        )
         value = r.value if math.isfinite(r.value) else None
         rows.append({"m": m, "eps_ratio": eps_ratio, "value": value, "violated": r.violated})
         if value is not None and (best is None or value > best.value):
             best = r
-    tightness: dict[str, Any] = {"objective": objective, "grid": rows,
-                                 "sup": None if best is None else best.value}
+    tightness: dict[str, Any] = {
+        "objective": objective,
+        "grid": rows,
+        "sup": None if best is None else best.value,
+    }
     if objective == "tightness" and best is not None:
         tightness["attained"] = abs(best.value - 1.0) <= ATTAINED
     worst = None
     if best is not None:
-        worst = {"m": best.m, "eps_ratio": best.eps_ratio, "value": best.value, "lhs": best.lhs, "rhs": best.rhs,
-                 "tolerance": best.tolerance, "violated": best.violated, "case": best.case}
+        worst = {
+            "m": best.m,
+            "eps_ratio": best.eps_ratio,
+            "value": best.value,
+            "lhs": best.lhs,
+            "rhs": best.rhs,
+            "tolerance": best.tolerance,
+            "violated": best.violated,
+            "case": best.case,
+        }
         if objective == "violation" and best.violated:
-            worst["minimal"] = minimise(statement, regime, Case.from_json(best.case), best.eps_ratio, seed, grid.maxfun)
+            worst["minimal"] = minimise(
+                statement, regime, Case.from_json(best.case), best.eps_ratio, seed, grid.maxfun
+            )
     return {"tightness": tightness, "worst_case": worst}
 
 
-def attach(verdict: dict[str, Any], statement: Statement, grid: StudyGrid = StudyGrid(), seed: int = 0,
-           progress: Callable[[Iterable], Iterable] = lambda it: it) -> dict[str, Any]:
+def attach(
+    verdict: dict[str, Any],
+    statement: Statement,
+    grid: StudyGrid = StudyGrid(),
+    seed: int = 0,
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+) -> dict[str, Any]:
     """``verdict`` (a :class:`~bntheory.verify.verdicts.Verdict` as JSON) with the study's
     ``tightness`` and ``worst_case`` added; a re-checked violation found by the search
     settles a statement the verdict let stand as refuted, with that counterexample."""
-    verdict.update(study(statement, verdict["regime"], verdict["verdict"], grid, seed=seed, progress=progress))
+    verdict.update(
+        study(statement, verdict["regime"], verdict["verdict"], grid, seed=seed, progress=progress)
+    )
     if verdict.get("refuted_by_search"):
         w = verdict["worst_case"]
-        verdict.update(verdict="refuted", counterexample=w["case"], violation=w["value"],
-                       sides={"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]})
+        verdict.update(
+            verdict="refuted",
+            counterexample=w["case"],
+            violation=w["value"],
+            sides={"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]},
+        )
     return verdict

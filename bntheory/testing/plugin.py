@@ -16,17 +16,27 @@ else cpu; cuda skips with the reason when no CUDA device exists) and ``--bntheor
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    """Add the plugin's command-line options to pytest."""
     group = parser.getgroup("bntheory", "bntheory layer battery")
-    group.addoption("--bntheory-device", default=None, choices=("cpu", "cuda"),
-                    help="device of the check_layer fixture (default: --device if defined, else cpu)")
-    group.addoption("--bntheory-full", action="store_true", default=False,
-                    help="check_layer runs the report's full set of cases (default: the quick set)")
+    group.addoption(
+        "--bntheory-device",
+        default=None,
+        choices=("cpu", "cuda"),
+        help="device of the check_layer fixture (default: --device if defined, else cpu)",
+    )
+    group.addoption(
+        "--bntheory-full",
+        action="store_true",
+        default=False,
+        help="check_layer runs the report's full set of cases (default: the quick set)",
+    )
 
 
 def _device(config: pytest.Config) -> str:

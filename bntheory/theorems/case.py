@@ -35,26 +35,31 @@ class Quantities:
     g_H_g: Tensor
     kappa: Tensor  # the layer's condition estimate
 
-    def take(self, idx: Tensor) -> "Quantities":
+    def take(self, idx: Tensor) -> Quantities:
         """The quantities of the cases ``idx`` of a batch."""
         return take_batched(self, idx)
 
     @property
     def ghat_bound(self) -> Tensor:
         r"""A priori :math:`\|\hat g\| \le |\gamma|\,\|g\|/\sigma` (the Jacobian's norm is at most
-        :math:`|\gamma|/\sigma`): the size against which the rounding of :math:`\hat g` is measured."""
+        :math:`|\gamma|/\sigma`): the size against which the rounding of :math:`\hat g` is
+        measured."""
         return abs(self.case.gamma) * self.g.norm(dim=-1) / self.sigma
 
     @property
     def hhat_bound(self) -> Tensor:
-        r"""A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\|_F + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`
+        r"""A priori :math:`\|\hat H\| \le \frac{\gamma^2}{\sigma^2}\|H\|_F
+        + \frac{6|\gamma|\|g\|}{\sigma^2\sqrt m}`
         (the Frobenius norm bounds the spectral norm and costs no decomposition)."""
         c = self.case
         h_norm = torch.linalg.matrix_norm(c.H)
-        return (c.gamma**2 * h_norm + 6 * abs(c.gamma) * self.g.norm(dim=-1) / math.sqrt(self.m)) / self.sigma**2
+        return (
+            c.gamma**2 * h_norm + 6 * abs(c.gamma) * self.g.norm(dim=-1) / math.sqrt(self.m)
+        ) / self.sigma**2
 
     @property
     def g(self) -> Tensor:
+        """The loss's gradient ``g`` at the output."""
         return self.case.g
 
 
@@ -69,16 +74,32 @@ def quantities(case: Case, cross_check: bool = True) -> Quantities:
     x = case.y.reshape(-1, 1)
     if cross_check:
         closed = bn.vjp(x, case.g.reshape(-1, 1), *args).reshape(-1)
-        cmp = compare(bn, "vjp", x, closed.reshape(-1, 1), ghat.reshape(-1, 1), args, {}, g=case.g.reshape(-1, 1))
+        cmp = compare(
+            bn,
+            "vjp",
+            x,
+            closed.reshape(-1, 1),
+            ghat.reshape(-1, 1),
+            args,
+            {},
+            g=case.g.reshape(-1, 1),
+        )
         assert cmp.ok, f"closed-form vjp disagrees with autograd on {case.to_json()}: {cmp}"
     m = case.m
     mu = case.y.mean()
     var = float(((case.y - mu) ** 2).mean())
     sigma = math.sqrt(var + case.eps)
     q = Quantities(
-        case=case, m=m, sigma=sigma, var=var, yhat=(case.y - mu) / sigma, ghat=ghat,
-        ghat_Hhat_ghat=ghat @ hhat_ghat, ghat_H_ghat=ghat @ case.H @ ghat,
-        g_H_g=case.g @ case.H @ case.g, kappa=bn.condition(x, *args)[0],
+        case=case,
+        m=m,
+        sigma=sigma,
+        var=var,
+        yhat=(case.y - mu) / sigma,
+        ghat=ghat,
+        ghat_Hhat_ghat=ghat @ hhat_ghat,
+        ghat_H_ghat=ghat @ case.H @ ghat,
+        g_H_g=case.g @ case.H @ case.g,
+        kappa=bn.condition(x, *args)[0],
     )
     if cross_check:
         _cross_check(q, bn, x, args)
@@ -103,17 +124,28 @@ def _cross_check(q: Quantities, bn, x: Tensor, args: tuple) -> None:
         c_scale = math.nan
     col = lambda t: t.reshape(-1, 1)  # noqa: E731
     j_gh = bn.jvp(x, col(q.ghat), *args).reshape(-1)
-    closed = float(j_gh @ case.H @ j_gh + q.ghat @ bn.hvp(x, col(case.g), col(q.ghat), *args).reshape(-1))
+    closed = float(
+        j_gh @ case.H @ j_gh + q.ghat @ bn.hvp(x, col(case.g), col(q.ghat), *args).reshape(-1)
+    )
     auto = float(q.ghat_Hhat_ghat)
     assert math.isnan(c_scale) or abs(closed - auto) <= tol * c_scale, (
-        f"closed-form ghat^T Hhat ghat {closed!r} disagrees with autograd {auto!r} on {case.to_json()}")
+        f"closed-form ghat^T Hhat ghat {closed!r} disagrees with autograd {auto!r} on "
+        f"{case.to_json()}"
+    )
     if q.m <= SYMBOLIC_MAX_M:
-        s_ghat, s_curv = symbolic_quantities(case.y.tolist(), case.gamma, case.beta, case.eps,
-                                             case.g.tolist(), case.H.tolist())
-        err = float(torch.linalg.vector_norm(q.ghat.cpu() - torch.tensor(s_ghat, dtype=torch.float64)))
-        assert err <= tol * g_scale, f"autograd ghat disagrees with the symbolic one by {err:.3g} on {case.to_json()}"
+        s_ghat, s_curv = symbolic_quantities(
+            case.y.tolist(), case.gamma, case.beta, case.eps, case.g.tolist(), case.H.tolist()
+        )
+        err = float(
+            torch.linalg.vector_norm(q.ghat.cpu() - torch.tensor(s_ghat, dtype=torch.float64))
+        )
+        assert err <= tol * g_scale, (
+            f"autograd ghat disagrees with the symbolic one by {err:.3g} on {case.to_json()}"
+        )
         assert math.isnan(c_scale) or abs(s_curv - auto) <= tol * c_scale, (
-            f"autograd ghat^T Hhat ghat {auto!r} disagrees with the symbolic {s_curv!r} on {case.to_json()}")
+            f"autograd ghat^T Hhat ghat {auto!r} disagrees with the symbolic {s_curv!r} on "
+            f"{case.to_json()}"
+        )
 
 
 def batch_quantities(cases: Case) -> Quantities:
@@ -130,8 +162,14 @@ def batch_quantities(cases: Case) -> Quantities:
     var = ((cases.y - mu) ** 2).mean(-1)
     sigma = torch.sqrt(var + cases.eps)
     return Quantities(
-        case=cases, m=m, sigma=sigma, var=var, yhat=(cases.y - mu) / sigma.unsqueeze(-1), ghat=ghat,
+        case=cases,
+        m=m,
+        sigma=sigma,
+        var=var,
+        yhat=(cases.y - mu) / sigma.unsqueeze(-1),
+        ghat=ghat,
         ghat_Hhat_ghat=(j_gh * h_jgh).sum(-1) + (curv * ghat).sum(-1),
-        ghat_H_ghat=(ghat * h_ghat).sum(-1), g_H_g=(cases.g * h_g).sum(-1),
+        ghat_H_ghat=(ghat * h_ghat).sum(-1),
+        g_H_g=(cases.g * h_g).sum(-1),
         kappa=bn.condition(x, *args),
     )

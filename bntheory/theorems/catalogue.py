@@ -5,15 +5,15 @@ functions of :class:`~bntheory.theorems.case.Quantities`, the relation, and its 
 assumptions as predicates.  Nothing here says whether a statement is true: verdicts are
 discovered by :mod:`bntheory.verify.verdicts`.
 
-Notation: :math:`\langle\mathbf 1, g\rangle = \sum g_i`, :math:`\mu(g) = \langle\mathbf 1,g\rangle/m`,
-:math:`\rho = \mathrm{var}/\sigma^2`.
+Notation: :math:`\langle\mathbf 1, g\rangle = \sum g_i`,
+:math:`\mu(g) = \langle\mathbf 1,g\rangle/m`, :math:`\rho = \mathrm{var}/\sigma^2`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -28,6 +28,8 @@ __all__ = ["REGIMES", "STATEMENTS", "Assumption", "Statement", "get_statement", 
 
 @dataclass(frozen=True)
 class Assumption:
+    """An assumption of a statement: its text and the predicate that checks it."""
+
     text: str
     holds: Predicate
     #: A continuous version for the worst-case search: ``>= 0`` exactly where ``holds`` is
@@ -40,6 +42,8 @@ class Assumption:
 
 @dataclass(frozen=True)
 class Statement:
+    """A statement of the catalogue: its source, assumptions and sides."""
+
     id: str
     theorem: int
     source: str
@@ -74,7 +78,9 @@ def _ghat_sq(q: Quantities) -> list[float]:
     return [_sq(q.ghat)]
 
 
-def _thm1_rhs(mean_term: Callable[[Quantities], float], yhat_coeff: Callable[[Quantities], float]) -> Side:
+def _thm1_rhs(
+    mean_term: Callable[[Quantities], float], yhat_coeff: Callable[[Quantities], float]
+) -> Side:
     def rhs(q: Quantities) -> list[float]:
         s = _s(q)
         return [s * _sq(q.g), -s * mean_term(q), -s * yhat_coeff(q) * _g_yhat(q) ** 2]
@@ -148,9 +154,11 @@ def _thm44_lhs(q: Quantities) -> list:
 
 
 _THM44_READING = (
-    r"Weight-space gradients $\nabla_{w_j}\mathcal L = X^\top\nabla_{y_j}\mathcal L$ over input batches "
+    r"Weight-space gradients $\nabla_{w_j}\mathcal L = X^\top\nabla_{y_j}\mathcal L$ over input "
+    r"batches "
     r"$\|X\|\le\lambda$ with the activation gradients $g = \nabla_{y_j}\mathcal L$ and "
-    r"$\hat g = \nabla_{y_j}\hat{\mathcal L}$ held fixed (the worst case over the chain-rule factor), so "
+    r"$\hat g = \nabla_{y_j}\hat{\mathcal L}$ held fixed (the worst case over the chain-rule "
+    r"factor), so "
     r"$g_j = \lambda^2\|g\|^2$ and $\hat g_j = \lambda^2\|\hat g\|^2$ exactly; "
     r"$\mu_{g_j} = \tfrac1m\langle\mathbf 1, g\rangle$."
 )
@@ -158,70 +166,124 @@ _THM44_READING = (
 
 STATEMENTS: tuple[Statement, ...] = (
     Statement(
-        "thm1.seed", 1, "seed 000 (the authors' blog post)",
-        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \mu(g)^2 - \frac{1}{\sqrt m}\langle g,\hat y\rangle^2\Big)",
-        _ghat_sq, _thm1_rhs(lambda q: (_one_g(q) / q.m) ** 2, lambda q: 1 / math.sqrt(q.m)),
+        "thm1.seed",
+        1,
+        "seed 000 (the authors' blog post)",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \mu(g)^2 - \frac{1}{\sqrt "
+        r"m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq,
+        _thm1_rhs(lambda q: (_one_g(q) / q.m) ** 2, lambda q: 1 / math.sqrt(q.m)),
     ),
     Statement(
-        "thm1.arxiv", 1, "arXiv 1805.11604, Theorem 4.1",
-        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{1}{\sqrt m}\langle g,\hat y\rangle^2\Big)",
-        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / math.sqrt(q.m)),
+        "thm1.arxiv",
+        1,
+        "arXiv 1805.11604, Theorem 4.1",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf "
+        r"1,g\rangle^2 - \frac{1}{\sqrt m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq,
+        _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / math.sqrt(q.m)),
     ),
     Statement(
-        "thm1.transcribed", 1, "transcriptions of Theorem 4.1",
-        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac1m\langle g,\hat y\rangle^2\Big)",
-        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / q.m),
+        "thm1.transcribed",
+        1,
+        "transcriptions of Theorem 4.1",
+        r"\|\hat g\|^2 \le \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf "
+        r"1,g\rangle^2 - \frac1m\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq,
+        _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: 1 / q.m),
     ),
     Statement(
-        "thm1.exact", 1, "proofs/p3_theorem1.py",
-        r"\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf 1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\Big)",
-        _ghat_sq, _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: (2 - q.var / q.sigma**2) / q.m), relation="=",
+        "thm1.exact",
+        1,
+        "proofs/p3_theorem1.py",
+        r"\|\hat g\|^2 = \frac{\gamma^2}{\sigma^2}\Big(\|g\|^2 - \frac1m\langle\mathbf "
+        r"1,g\rangle^2 - \frac{2-\rho}{m}\langle g,\hat y\rangle^2\Big)",
+        _ghat_sq,
+        _thm1_rhs(lambda q: _one_g(q) ** 2 / q.m, lambda q: (2 - q.var / q.sigma**2) / q.m),
+        relation="=",
     ),
     Statement(
-        "thm2.seed", 2, "seed 000 (the authors' blog post)",
-        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - \frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
-        _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
+        "thm2.seed",
+        2,
+        "seed 000 (the authors' blog post)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - "
+        r"\frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
+        _thm2_lhs,
+        lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
     ),
     Statement(
-        "thm2.paper", 2, "arXiv 1805.11604, Theorem 4.2 (first form)",
-        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\hat g^\top H\hat g - \frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|\hat g\|^2",
-        _thm2_lhs, lambda q: [_s(q) * q.ghat_H_ghat, -_thm2_curv(q)],
+        "thm2.paper",
+        2,
+        "arXiv 1805.11604, Theorem 4.2 (first form)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\hat g^\top H\hat g - "
+        r"\frac{\gamma}{m\sigma^2}\langle g,\hat y\rangle\|\hat g\|^2",
+        _thm2_lhs,
+        lambda q: [_s(q) * q.ghat_H_ghat, -_thm2_curv(q)],
     ),
     Statement(
-        "thm2.paper-relnorm", 2, "arXiv 1805.11604, Theorem 4.2 (second form)",
-        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - \frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
-        _thm2_lhs, lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
+        "thm2.paper-relnorm",
+        2,
+        "arXiv 1805.11604, Theorem 4.2 (second form)",
+        r"\hat g^\top\hat H\hat g \le \frac{\gamma^2}{\sigma^2}\Big(g^\top H g - "
+        r"\frac{1}{m\gamma}\langle g,\hat y\rangle\|\hat g\|^2\Big)",
+        _thm2_lhs,
+        lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
         assumptions=(
             Assumption(r"$H$ positive semi-definite", _psd, expensive=True),
-            Assumption(r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0, margin=_g_yhat_margin),
-            Assumption(r"$H$ preserves the relative norms of $g$ and $\hat g$: "
-                       r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$", _rayleigh_not_larger,
-                       margin=_rayleigh_margin),
+            Assumption(
+                r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0, margin=_g_yhat_margin
+            ),
+            Assumption(
+                r"$H$ preserves the relative norms of $g$ and $\hat g$: "
+                r"$\hat g^\top H\hat g/\|\hat g\|^2 \le g^\top H g/\|g\|^2$",
+                _rayleigh_not_larger,
+                margin=_rayleigh_margin,
+            ),
         ),
-        reading=r"“H preserves the relative norms of g and ĝ” read as: the Rayleigh quotient of H at ĝ "
-                r"is at most the one at g (H stretches ĝ, relative to its length, no more than g).",
+        reading=r"“H preserves the relative norms of g and ĝ” read as: "
+        r"the Rayleigh quotient of H at ĝ "
+        r"is at most the one at g (H stretches ĝ, relative to its length, no more than g).",
     ),
     Statement(
-        "thm2.exact", 2, "proofs/p4_theorem2.py",
-        r"\hat g^\top\hat H\hat g = (J\hat g)^\top H (J\hat g) + \sum_{ikl} g_i\,\partial^2_{kl} z_i\,\hat g_k\hat g_l",
-        _thm2_lhs, lambda q: _thm2_exact_rhs(q), relation="=",
+        "thm2.exact",
+        2,
+        "proofs/p4_theorem2.py",
+        r"\hat g^\top\hat H\hat g = (J\hat g)^\top H (J\hat g) + \sum_{ikl} g_i\,\partial^2_{kl} "
+        r"z_i\,\hat g_k\hat g_l",
+        _thm2_lhs,
+        lambda q: _thm2_exact_rhs(q),
+        relation="=",
     ),
     Statement(
-        "thm4.4.printed", 4, "arXiv 1805.11604, Theorem 4.4",
-        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j^2 - m\mu_{g_j}^2 - \lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
-        _thm44_lhs, lambda q: _thm44_rhs("printed")(q), reading=_THM44_READING,
+        "thm4.4.printed",
+        4,
+        "arXiv 1805.11604, Theorem 4.4",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j^2 - m\mu_{g_j}^2 - "
+        r"\lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs,
+        lambda q: _thm44_rhs("printed")(q),
+        reading=_THM44_READING,
     ),
     Statement(
-        "thm4.4.consistent", 4, "Theorem 4.4, dimensionally consistent reading",
-        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - \lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
-        _thm44_lhs, lambda q: _thm44_rhs("consistent")(q),
-        reading=_THM44_READING + r" Every term made a squared gradient times $\lambda^2$: $g_j$ not squared again, "
-                                 r"$\lambda^2$ on the mean term.",
+        "thm4.4.consistent",
+        4,
+        "Theorem 4.4, dimensionally consistent reading",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - "
+        r"\lambda^2\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs,
+        lambda q: _thm44_rhs("consistent")(q),
+        reading=_THM44_READING
+        + r" Every term made a squared gradient times $\lambda^2$: $g_j$ not squared again, "
+        r"$\lambda^2$ on the mean term.",
     ),
     Statement(
-        "thm4.4.derived", 4, "Theorem 4.4 derived from Theorem 1 (transcribed form)",
-        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - \frac{\lambda^2}{m}\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
-        _thm44_lhs, lambda q: _thm44_rhs("derived")(q),
+        "thm4.4.derived",
+        4,
+        "Theorem 4.4 derived from Theorem 1 (transcribed form)",
+        r"\hat g_j \le \frac{\gamma^2}{\sigma_j^2}\Big(g_j - \lambda^2 m\mu_{g_j}^2 - "
+        r"\frac{\lambda^2}{m}\langle\nabla_{y_j}\mathcal L,\hat y_j\rangle^2\Big)",
+        _thm44_lhs,
+        lambda q: _thm44_rhs("derived")(q),
         reading=_THM44_READING + r" $\lambda^2$ times Theorem 1 in its transcribed form.",
     ),
 )
@@ -250,7 +312,10 @@ def needs_psd(statement: Statement) -> bool:
 
 
 def get_statement(sid: str) -> Statement:
+    """The statement with id ``sid``."""
     for s in STATEMENTS:
         if s.id == sid:
             return s
-    raise InvalidArgumentError(f"unknown statement {sid!r}; known: {', '.join(s.id for s in STATEMENTS)}")
+    raise InvalidArgumentError(
+        f"unknown statement {sid!r}; known: {', '.join(s.id for s in STATEMENTS)}"
+    )

@@ -3,7 +3,9 @@ r"""Lemma 4.5 (favourable initialization), settled on single-neuron problems sol
 The lemma (arXiv 1805.11604): for an initialization :math:`W_0` with
 :math:`\langle W_0, W^*\rangle > 0`,
 
-.. math:: \|W_0 - \hat W^*\|^2 \le \|W_0 - W^*\|^2 - \frac{(\|W^*\|^2 - \langle W^*, W_0\rangle)^2}{\|W^*\|^2},
+.. math::
+    \|W_0 - \hat W^*\|^2 \le \|W_0 - W^*\|^2
+    - \frac{(\|W^*\|^2 - \langle W^*, W_0\rangle)^2}{\|W^*\|^2},
 
 with :math:`W^*` and :math:`\hat W^*` the closest optima of the standard and the BatchNorm
 network.  Here, on a concrete problem, every optimum is known in closed form:
@@ -37,15 +39,21 @@ import sympy
 
 from bntheory.errors import InvalidArgumentError
 
-LATEX = (r"\|W_0 - \hat W^*\|^2 \le \|W_0 - W^*\|^2 - "
-         r"\frac{(\|W^*\|^2 - \langle W^*, W_0\rangle)^2}{\|W^*\|^2}\quad(\langle W_0, W^*\rangle > 0)")
-READING = ("Single linear neuron, squared loss. W* = the standard network's unique optimum; Ŵ* = the "
-           "BatchNorm network's optimum (over w, with γ, β trainable; any ε ≥ 0) closest to W0. "
-           "The BatchNorm optima form the punctured line {c·w_c : c ≠ 0}, w_c = (XᵀPX)⁻¹XᵀPt.")
+LATEX = (
+    r"\|W_0 - \hat W^*\|^2 \le \|W_0 - W^*\|^2 - "
+    r"\frac{(\|W^*\|^2 - \langle W^*, W_0\rangle)^2}{\|W^*\|^2}\quad(\langle W_0, W^*\rangle > 0)"
+)
+READING = (
+    "Single linear neuron, squared loss. W* = the standard network's unique optimum; Ŵ* = the "
+    "BatchNorm network's optimum (over w, with γ, β trainable; any ε ≥ 0) closest to W0. "
+    "The BatchNorm optima form the punctured line {c·w_c : c ≠ 0}, w_c = (XᵀPX)⁻¹XᵀPt."
+)
 
 
 @dataclass(frozen=True)
 class Problem:
+    """A least-squares problem with exact inputs, targets and initialization."""
+
     X: sympy.Matrix  # (m, d) inputs, one row per sample
     t: sympy.Matrix  # (m, 1) targets
     W0: sympy.Matrix  # (d, 1) initialization
@@ -53,18 +61,24 @@ class Problem:
     def __post_init__(self):
         m, d = self.X.shape
         if self.t.shape != (m, 1) or self.W0.shape != (d, 1):
-            raise InvalidArgumentError(f"shapes must be X (m, d), t (m, 1), W0 (d, 1); got {self.X.shape}, "
-                                       f"{self.t.shape}, {self.W0.shape}")
+            raise InvalidArgumentError(
+                f"shapes must be X (m, d), t (m, 1), W0 (d, 1); got {self.X.shape}, "
+                f"{self.t.shape}, {self.W0.shape}"
+            )
 
     @property
     def centering(self) -> sympy.Matrix:
+        """The ``(m, m)`` centering matrix ``I - 11^T/m``."""
         m = self.X.shape[0]
         return sympy.eye(m) - sympy.ones(m, m) / m
 
 
 def standard_optimum(p: Problem) -> sympy.Matrix:
+    """The exact minimizer of the standard (unnormalized) problem."""
     if p.X.rank() < p.X.shape[1]:
-        raise InvalidArgumentError("X must have full column rank (else the standard optimum is not unique)")
+        raise InvalidArgumentError(
+            "X must have full column rank (else the standard optimum is not unique)"
+        )
     return (p.X.T * p.X).inv() * p.X.T * p.t
 
 
@@ -72,7 +86,9 @@ def batchnorm_direction(p: Problem) -> sympy.Matrix:
     """``w_c``: the BatchNorm optima are exactly its non-zero multiples."""
     px = p.centering * p.X
     if px.rank() < p.X.shape[1]:
-        raise InvalidArgumentError("P X must have full column rank (else the BatchNorm optima form a larger set)")
+        raise InvalidArgumentError(
+            "P X must have full column rank (else the BatchNorm optima form a larger set)"
+        )
     w_c = (px.T * px).inv() * p.X.T * p.centering * p.t
     if w_c.is_zero_matrix:
         raise InvalidArgumentError("X^T P t = 0: every w is a BatchNorm optimum")
@@ -80,7 +96,8 @@ def batchnorm_direction(p: Problem) -> sympy.Matrix:
 
 
 def batchnorm_loss_at_best_affine(p: Problem, w: sympy.Matrix) -> sympy.Expr:
-    r""":math:`\min_{\gamma,\beta}\|\gamma\,PXw/\|PXw\| + \beta\mathbf 1 - t\|^2 = \|Pt\|^2 - \langle PXw,Pt\rangle^2/\|PXw\|^2`."""
+    r""":math:`\min_{\gamma,\beta}\|\gamma\,PXw/\|PXw\| + \beta\mathbf 1 - t\|^2
+    = \|Pt\|^2 - \langle PXw,Pt\rangle^2/\|PXw\|^2`."""
     pxw, pt = p.centering * p.X * w, p.centering * p.t
     return (pt.T * pt)[0] - ((pxw.T * pt)[0]) ** 2 / (pxw.T * pxw)[0]
 
@@ -97,20 +114,38 @@ def evaluate(p: Problem) -> dict[str, Any]:
     applicable = inner(p.W0, w_star) > 0 and inner(p.W0, w_c) != 0
     # lhs and rhs are exact rationals already.  (sympy.nsimplify, once applied here, is a
     # numerical guess: it turned 1682/3445 into a product of fractional powers of 2, 3, 5, 7.)
-    return {"W_star": w_star, "w_c": w_c, "W_hat_star": w_hat, "lhs": lhs, "rhs": rhs,
-            "applicable": bool(applicable), "violated": bool(applicable and lhs > rhs)}
+    return {
+        "W_star": w_star,
+        "w_c": w_c,
+        "W_hat_star": w_hat,
+        "lhs": lhs,
+        "rhs": rhs,
+        "applicable": bool(applicable),
+        "violated": bool(applicable and lhs > rhs),
+    }
 
 
 def to_json(p: Problem, ev: dict[str, Any]) -> dict[str, Any]:
+    """A problem and its evaluation as JSON (exact numbers as strings)."""
+
     def mat(a: sympy.Matrix) -> list:
         return [[str(v) for v in row] for row in a.tolist()]
 
     def vec(a: sympy.Matrix) -> list:
         return [str(v) for v in a]
 
-    return {"X": mat(p.X), "t": vec(p.t), "W0": vec(p.W0), "W_star": vec(ev["W_star"]), "w_c": vec(ev["w_c"]),
-            "W_hat_star": vec(ev["W_hat_star"]), "lhs": str(ev["lhs"]), "rhs": str(ev["rhs"]),
-            "lhs_float": float(ev["lhs"]), "rhs_float": float(ev["rhs"])}
+    return {
+        "X": mat(p.X),
+        "t": vec(p.t),
+        "W0": vec(p.W0),
+        "W_star": vec(ev["W_star"]),
+        "w_c": vec(ev["w_c"]),
+        "W_hat_star": vec(ev["W_hat_star"]),
+        "lhs": str(ev["lhs"]),
+        "rhs": str(ev["rhs"]),
+        "lhs_float": float(ev["lhs"]),
+        "rhs_float": float(ev["rhs"]),
+    }
 
 
 def from_json(ce: dict[str, Any]) -> Problem:
@@ -161,7 +196,9 @@ def settle(problems: int = 200, seed: int = 0, centered: bool = False) -> dict[s
     out: dict[str, Any] = {"problems": checked, "violated": violated, "max_slack": max_gap}
     if first is not None:
         p, ev = first
-        again = evaluate(Problem(sympy.Matrix(p.X), sympy.Matrix(p.t), sympy.Matrix(p.W0)))  # re-check
+        again = evaluate(
+            Problem(sympy.Matrix(p.X), sympy.Matrix(p.t), sympy.Matrix(p.W0))
+        )  # re-check
         if not again["violated"] or again["lhs"] != ev["lhs"]:
             raise AssertionError("the Lemma 4.5 counterexample does not re-check")
         out["counterexample"] = to_json(p, ev)
@@ -175,14 +212,27 @@ def verdicts() -> list[dict[str, Any]]:
     out = []
     for regime in ("eps=0", "eps>0"):
         verdict = "refuted" if general["violated"] else "holds"
-        out.append({
-            "id": "lemma4.5", "regime": regime, "source": "arXiv 1805.11604, Lemma 4.5", "latex": LATEX,
-            "verdict": verdict, "assumptions": [r"$\langle W_0, W^*\rangle > 0$"], "reading": READING,
-            "examples": general["problems"], "max_slack": general["max_slack"],
-            "counterexample": general.get("counterexample"),
-            "violation": None if not general.get("counterexample") else
-            general["counterexample"]["lhs_float"] - general["counterexample"]["rhs_float"],
-            "centered_inputs": {"problems": centered["problems"], "violated": centered["violated"],
-                                "max_slack": centered["max_slack"]},
-        })
+        out.append(
+            {
+                "id": "lemma4.5",
+                "regime": regime,
+                "source": "arXiv 1805.11604, Lemma 4.5",
+                "latex": LATEX,
+                "verdict": verdict,
+                "assumptions": [r"$\langle W_0, W^*\rangle > 0$"],
+                "reading": READING,
+                "examples": general["problems"],
+                "max_slack": general["max_slack"],
+                "counterexample": general.get("counterexample"),
+                "violation": None
+                if not general.get("counterexample")
+                else general["counterexample"]["lhs_float"]
+                - general["counterexample"]["rhs_float"],
+                "centered_inputs": {
+                    "problems": centered["problems"],
+                    "violated": centered["violated"],
+                    "max_slack": centered["max_slack"],
+                },
+            }
+        )
     return out

@@ -32,6 +32,7 @@ class Margin:
 
     @property
     def violated(self) -> bool:
+        """Whether the claim applies and its slack is below minus the tolerance."""
         return self.applicable and self.slack < -self.tolerance
 
 
@@ -68,4 +69,8 @@ def evaluate(statement: Statement, case: Case) -> tuple[Margin, dict[str, float]
     q = quantities(case)
     slack, scale, tol, applicable = margin_terms(statement, q)
     mg = Margin(float(slack), float(scale), float(tol), bool(applicable))
-    return mg, {"lhs": float(sum(statement.lhs(q))), "rhs": float(sum(statement.rhs(q))), "tolerance": mg.tolerance}
+    return mg, {
+        "lhs": float(sum(statement.lhs(q))),
+        "rhs": float(sum(statement.rhs(q))),
+        "tolerance": mg.tolerance,
+    }

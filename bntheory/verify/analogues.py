@@ -29,14 +29,14 @@ the other layers).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
 
-from bntheory.norms import Normalization
 from bntheory.cases.batches import FAMILIES, make_groups
+from bntheory.norms import Normalization
 from bntheory.verify.errormodel import relative_tolerance
 
 SIZES = (4, 16, 64)
@@ -48,6 +48,8 @@ CANDIDATES = ("1", "y - mu", "y")
 
 @dataclass
 class RegimeSummary:
+    """The results of one analogue in one regime."""
+
     regime: str
     cases: int = 0
     sup_gain: float = 0.0  # max over cases of sigma^2 s_max(J)^2
@@ -57,10 +59,14 @@ class RegimeSummary:
     #: case: <= 1 means "gain <= 1 within rounding" (Theorem 1's bound holds) in every case
     excess: float = -math.inf
     attained: int = 0  # cases where |sup gain - 1| <= tol
-    random_gain: list[float] = field(default_factory=list)  # quantiles 0, .5, .9, 1 of Gaussian-g gains
+    random_gain: list[float] = field(
+        default_factory=list
+    )  # quantiles 0, .5, .9, 1 of Gaussian-g gains
     removed: dict[str, int] = field(default_factory=dict)  # candidate -> cases where J^T removes it
     null_dims: list[int] = field(default_factory=list)  # distinct null-space dimensions seen
-    curvature: list[float] = field(default_factory=list)  # quantiles 0, .5, 1 of the scale-free term
+    curvature: list[float] = field(
+        default_factory=list
+    )  # quantiles 0, .5, 1 of the scale-free term
     curvature_nonpositive: float = 0.0  # fraction of cases with a term <= 0
 
     def directions(self) -> str:
@@ -76,12 +82,15 @@ class RegimeSummary:
 
 @dataclass
 class AnalogueSummary:
+    """The results of one analogue over its regimes."""
+
     name: str
     title: str
     regimes: list[RegimeSummary] = field(default_factory=list)
     skipped: str = ""
 
     def to_json(self) -> dict:
+        """The summary as JSON."""
         return asdict(self)
 
 
@@ -89,16 +98,22 @@ def group_jacobian(layer: Normalization, x: torch.Tensor, kw: dict) -> torch.Ten
     """``(m, m)`` Jacobian of a one-group input, column by column from the layer's ``jvp``."""
     n = x.numel()
     eye = torch.eye(n, dtype=x.dtype, device=x.device)
-    return torch.stack([layer.jvp(x, eye[k].reshape(x.shape), **kw).reshape(-1) for k in range(n)], dim=1)
+    return torch.stack(
+        [layer.jvp(x, eye[k].reshape(x.shape), **kw).reshape(-1) for k in range(n)], dim=1
+    )
 
 
 def _quantiles(values: list[float], qs: tuple[float, ...]) -> list[float]:
     return [float(np.quantile(values, q)) for q in qs] if values else []
 
 
-def measure_analogues(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",
-                      progress: Callable[[Iterable], Iterable] = lambda it: it,
-                      sizes: tuple[int, ...] = SIZES) -> AnalogueSummary:
+def measure_analogues(
+    layer: Normalization,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    sizes: tuple[int, ...] = SIZES,
+) -> AnalogueSummary:
     """The three measurements above on every case (see the module docstring)."""
     out = AnalogueSummary(name=layer.name, title=layer.title)
     work = [(r, f, m, s) for r in REGIMES for f in FAMILIES for m in sizes for s in range(SEEDS)]
@@ -142,7 +157,9 @@ def measure_analogues(layer: Normalization, seed: int = 0, device: str | torch.d
         summ.null_dims.append(int((sv <= tol).sum()))
         yc = y - y.mean()
         for name, vec in (("1", torch.ones_like(y)), ("y - mu", yc), ("y", y)):
-            if float(torch.linalg.vector_norm(jac.T @ vec)) <= tol * float(torch.linalg.vector_norm(vec)):
+            if float(torch.linalg.vector_norm(jac.T @ vec)) <= tol * float(
+                torch.linalg.vector_norm(vec)
+            ):
                 summ.removed[name] = summ.removed.get(name, 0) + 1
         gen = torch.Generator().manual_seed(seed * 1000 + m + s)
         for _ in range(RANDOM_G):
@@ -155,7 +172,7 @@ def measure_analogues(layer: Normalization, seed: int = 0, device: str | torch.d
                 term = float((unit * layer.hvp(x, gu.reshape(x.shape), unit, **kw)).sum())
                 if math.isfinite(term):
                     curv.append(sigma2 * math.sqrt(m) * term)
-    for regime, (gains, curv, summ) in acc.items():
+    for _regime, (gains, curv, summ) in acc.items():
         if not summ.cases:
             continue
         summ.random_gain = _quantiles(gains, (0.0, 0.5, 0.9, 1.0))

@@ -11,15 +11,15 @@ fraction of the error model's bound used.  The forward is compared with the laye
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Iterable
 
 import torch
 
-from bntheory.norms import OPERATIONS, Normalization
 from bntheory.cases.layer_calls import layer_case
 from bntheory.cases.settings import describe, settings
 from bntheory.cases.strategies import LayerCall
+from bntheory.norms import OPERATIONS, Normalization
 from bntheory.verify.compare import compare
 from bntheory.verify.errormodel import ROUNDING_STEPS
 from bntheory.verify.oracle import closed_form, layer_map, oracle
@@ -49,26 +49,37 @@ class OpSummary:
 
 @dataclass
 class LayerSummary:
+    """The closed-form checks of one layer, operation by operation."""
+
     name: str
     title: str
     provides: dict[str, str]
     ops: list[OpSummary] = field(default_factory=list)
 
     def to_json(self) -> dict:
+        """The summary as JSON."""
         return asdict(self)
 
     @property
     def failures(self) -> int:
+        """The number of failed checks over all operations."""
         return sum(op.failures for op in self.ops)
 
 
-def measure_layer(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",
-                  progress: Callable[[Iterable], Iterable] = lambda it: it, quick: bool = False) -> LayerSummary:
+def measure_layer(
+    layer: Normalization,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    progress: Callable[[Iterable], Iterable] = lambda it: it,
+    quick: bool = False,
+) -> LayerSummary:
     """Compare every operation of ``layer`` with autograd (and its forward with torch's) on
     the fixed seeded settings; settings the layer has no arguments for are left out."""
     provides = layer.provides()
     ops = ("forward",) + OPERATIONS
-    summary = {op: OpSummary(op=op, route="torch" if op == "forward" else provides[op]) for op in ops}
+    summary = {
+        op: OpSummary(op=op, route="torch" if op == "forward" else provides[op]) for op in ops
+    }
     for family, shape, eps, training, kind, case_seed in progress(settings(seed, quick)):
         case = layer_case(layer, family, shape, case_seed, eps, training, kind, device)
         if case is None:
@@ -91,13 +102,19 @@ def measure_layer(layer: Normalization, seed: int = 0, device: str | torch.devic
             if not cmp.ok:
                 s.failures += 1
                 s.first_failure = s.first_failure or (
-                    f"{where}: error {cmp.max_ratio:.3g} x the error model's bound (relative {cmp.max_rel_error:.3g})")
+                    f"{where}: error {cmp.max_ratio:.3g} x the error model's bound (relative "
+                    f"{cmp.max_rel_error:.3g})"
+                )
             s.max_rel_error = max(s.max_rel_error, cmp.max_rel_error)
             if cmp.max_ratio >= s.max_ratio:
                 s.max_ratio = cmp.max_ratio
                 s.worst_case = where
-    return LayerSummary(name=layer.name, title=layer.title, provides=provides,
-                        ops=[s for s in summary.values() if s.cases or s.op != "forward"])
+    return LayerSummary(
+        name=layer.name,
+        title=layer.title,
+        provides=provides,
+        ops=[s for s in summary.values() if s.cases or s.op != "forward"],
+    )
 
 
 def torch_forward(layer: Normalization, case: LayerCall) -> torch.Tensor | None:
@@ -124,5 +141,6 @@ def torch_forward(layer: Normalization, case: LayerCall) -> torch.Tensor | None:
 
 ERROR_MODEL_SUMMARY = (
     f"error <= {ROUNDING_STEPS} u kappa (1 + log2 m) S per group "
-    "(u: unit roundoff; kappa: the layer's condition estimate; S: summed norms of the formula's terms)"
+    "(u: unit roundoff; kappa: the layer's condition estimate; S: summed norms of the formula's "
+    "terms)"
 )

@@ -28,19 +28,33 @@ class Comparison:
 
     @property
     def ok(self) -> bool:
+        """Whether the largest error stays within its bound."""
         return self.max_ratio <= 1.0
 
 
-def group_norms(layer: Normalization, t: Tensor, args: tuple = (), kwargs: dict | None = None) -> Tensor:
+def group_norms(
+    layer: Normalization, t: Tensor, args: tuple = (), kwargs: dict | None = None
+) -> Tensor:
     """Euclidean norm of each normalization group of ``t``, shape ``(G,)`` (overflow-safe)."""
     return group_norm(layer.groups(t, *args, **(kwargs or {})))
 
 
-def compare(layer: Normalization, op: str, x: Tensor, a: Tensor, b: Tensor, args: tuple,
-            kwargs: dict[str, Any], g: Tensor | None = None, v: Tensor | None = None) -> Comparison:
+def compare(
+    layer: Normalization,
+    op: str,
+    x: Tensor,
+    a: Tensor,
+    b: Tensor,
+    args: tuple,
+    kwargs: dict[str, Any],
+    g: Tensor | None = None,
+    v: Tensor | None = None,
+) -> Comparison:
     """Compare results ``a`` and ``b`` of ``op`` at ``x`` (``g``, ``v``: the directions)."""
     if a.shape != b.shape:
-        raise ValueError(f"compare: results have different shapes {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"compare: results have different shapes {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     groups = layer.groups(x, *args, **kwargs)
     m = groups.shape[1]
     kappa = layer.condition(x, *args, **kwargs)

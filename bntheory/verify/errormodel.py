@@ -37,8 +37,6 @@ from bntheory.norms.base import unit_roundoff
 ROUNDING_STEPS = 32
 
 
-
-
 def relative_tolerance(dtype: torch.dtype, kappa: Tensor, m: int) -> Tensor:
     """:math:`C\\,u\\,\\kappa\\,(1+\\log_2 m)` per group."""
     return ROUNDING_STEPS * unit_roundoff(dtype) * kappa * (1 + math.log2(max(m, 1)))
@@ -48,4 +46,3 @@ def ratio(error: Tensor, allowed: Tensor) -> Tensor:
     """``error / allowed`` per group, with ``0/0 = 0`` (two exact zeros agree)."""
     safe = torch.where(allowed > 0, allowed, torch.ones_like(allowed))
     return torch.where(allowed > 0, error / safe, torch.where(error > 0, torch.inf, 0.0))
-

@@ -8,7 +8,8 @@ against torch's derivative kernels, a route that shares no code with this packag
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from torch import Tensor
 
@@ -36,8 +37,15 @@ def oracle(op: str, f: Map, x: Tensor, g: Tensor | None = None, v: Tensor | None
     raise ValueError(f"unknown operation {op!r}; expected forward, jvp, vjp or hvp")
 
 
-def closed_form(layer: Normalization, op: str, x: Tensor, g: Tensor | None, v: Tensor | None,
-                args: tuple, kwargs: dict[str, Any]) -> Tensor:
+def closed_form(
+    layer: Normalization,
+    op: str,
+    x: Tensor,
+    g: Tensor | None,
+    v: Tensor | None,
+    args: tuple,
+    kwargs: dict[str, Any],
+) -> Tensor:
     """The layer's own ``op`` (closed form, or its autograd fallback)."""
     if op == "forward":
         return layer.stateless_forward(x, *args, **kwargs)

@@ -2,7 +2,8 @@
 layer's torch forward and closed forms (or autograd fallbacks).
 
 For ``m`` = 2, 3, 4 and each parameter setting the layer accepts (``gamma = 1, beta = 0,
-eps = 0``; ``gamma``, ``beta`` of both signs, and ``beta = 0``, with ``eps = 1/10``), a random group ``y`` of
+eps = 0``; ``gamma``, ``beta`` of both signs, and ``beta = 0``, with ``eps = 1/10``), a random
+group ``y`` of
 distinct rationals (no ties, no zero centered values: the lp layers' ``Abs`` and ``Max`` are
 smooth there) is evaluated exactly: the forward :math:`z`, the Jacobian :math:`J` and the
 second derivative :math:`T_{ikl}` by SymPy (:mod:`bntheory.symbolic.explicit`), lambdified to
@@ -50,17 +51,24 @@ def _undefined(name: str):
         if x == 0:
             raise ZeroDivisionError(f"{name}(0): the layer is not differentiable at this point")
         return mpmath.mpf(0) if name == "DiracDelta" else mpmath.mpf(int(x > 0))
+
     return f
 
 
 #: mpmath has no DiracDelta or Heaviside: where SymPy's derivatives of a user's non-smooth
 #: forward need them they are evaluated off their singular point (0 and 1 or 0), which the
 #: points avoid.
-FUNCTIONS = {"DiracDelta": _undefined("DiracDelta"), "Heaviside": _undefined("Heaviside"), "sign": mpmath.sign}
+FUNCTIONS = {
+    "DiracDelta": _undefined("DiracDelta"),
+    "Heaviside": _undefined("Heaviside"),
+    "sign": mpmath.sign,
+}
 
 
 @dataclass
 class SymbolicResult:
+    """The comparison of one operation with its symbolic reference at one setting."""
+
     op: str
     m: int
     setting: tuple[float, float, float]
@@ -76,8 +84,12 @@ def _point(m: int, rng: random.Random) -> list[Fraction]:
         ys = [Fraction(rng.randint(-60, 60), rng.randint(1, 7)) for _ in range(m)]
         mu = sum(ys) / m
         mags = [abs(y - mu) for y in ys]
-        if len(set(ys)) == m and 0 not in mags and len(set(mags)) == min(m, len(set(mags))) and (
-                m == 2 or len(set(mags)) == m):
+        if (
+            len(set(ys)) == m
+            and 0 not in mags
+            and len(set(mags)) == min(m, len(set(mags)))
+            and (m == 2 or len(set(mags)) == m)
+        ):
             return ys
 
 
@@ -115,24 +127,38 @@ def active_piece(expr: sympy.Expr, point: dict) -> sympy.Expr:
 _EVALUATORS: dict[tuple, tuple[Normalization, object]] = {}
 
 
-def _evaluator(layer: Normalization, m: int, eps: Fraction, y: list[Fraction], gamma: Fraction, beta: Fraction):
+def _evaluator(
+    layer: Normalization, m: int, eps: Fraction, y: list[Fraction], gamma: Fraction, beta: Fraction
+):
     """The forward, Jacobian and second derivative of ``layer`` itself (not of whatever the
     registry holds under its name) on its piece active at ``y`` (with ``gamma``, ``beta``),
     lambdified to mpmath."""
     sym = explicit.group_symbols(m, sympy.Rational(eps.numerator, eps.denominator))
     rat = lambda q: sympy.Rational(q.numerator, q.denominator)  # noqa: E731
     point = {**{s: rat(t) for s, t in zip(sym.y, y)}, sym.gamma: rat(gamma), sym.beta: rat(beta)}
-    z = tuple(active_piece(sympy.sympify(zi), point) for zi in layer.symbolic(list(sym.y), sym.params))
+    z = tuple(
+        active_piece(sympy.sympify(zi), point) for zi in layer.symbolic(list(sym.y), sym.params)
+    )
     key = (id(layer), m, eps, z)
     if key not in _EVALUATORS:
         jac, hess = explicit.jacobian_of(list(z), sym), explicit.hessian_of(list(z), sym)
-        _EVALUATORS[key] = (layer, explicit.lambdify_mpmath(list(sym.y) + [sym.gamma, sym.beta],
-                                                            [list(z), jac.tolist(), hess.tolist()], [FUNCTIONS]))
+        _EVALUATORS[key] = (
+            layer,
+            explicit.lambdify_mpmath(
+                list(sym.y) + [sym.gamma, sym.beta],
+                [list(z), jac.tolist(), hess.tolist()],
+                [FUNCTIONS],
+            ),
+        )
     return _EVALUATORS[key][1]
 
 
-def check_symbolic(layer: Normalization, seed: int = 0, device: str | torch.device = "cpu",
-                   sizes: tuple[int, ...] = SIZES) -> list[SymbolicResult]:
+def check_symbolic(
+    layer: Normalization,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    sizes: tuple[int, ...] = SIZES,
+) -> list[SymbolicResult]:
     """Every comparison above; a layer without a symbolic forward gives an empty list."""
     if not layer.has_symbolic():
         return []
@@ -161,16 +187,36 @@ def check_symbolic(layer: Normalization, seed: int = 0, device: str | torch.devi
                 "forward": [float(t) for t in z],
                 "jvp": [float(sum(jac[i][k] * mp(v[k]) for k in range(m))) for i in range(m)],
                 "vjp": [float(sum(jac[i][k] * mp(g[i]) for i in range(m))) for k in range(m)],
-                "hvp": [float(sum(mp(g[i]) * hess[i][k][l] * mp(v[l]) for i in range(m) for l in range(m)))
-                        for k in range(m)],
+                "hvp": [
+                    float(
+                        sum(mp(g[i]) * hess[i][k][j] * mp(v[j]) for i in range(m) for j in range(m))
+                    )
+                    for k in range(m)
+                ],
             }
-            shaped = lambda vals: torch.tensor([float(t) for t in vals], dtype=torch.float64,  # noqa: E731
-                                               device=device).reshape(x.shape)
+            shaped = lambda vals, x=x: torch.tensor(
+                [float(t) for t in vals],
+                dtype=torch.float64,  # noqa: E731
+                device=device,
+            ).reshape(x.shape)
             gt, vt = shaped(g), shaped(v)
-            ours = {"forward": layer.stateless_forward(x, **kw), "jvp": layer.jvp(x, vt, **kw),
-                    "vjp": layer.vjp(x, gt, **kw), "hvp": layer.hvp(x, gt, vt, **kw)}
+            ours = {
+                "forward": layer.stateless_forward(x, **kw),
+                "jvp": layer.jvp(x, vt, **kw),
+                "vjp": layer.vjp(x, gt, **kw),
+                "hvp": layer.hvp(x, gt, vt, **kw),
+            }
             for op, ref in exact.items():
                 cmp = compare(layer, op, x, ours[op], shaped(ref), (), kw, g=gt, v=vt)
-                out.append(SymbolicResult(op, m, (float(gamma), float(beta), float(eps)), cmp.max_ratio, cmp.ok,
-                                          f"y={[str(t) for t in y]}, g={[str(t) for t in g]}, v={[str(t) for t in v]}"))
+                out.append(
+                    SymbolicResult(
+                        op,
+                        m,
+                        (float(gamma), float(beta), float(eps)),
+                        cmp.max_ratio,
+                        cmp.ok,
+                        f"y={[str(t) for t in y]}, g={[str(t) for t in g]}, "
+                        f"v={[str(t) for t in v]}",
+                    )
+                )
     return out

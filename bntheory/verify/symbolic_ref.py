@@ -9,7 +9,8 @@ reference carries no rounding error of its own at float64 scale:
 
 .. math::
     \hat g_k = \sum_i g_i J_{ik},\qquad
-    \hat g^\top\hat H\hat g = (J\hat g)^\top H\,(J\hat g) + \sum_{ikl} g_i\,T_{ikl}\,\hat g_k\hat g_l .
+    \hat g^\top\hat H\hat g = (J\hat g)^\top H\,(J\hat g)
+    + \sum_{ikl} g_i\,T_{ikl}\,\hat g_k\hat g_l .
 
 This shares no code with autograd or the closed forms: only the layer's symbolic forward,
 which :func:`bntheory.symbolic` already checks against the torch forward.
@@ -26,7 +27,7 @@ SYMBOLIC_MAX_M = 4
 DIGITS = 50
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lambdified(name: str, m: int):
 
     from bntheory.symbolic.explicit import group_symbols, hessian, jacobian, lambdify_mpmath
@@ -54,6 +55,10 @@ def symbolic_quantities(y, gamma: float, beta: float, eps: float, g, H, name: st
         ghat = [mpmath.fsum(gm[i] * J[i, k] for i in range(m)) for k in range(m)]
         jg = [mpmath.fsum(J[a, k] * ghat[k] for k in range(m)) for a in range(m)]
         quad = mpmath.fsum(jg[a] * mp(H[a][b]) * jg[b] for a in range(m) for b in range(m))
-        curv = mpmath.fsum(gm[i] * T[i][k][l] * ghat[k] * ghat[l]
-                           for i in range(m) for k in range(m) for l in range(m))
+        curv = mpmath.fsum(
+            gm[i] * T[i][k][j] * ghat[k] * ghat[j]
+            for i in range(m)
+            for k in range(m)
+            for j in range(m)
+        )
         return [float(t) for t in ghat], float(quad + curv)

@@ -39,13 +39,19 @@ def test_network_claim_holds_and_a_false_variant_is_refuted():
 
     def unit_variance(net):
         out = []
-        for y, z in net.batchnorm_inputs():
+        for _y, z in net.batchnorm_inputs():
             var_z = z.var(dim=0, unbiased=False)
             err = float((var_z - 1).abs().max())
             out.append(err)
         worst = max(out)
-        return Margin(-worst, 1.0, 1e-12, True), {"lhs": 1 - worst, "rhs": 1.0, "tolerance": 1e-12,
-                                                   "layer": 1, "channel": 0, "quantity": "variance"}
+        return Margin(-worst, 1.0, 1e-12, True), {
+            "lhs": 1 - worst,
+            "rhs": 1.0,
+            "tolerance": 1e-12,
+            "layer": 1,
+            "channel": 0,
+            "quantity": "variance",
+        }
 
     judge = SearchJudge(mod.NetworkSpace(), unit_variance)
     false = Claim(ClaimInfo("printed", "test", "", "networks"), judge)
@@ -68,7 +74,9 @@ def test_measured_judge_decides_from_the_interval():
     assert v.verdict == "supported" and v.evidence.examples == 5
     assert v.evidence.interval[1] < 2.0 and Verdict.from_json(v.to_json()) == v
     far = MeasuredJudge("mean", lambda seed, regime: 5.0 + seed, threshold=2.0)
-    assert Claim(ClaimInfo("f", "t", "", "s"), far).verdict("eps=0", "quick").verdict == "contradicted"
+    assert (
+        Claim(ClaimInfo("f", "t", "", "s"), far).verdict("eps=0", "quick").verdict == "contradicted"
+    )
 
 
 def test_unknown_regime_is_a_clear_error():

@@ -23,7 +23,9 @@ BN = get_layer("batchnorm")
 
 @pytest.fixture
 def x(device):
-    return torch.randn(4, 3, 2, dtype=torch.float64, device=device, generator=torch.Generator().manual_seed(0)).to(device)
+    return torch.randn(
+        4, 3, 2, dtype=torch.float64, device=device, generator=torch.Generator().manual_seed(0)
+    ).to(device)
 
 
 def _ops(x):
@@ -46,7 +48,10 @@ def test_batch_of_one_in_training(op, device):
 
 def test_batch_of_one_is_fine_in_eval_mode(device):
     x1 = torch.randn(1, 3, dtype=torch.float64, device=device)
-    rm, rv = torch.zeros(3, dtype=torch.float64, device=device), torch.ones(3, dtype=torch.float64, device=device)
+    rm, rv = (
+        torch.zeros(3, dtype=torch.float64, device=device),
+        torch.ones(3, dtype=torch.float64, device=device),
+    )
     assert BN.forward(x1, rm, rv, training=False).shape == (1, 3)
 
 
@@ -66,11 +71,17 @@ def test_zero_variance_from_underflow(device):
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-@pytest.mark.parametrize("where", ["input", "weight", "bias", "running_mean", "running_var", "g", "v"])
+@pytest.mark.parametrize(
+    "where", ["input", "weight", "bias", "running_mean", "running_var", "g", "v"]
+)
 def test_non_finite_values(bad, where, x):
     c = x.shape[1]
-    kw = {"weight": torch.ones(c, dtype=x.dtype, device=x.device), "bias": torch.zeros(c, dtype=x.dtype, device=x.device),
-          "running_mean": torch.zeros(c, dtype=x.dtype, device=x.device), "running_var": torch.ones(c, dtype=x.dtype, device=x.device)}
+    kw = {
+        "weight": torch.ones(c, dtype=x.dtype, device=x.device),
+        "bias": torch.zeros(c, dtype=x.dtype, device=x.device),
+        "running_mean": torch.zeros(c, dtype=x.dtype, device=x.device),
+        "running_var": torch.ones(c, dtype=x.dtype, device=x.device),
+    }
     g, v = torch.ones_like(x), torch.ones_like(x)
     target = {"input": x, "g": g, "v": v}.get(where, kw.get(where))
     target = target.clone()
@@ -83,16 +94,23 @@ def test_non_finite_values(bad, where, x):
         v = target
     else:
         kw[where] = target
-    with pytest.raises(NonFiniteInputError, match=rf"{where} contains a non-finite value \({bad}\) at index"):
+    with pytest.raises(
+        NonFiniteInputError, match=rf"{where} contains a non-finite value \({bad}\) at index"
+    ):
         BN.hvp(x, g, v, training=False, **kw)
 
 
 @pytest.mark.parametrize("name", ["weight", "bias", "running_mean", "running_var"])
 @pytest.mark.parametrize("op", ["forward", "jvp", "vjp", "hvp"])
 def test_parameter_shape_mismatch(name, op, x):
-    kw = {"running_mean": torch.zeros(3, dtype=x.dtype, device=x.device), "running_var": torch.ones(3, dtype=x.dtype, device=x.device)}
+    kw = {
+        "running_mean": torch.zeros(3, dtype=x.dtype, device=x.device),
+        "running_var": torch.ones(3, dtype=x.dtype, device=x.device),
+    }
     kw[name] = torch.ones(4, dtype=x.dtype, device=x.device)
-    with pytest.raises(ShapeMismatchError, match=rf"{name} must have shape \(3,\).*got shape \(4,\)"):
+    with pytest.raises(
+        ShapeMismatchError, match=rf"{name} must have shape \(3,\).*got shape \(4,\)"
+    ):
         _ops(x)[op](training=False, **kw)
 
 
@@ -100,7 +118,9 @@ def test_parameter_shape_mismatch(name, op, x):
 def test_direction_shape_mismatch(name, x):
     good, bad = torch.ones_like(x), torch.ones(4, 3, dtype=x.dtype, device=x.device)
     g, v = (bad, good) if name == "g" else (good, bad)
-    with pytest.raises(ShapeMismatchError, match=rf"{name} must have the input's shape \(4, 3, 2\), got \(4, 3\)"):
+    with pytest.raises(
+        ShapeMismatchError, match=rf"{name} must have the input's shape \(4, 3, 2\), got \(4, 3\)"
+    ):
         BN.hvp(x, g, v, training=True)
 
 
@@ -116,7 +136,9 @@ def test_invalid_eps(eps, x):
 
 
 def test_missing_running_stats_in_eval_mode(x):
-    with pytest.raises(InvalidArgumentError, match="running_mean and running_var must be given in eval mode"):
+    with pytest.raises(
+        InvalidArgumentError, match="running_mean and running_var must be given in eval mode"
+    ):
         BN.forward(x, None, None, training=False)
 
 
@@ -131,11 +153,20 @@ def test_unexpected_keyword(x):
 
 
 def test_unknown_layer_lists_known_ones():
-    with pytest.raises(UnknownLayerError, match=r"unknown layer 'batchnrom'; known layers: .*batchnorm.*did you mean 'batchnorm'"):
+    with pytest.raises(
+        UnknownLayerError,
+        match=r"unknown layer 'batchnrom'; known layers: .*batchnorm.*did you mean 'batchnorm'",
+    ):
         get_layer("batchnrom")
 
 
 def test_all_errors_share_a_base_class():
-    for exc in (BatchTooSmallError, InvalidArgumentError, NonFiniteInputError, ShapeMismatchError,
-                UnknownLayerError, ZeroVarianceError):
+    for exc in (
+        BatchTooSmallError,
+        InvalidArgumentError,
+        NonFiniteInputError,
+        ShapeMismatchError,
+        UnknownLayerError,
+        ZeroVarianceError,
+    ):
         assert issubclass(exc, BNTheoryError)

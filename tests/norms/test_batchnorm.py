@@ -13,10 +13,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bntheory import get_layer
+from bntheory.cases.strategies import batchnorm_cases, build_case, raw_batches
 from bntheory.errors import BNTheoryError, NonFiniteInputError
 from bntheory.norms import fused
 from bntheory.norms.base import unit_roundoff
-from bntheory.cases.strategies import batchnorm_cases, build_case, raw_batches
 from bntheory.verify.compare import compare
 from bntheory.verify.oracle import closed_form, layer_map, oracle
 

@@ -10,7 +10,14 @@ from scipy.optimize import minimize
 
 from bntheory.errors import InvalidArgumentError
 from bntheory.theorems.lemma45 import (
-    Problem, batchnorm_direction, batchnorm_loss_at_best_affine, evaluate, settle, standard_optimum, verdicts)
+    Problem,
+    batchnorm_direction,
+    batchnorm_loss_at_best_affine,
+    evaluate,
+    settle,
+    standard_optimum,
+    verdicts,
+)
 
 X = sympy.Matrix([[3, 3], [-1, 0], [-1, 1]])
 T = sympy.Matrix([-2, 1, -2])
@@ -25,8 +32,11 @@ def test_a_counterexample_is_exact_and_rechecks():
 def test_both_sides_are_reported_exactly():
     """The sides are the exact rationals of their definitions, not a numerical guess at a
     closed form (sympy.nsimplify turned this rhs, 1682/3445, into fractional powers of primes)."""
-    p = Problem(sympy.Matrix([[3, -2], [3, 2], [-2, -3]]), sympy.Matrix([3, 1, 2]),
-                sympy.Matrix([sympy.Rational(365, 338), sympy.Rational(-99, 338)]))
+    p = Problem(
+        sympy.Matrix([[3, -2], [3, 2], [-2, -3]]),
+        sympy.Matrix([3, 1, 2]),
+        sympy.Matrix([sympy.Rational(365, 338), sympy.Rational(-99, 338)]),
+    )
     ev = evaluate(p)
     w_star, w_hat = ev["W_star"], ev["W_hat_star"]
     norm2 = lambda a: (a.T * a)[0]  # noqa: E731
@@ -53,7 +63,8 @@ def test_the_batchnorm_optima_are_the_multiples_of_w_c():
     t = torch.tensor([float(v) for v in T])
     rng = np.random.default_rng(0)
     for eps in (0.0, 1e-3):
-        def loss(theta):
+
+        def loss(theta, eps=eps):
             th = torch.tensor(theta, requires_grad=True)
             y = x @ th[:2]
             z = th[2] * (y - y.mean()) / torch.sqrt(y.var(unbiased=False) + eps) + th[3]
@@ -62,7 +73,9 @@ def test_the_batchnorm_optima_are_the_multiples_of_w_c():
             return float(val.detach()), g.numpy()
 
         for _ in range(3):
-            res = minimize(loss, rng.normal(size=4), jac=True, method="BFGS", options={"gtol": 1e-10})
+            res = minimize(
+                loss, rng.normal(size=4), jac=True, method="BFGS", options={"gtol": 1e-10}
+            )
             w = res.x[:2]
             assert res.fun == pytest.approx(exact_min, abs=1e-6 if eps else 1e-9)
             cos = abs(w @ w_c) / (np.linalg.norm(w) * np.linalg.norm(w_c))
@@ -72,8 +85,11 @@ def test_the_batchnorm_optima_are_the_multiples_of_w_c():
 def test_verdict_entries_and_bad_problems():
     entries = verdicts()
     assert [e["regime"] for e in entries] == ["eps=0", "eps>0"]
-    assert all(e["verdict"] == "refuted" and e["counterexample"]["lhs_float"] > e["counterexample"]["rhs_float"]
-               for e in entries)
+    assert all(
+        e["verdict"] == "refuted"
+        and e["counterexample"]["lhs_float"] > e["counterexample"]["rhs_float"]
+        for e in entries
+    )
     with pytest.raises(InvalidArgumentError, match="full column rank"):
         standard_optimum(Problem(sympy.Matrix([[1, 2], [2, 4], [3, 6]]), T, sympy.zeros(2, 1)))
     with pytest.raises(InvalidArgumentError, match="shapes must be"):

@@ -35,8 +35,14 @@ def _planted_rhs(q):
 
 
 PLANTED = Statement("planted", 1, "test", r"\text{planted}", EXACT.lhs, _planted_rhs)
-LOOSE = Statement("loose", 1, "test", r"\|\hat g\|^2 \le 2\gamma^2\|g\|^2/\sigma^2", EXACT.lhs,
-                  lambda q: [2 * _s(q) * (q.g * q.g).sum(-1)])
+LOOSE = Statement(
+    "loose",
+    1,
+    "test",
+    r"\|\hat g\|^2 \le 2\gamma^2\|g\|^2/\sigma^2",
+    EXACT.lhs,
+    lambda q: [2 * _s(q) * (q.g * q.g).sum(-1)],
+)
 
 
 @pytest.mark.parametrize("regime", ["eps=0", "eps>0"])
@@ -62,8 +68,15 @@ def test_reported_worst_case_and_its_minimal_version_recheck():
     assert all(v == float(f"{v:.{res.minimal['digits']}g}") for v in mn.y.tolist() + mn.g.tolist())
 
 
-@pytest.mark.parametrize("sid,regime", [("thm1.exact", "eps=0"), ("thm1.exact", "eps>0"),
-                                        ("thm1.transcribed", "eps>0"), ("thm2.exact", "eps>0")])
+@pytest.mark.parametrize(
+    "sid,regime",
+    [
+        ("thm1.exact", "eps=0"),
+        ("thm1.exact", "eps>0"),
+        ("thm1.transcribed", "eps>0"),
+        ("thm2.exact", "eps>0"),
+    ],
+)
 def test_tightness_is_one_where_the_proofs_say_the_bound_is_attained(sid, regime):
     """thm1.exact and thm2.exact are identities (proofs p3, p4); thm1.transcribed with eps > 0
     is attained at <g, yhat> = 0 (its gap is ((1-rho)/m) <g, yhat>^2, proof p3)."""
@@ -72,8 +85,8 @@ def test_tightness_is_one_where_the_proofs_say_the_bound_is_attained(sid, regime
 
 
 def test_tightness_is_below_one_where_the_bound_is_not_attained():
-    """||ghat||^2 <= 2 gamma^2 ||g||^2 / sigma^2 is never attained: ||ghat|| <= |gamma| ||g|| / sigma
-    (the Jacobian's norm), so lhs/rhs <= 1/2."""
+    """||ghat||^2 <= 2 gamma^2 ||g||^2 / sigma^2 is never attained:
+    ||ghat|| <= |gamma| ||g|| / sigma (the Jacobian's norm), so lhs/rhs <= 1/2."""
     res = search(LOOSE, "eps>0", "tightness", m=4, starts=2, maxfun=150, seed=0)
     assert 0.5 - 1e-9 <= res.value + 1e-9 and res.value < 1.0 - ATTAINED
     assert res.value == pytest.approx(0.5, abs=1e-6)
@@ -88,10 +101,16 @@ def test_study_refutes_where_the_tightness_search_meets_a_violation():
     from bntheory.claims.model import SearchEvidence, Verdict
     from bntheory.claims.theorems import StatementJudge, statement_claim
 
-    believed = Verdict(statement_claim(PLANTED).info, "eps=0", "holds", SearchEvidence(0, None), "search")
+    believed = Verdict(
+        statement_claim(PLANTED).info, "eps=0", "holds", SearchEvidence(0, None), "search"
+    )
     v = StatementJudge(PLANTED).study(believed, quick=True, seed=0)
     ce = v.evidence.counterexample
-    assert v.verdict == "refuted" and v.evidence.refuted_by_search and margin(PLANTED, Case.from_json(ce)).violated
+    assert (
+        v.verdict == "refuted"
+        and v.evidence.refuted_by_search
+        and margin(PLANTED, Case.from_json(ce)).violated
+    )
 
 
 def test_case_space_keeps_var_one_and_psd_h():
@@ -116,8 +135,16 @@ def test_bad_arguments_are_clear_errors():
 
 
 def test_rounded_case_keeps_h_symmetric():
-    c = Case(torch.tensor([1.23456, -2.5, 0.1]), 1.7, 0.0, 1e-5, torch.tensor([0.3, 0.2, -0.11]),
-             torch.tensor([[1.0, 0.123456, 0.0], [0.123457, 2.0, 0.5], [0.0, 0.5, 1.0]], dtype=torch.float64))
+    c = Case(
+        torch.tensor([1.23456, -2.5, 0.1]),
+        1.7,
+        0.0,
+        1e-5,
+        torch.tensor([0.3, 0.2, -0.11]),
+        torch.tensor(
+            [[1.0, 0.123456, 0.0], [0.123457, 2.0, 0.5], [0.0, 0.5, 1.0]], dtype=torch.float64
+        ),
+    )
     r = rounded_case(c, 2)
     assert torch.equal(r.H, r.H.T) and r.y.tolist() == [1.2, -2.5, 0.1]
 
@@ -141,8 +168,25 @@ def test_thm44_inner_maximum_has_the_closed_form_it_is_given():
 
 def test_search_cli(tmp_path, capsys):
     out = tmp_path / "r.json"
-    assert main(["search", "thm1.arxiv", "--regime", "eps=0", "--m", "4", "--starts", "2", "--budget", "60",
-                 "--json", str(out)]) == 0
+    assert (
+        main(
+            [
+                "search",
+                "thm1.arxiv",
+                "--regime",
+                "eps=0",
+                "--m",
+                "4",
+                "--starts",
+                "2",
+                "--budget",
+                "60",
+                "--json",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "VIOLATED" in text and "minimal:" in text
     data = json.loads(out.read_text())

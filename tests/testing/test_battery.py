@@ -66,22 +66,32 @@ def test_a_correct_layer_with_only_forward_and_symbolic_passes(registered):
 
 def test_a_symbolic_forward_that_disagrees_with_torch_fails(registered):
     registered(WrongSymbolic)
-    with pytest.raises(LayerCheckError, match=r"'test-wrong-symbolic' fails the symbolic check: forward differs "
-                                              r"from SymPy's exact value .* at m=2"):
+    with pytest.raises(
+        LayerCheckError,
+        match=r"'test-wrong-symbolic' fails the symbolic check: forward differs "
+        r"from SymPy's exact value .* at m=2",
+    ):
         battery("test-wrong-symbolic")
 
 
 def test_a_wrong_closed_form_fails(registered):
     registered(WrongVjp)
-    with pytest.raises(LayerCheckError, match="'test-wrong-vjp' fails the symbolic check: vjp differs"):
+    with pytest.raises(
+        LayerCheckError, match="'test-wrong-vjp' fails the symbolic check: vjp differs"
+    ):
         battery("test-wrong-vjp")
-    with pytest.raises(LayerCheckError, match=r"fails the closed-form check: vjp \(closed form\) disagrees with "
-                                              r"torch.autograd in \d+ of \d+ cases; first: gaussian"):
+    with pytest.raises(
+        LayerCheckError,
+        match=r"fails the closed-form check: vjp \(closed form\) disagrees with "
+        r"torch.autograd in \d+ of \d+ cases; first: gaussian",
+    ):
         battery("test-wrong-vjp", sizes=())  # without the symbolic checks, autograd catches it
 
 
 def test_unknown_layer():
-    with pytest.raises(UnknownLayerError, match="unknown layer 'batchnrom'.*did you mean 'batchnorm'"):
+    with pytest.raises(
+        UnknownLayerError, match="unknown layer 'batchnrom'.*did you mean 'batchnorm'"
+    ):
         battery("batchnrom")
 
 
@@ -89,7 +99,10 @@ def test_check_cli(registered, capsys):
     registered(WrongSymbolic)
     assert main(["check", "rmsnorm", "test-wrong-symbolic"]) == 1
     out = capsys.readouterr().out
-    assert "rmsnorm: every check passed" in out and "FAILED: layer 'test-wrong-symbolic' fails the symbolic" in out
+    assert (
+        "rmsnorm: every check passed" in out
+        and "FAILED: layer 'test-wrong-symbolic' fails the symbolic" in out
+    )
 
 
 def test_the_pytest_fixture(registered, check_layer):
@@ -128,15 +141,23 @@ def test_the_active_piece_has_the_derivatives_of_the_whole_forward(name):
     layer, m = bntheory.get_layer(name), 3
     sym = explicit.group_symbols(m, sympy.Rational(1, 10))
     y = [sympy.Rational(7, 3), sympy.Rational(-4), sympy.Rational(1, 2)]
-    point = {**dict(zip(sym.y, y)), sym.gamma: sympy.Rational(3, 2), sym.beta: sympy.Rational(-1, 3)}
+    point = {
+        **dict(zip(sym.y, y)),
+        sym.gamma: sympy.Rational(3, 2),
+        sym.beta: sympy.Rational(-1, 3),
+    }
     whole = list(layer.symbolic(list(sym.y), sym.params))
     piece = [active_piece(z, point) for z in whole]
     assert not any(z.has(sympy.Abs, sympy.Max) for z in piece)
     with mpmath.workdps(50):
         values = []
         for z in (whole, piece):
-            f = explicit.lambdify_mpmath(list(sym.y) + [sym.gamma, sym.beta],
-                                         [z, explicit.jacobian_of(z, sym).tolist(),
-                                          explicit.hessian_of(z, sym).tolist()], [FUNCTIONS])
-            values.append(mpmath.matrix(sympy.flatten(f(*[mpmath.mpf(q.p) / q.q for q in point.values()]))))
+            f = explicit.lambdify_mpmath(
+                list(sym.y) + [sym.gamma, sym.beta],
+                [z, explicit.jacobian_of(z, sym).tolist(), explicit.hessian_of(z, sym).tolist()],
+                [FUNCTIONS],
+            )
+            values.append(
+                mpmath.matrix(sympy.flatten(f(*[mpmath.mpf(q.p) / q.q for q in point.values()])))
+            )
         assert mpmath.norm(values[0] - values[1]) < mpmath.mpf(10) ** -45 * mpmath.norm(values[0])

@@ -7,11 +7,10 @@ import json
 import pytest
 import torch
 
-from bntheory.cli import main
-from bntheory.theorems.case import Case
-from bntheory.theorems.catalogue import STATEMENTS, get_statement
 from bntheory.claims.sweep import random_batch, sweep
-from bntheory.theorems.case import batch_quantities
+from bntheory.cli import main
+from bntheory.theorems.case import Case, batch_quantities
+from bntheory.theorems.catalogue import STATEMENTS, get_statement
 from bntheory.theorems.margin import margin, margin_terms
 
 
@@ -21,7 +20,9 @@ def test_vectorised_margins_equal_per_case_margins(statement, eps):
     batch = random_batch(6, 12, eps, torch.Generator().manual_seed(3))
     slack, scale, tol, applicable = margin_terms(statement, batch_quantities(batch))
     for i in range(6):
-        one = margin(statement, Case(batch.y[i], float(batch.gamma[i]), 0.0, eps, batch.g[i], batch.H[i]))
+        one = margin(
+            statement, Case(batch.y[i], float(batch.gamma[i]), 0.0, eps, batch.g[i], batch.H[i])
+        )
         assert abs(float(slack[i]) - one.slack) <= one.tolerance + float(tol[i])
         assert bool(applicable[i]) == one.applicable
 

@@ -25,7 +25,9 @@ def random_case(m: int, eps: float, seed: int) -> Case:
 def test_symbolic_reference_equals_autograd(m, eps):
     c = random_case(m, eps, seed=10 * m)
     q = quantities(c)  # cross-checks inside; here the agreement is also shown explicitly
-    s_ghat, s_curv = symbolic_quantities(c.y.tolist(), c.gamma, c.beta, c.eps, c.g.tolist(), c.H.tolist())
+    s_ghat, s_curv = symbolic_quantities(
+        c.y.tolist(), c.gamma, c.beta, c.eps, c.g.tolist(), c.H.tolist()
+    )
     scale = float(q.ghat_bound**2 * q.hhat_bound)
     assert max(abs(a - b) for a, b in zip(s_ghat, q.ghat.tolist())) <= 1e-13 * float(q.ghat_bound)
     assert abs(s_curv - float(q.ghat_Hhat_ghat)) <= 1e-13 * scale
@@ -51,8 +53,11 @@ def test_symbolic_reference_alone_catches_what_autograd_and_closed_forms_share(m
     still disagrees: feed the symbolic side a different gamma and the check fails."""
     c = random_case(3, 1e-5, seed=2)
     real = symbolic_ref.symbolic_quantities
-    monkeypatch.setattr(symbolic_ref, "symbolic_quantities",
-                        lambda y, gamma, *rest, **kw: real(y, gamma * (1 + 1e-8), *rest, **kw))
+    monkeypatch.setattr(
+        symbolic_ref,
+        "symbolic_quantities",
+        lambda y, gamma, *rest, **kw: real(y, gamma * (1 + 1e-8), *rest, **kw),
+    )
     with pytest.raises(AssertionError, match="symbolic"):
         quantities(c)
 

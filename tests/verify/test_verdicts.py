@@ -20,7 +20,6 @@ from bntheory.theorems.margin import margin
 
 JOBS = [(s, r) for s in STATEMENTS for r in REGIMES]
 COMMITTED = Path(__file__).parents[2] / "reports" / "data" / "verdicts.json"
-CLAIMS = COMMITTED.with_name("claims.json")
 
 
 def independent_sides(statement: Statement, case: Case) -> tuple[float, float]:
@@ -37,8 +36,14 @@ def independent_sides(statement: Statement, case: Case) -> tuple[float, float]:
 # Identities established symbolically in proofs/ (p3: Theorem 1 exact and, at eps = 0, the
 # 1/m form; p4: Theorem 2 exact and, at eps = 0, the paper's first form): the numeric search
 # must never refute them.
-PROVED = {("thm1.exact", "eps=0"), ("thm1.exact", "eps>0"), ("thm1.transcribed", "eps=0"),
-          ("thm2.exact", "eps=0"), ("thm2.exact", "eps>0"), ("thm2.paper", "eps=0")}
+PROVED = {
+    ("thm1.exact", "eps=0"),
+    ("thm1.exact", "eps>0"),
+    ("thm1.transcribed", "eps=0"),
+    ("thm2.exact", "eps=0"),
+    ("thm2.exact", "eps>0"),
+    ("thm2.paper", "eps=0"),
+}
 
 
 def test_proved_identities_are_catalogued():
@@ -50,34 +55,43 @@ def test_verdict_is_discovered_and_rechecked(statement, regime):
     v = get_claim(statement.id).verdict(regime, "ci")
     ev = v.evidence
     if (statement.id, regime) in PROVED:
-        assert v.verdict == "holds", f"the search refuted an identity that proofs/ establishes: {ev.counterexample}"
+        assert v.verdict == "holds", (
+            f"the search refuted an identity that proofs/ establishes: {ev.counterexample}"
+        )
     if v.verdict == "refuted":
         case = Case.from_json(ev.counterexample)
         assert case.m == ev.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
         lhs, rhs = independent_sides(statement, case)
         mg = margin(statement, case)
         gap = (rhs - lhs) if statement.relation == "<=" else -abs(rhs - lhs)
-        assert gap < -mg.tolerance, f"counterexample does not re-check independently: {lhs} vs {rhs}"
+        assert gap < -mg.tolerance, (
+            f"counterexample does not re-check independently: {lhs} vs {rhs}"
+        )
         assert all(a.holds(quantities(case)) for a in statement.assumptions)
     else:
-        assert ev.examples >= PROFILES["ci"] // 3, "the search must have judged many applicable cases"
+        assert ev.examples >= PROFILES["ci"] // 3, (
+            "the search must have judged many applicable cases"
+        )
         assert ev.counterexample is None
 
 
 def test_a_planted_false_statement_is_refuted():
     exact = get_statement("thm1.exact")
-    planted = Statement("planted", 1, "test", "", exact.lhs, lambda q: [0.999 * t for t in exact.rhs(q)])
+    planted = Statement(
+        "planted", 1, "test", "", exact.lhs, lambda q: [0.999 * t for t in exact.rhs(q)]
+    )
     v = statement_claim(planted).verdict("eps=0", "ci")
     assert v.verdict == "refuted" and v.evidence.violation > 0
 
 
 def test_committed_counterexamples_replay():
-    """The counterexamples in the committed report (`make report`) still violate their statements."""
-    doc = json.loads(CLAIMS.read_text())
-    refuted = [v for v in doc["claims"] if v["verdict"] == "refuted"]
+    """The counterexamples in the committed report (`make report`) still violate their
+    statements."""
+    doc = json.loads(COMMITTED.read_text())
+    refuted = [v for v in doc["statements"] if v["verdict"] == "refuted"]
     assert refuted, "the committed report lists no refuted claim"
     for v in refuted:  # each claim's own judge replays its case space's numbers
-        assert get_claim(v["id"]).judge.recheck(v["evidence"]["counterexample"]), v["id"]
+        assert get_claim(v["id"]).judge.recheck(v["counterexample"]), v["id"]
 
 
 def test_verify_cli_writes_schema(tmp_path, capsys):
@@ -85,13 +99,27 @@ def test_verify_cli_writes_schema(tmp_path, capsys):
     doc = json.loads((tmp_path / "verdicts.json").read_text())
     n_claims = sum(len(c.regimes) for c in claims())
     assert doc["schema"] == 1 and len(doc["statements"]) == n_claims
-    keys = {"id", "regime", "source", "latex", "verdict", "assumptions", "examples", "max_slack", "counterexample"}
+    keys = {
+        "id",
+        "regime",
+        "source",
+        "latex",
+        "verdict",
+        "assumptions",
+        "examples",
+        "max_slack",
+        "counterexample",
+    }
     for v in doc["statements"]:
         assert keys <= set(v) and v["regime"] in REGIMES
         assert v["verdict"] in ("holds", "refuted", "holds-under-assumptions")
         if v["counterexample"] and "y" in v["counterexample"]:  # a BatchNorm channel's case
             ce = v["counterexample"]
-            assert len(ce["y"]) == ce["m"] and len(ce["H"]) == ce["m"] and all(len(r) == ce["m"] for r in ce["H"])
+            assert (
+                len(ce["y"]) == ce["m"]
+                and len(ce["H"]) == ce["m"]
+                and all(len(r) == ce["m"] for r in ce["H"])
+            )
     assert "thm1.seed" in (tmp_path / "verdicts.md").read_text()
     records = json.loads((tmp_path / "claims.json").read_text())
     assert records["schema"] == 1 and len(records["claims"]) == n_claims
@@ -108,11 +136,17 @@ def test_readme_headline_table_matches_the_committed_report():
     for v in doc["statements"]:
         row = next(line for line in readme.splitlines() if line.startswith(f"| `{v['id']}` |"))
         cell = row.split("|")[3 if v["regime"] == "eps=0" else 4]
-        word = {"holds": "holds", "refuted": "refuted", "holds-under-assumptions": "holds under"}[v["verdict"]]
+        word = {"holds": "holds", "refuted": "refuted", "holds-under-assumptions": "holds under"}[
+            v["verdict"]
+        ]
         assert cell.strip().startswith(word), (v["id"], v["regime"], cell)
         if v["violation"] is not None:
             shown = float(cell.split("(")[1].rstrip(") "))
-            assert abs(shown - v["violation"]) <= 0.05 * v["violation"], (v["id"], v["regime"], shown)
+            assert abs(shown - v["violation"]) <= 0.05 * v["violation"], (
+                v["id"],
+                v["regime"],
+                shown,
+            )
 
 
 def _close(shown: str, value: float) -> bool:
@@ -125,7 +159,11 @@ def test_readme_landscape_and_search_numbers_match_the_committed_report():
     """The README's landscape table and worst-case column are copied from the report too."""
     root = Path(__file__).parents[2]
     readme = (root / "README.md").read_text()
-    rows = [line for line in readme.splitlines() if line.startswith(("| digits CNN |", "| 25-layer DLN |"))]
+    rows = [
+        line
+        for line in readme.splitlines()
+        if line.startswith(("| digits CNN |", "| 25-layer DLN |"))
+    ]
     assert len(rows) == 7
     for line in rows:
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -146,8 +184,16 @@ def test_readme_landscape_and_search_numbers_match_the_committed_report():
         if t["objective"] == "tightness":
             assert "attained" in cell and t["attained"], (v["id"], cell)
         else:
-            shown = [float(x) for x in re.findall(r"violation ([0-9.]+)", cell) + re.findall(r"/ ([0-9.]+)", cell)]
-            assert any(abs(x - t["sup"]) <= 0.006 for x in shown), (v["id"], v["regime"], cell, t["sup"])
+            shown = [
+                float(x)
+                for x in re.findall(r"violation ([0-9.]+)", cell) + re.findall(r"/ ([0-9.]+)", cell)
+            ]
+            assert any(abs(x - t["sup"]) <= 0.006 for x in shown), (
+                v["id"],
+                v["regime"],
+                cell,
+                t["sup"],
+            )
 
 
 def test_readme_layer_tables_match_the_committed_report():
@@ -155,8 +201,10 @@ def test_readme_layer_tables_match_the_committed_report():
     reports/data/landscape-layers.json."""
     root = Path(__file__).parents[2]
     readme = (root / "README.md").read_text()
-    analogues = {a["name"]: {r["regime"]: r for r in a["regimes"]}
-                 for a in json.loads((root / "reports" / "data" / "layers.json").read_text())["analogues"]}
+    analogues = {
+        a["name"]: {r["regime"]: r for r in a["regimes"]}
+        for a in json.loads((root / "reports" / "data" / "layers.json").read_text())["analogues"]
+    }
     seen = set()
     for line in readme.splitlines():
         if not line.startswith("| `") or "gain" in line:
@@ -169,7 +217,11 @@ def test_readme_layer_tables_match_the_committed_report():
         for name in names:
             seen.add(name)
             for regime, shown in zip(("eps=0", "eps>0"), sups):
-                assert _close(str(shown), analogues[name][regime]["sup_gain"]), (name, regime, shown)
+                assert _close(str(shown), analogues[name][regime]["sup_gain"]), (
+                    name,
+                    regime,
+                    shown,
+                )
             exceeded = any(r["excess"] > 1 for r in analogues[name].values())
             assert ("exceeded" in cells[3]) == exceeded, (name, cells[3])
     assert seen == set(analogues)
@@ -179,5 +231,7 @@ def test_readme_layer_tables_match_the_committed_report():
     for line in rows:
         cells = [c.strip() for c in line.strip("|").split("|")]
         s = next(s for s in doc["summaries"] if s["norm"] == cells[1])
-        for shown, key in zip(cells[2:], ("loss_variation", "predictiveness_max", "beta_smoothness", "ics_l2")):
+        for shown, key in zip(
+            cells[2:], ("loss_variation", "predictiveness_max", "beta_smoothness", "ics_l2")
+        ):
             assert _close(shown, s[key]), (cells[1], key, shown, s[key])

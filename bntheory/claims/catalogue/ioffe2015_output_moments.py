@@ -81,7 +81,9 @@ class Network:
             b = torch.as_tensor(rng.normal(size=width) * 0.1)
             y = h @ w.T + b
             ones = torch.ones(width, dtype=torch.float64)
-            z = bn.stateless_forward(y, None, None, ones, torch.zeros_like(ones), True, 0.1, self.eps)
+            z = bn.stateless_forward(
+                y, None, None, ones, torch.zeros_like(ones), True, 0.1, self.eps
+            )
             out.append((y, z))
             h = ACTIVATIONS[self.activation](z)
         return out
@@ -113,8 +115,14 @@ def _margin(net: Network) -> tuple[Margin, dict[str, float]]:
             ratio = torch.where(scale > 0, err / (tol * scale), err * np.inf)
             j = int(torch.nan_to_num(ratio, nan=np.inf).argmax())
             mg = Margin(-float(err[j]), float(scale[j]), float(tol[j] * scale[j]), True)
-            sides = {"lhs": float(lhs[j]), "rhs": float(rhs[j]), "tolerance": mg.tolerance,
-                     "layer": layer, "channel": j, "quantity": what}
+            sides = {
+                "lhs": float(lhs[j]),
+                "rhs": float(rhs[j]),
+                "tolerance": mg.tolerance,
+                "layer": layer,
+                "channel": j,
+                "quantity": what,
+            }
             r = float(ratio[j]) if np.isfinite(float(ratio[j])) else np.inf
             if worst is None or r > worst[0]:
                 worst = (r, mg, sides)
@@ -167,7 +175,8 @@ class NetworkSpace:
         ]
         if sides:
             out.append(
-                rf"\text{{layer {sides['layer']}, channel {sides['channel']}, {sides['quantity']}:}}"
+                rf"\text{{layer {sides['layer']}, channel {sides['channel']}, "
+                rf"{sides['quantity']}:}}"
                 rf"\ {number(sides['lhs'], 10)}\ \text{{vs}}\ {number(sides['rhs'], 10)},"
                 rf"\quad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}"
             )
