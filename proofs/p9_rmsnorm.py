@@ -342,7 +342,7 @@ def build() -> Proof:
         -gamma / (m * t**2) * G.g_yhat * dot(gh, gh) + curvature_correction(),
     )
     p.check(
-        r"The Hessian-vector product of `bntheory.norms._group` with $P \to I$, $c = y$, "
+        r"The Hessian-vector product of `bntheory.norms.grouped` with $P \to I$, $c = y$, "
         r"$w = c/(mt)$, $\tilde g = \gamma g$, $g_n = \langle\tilde g, c\rangle/t$: "
         r"$\sum_i g_i\nabla^2 z_i\,v = \big(2g_n\langle w,v\rangle w - \langle w,v\rangle\tilde g "
         r"- \langle\tilde g,v\rangle w - g_n(v - c\langle w,v\rangle/t)/m\big)/t^2$, equals the "

@@ -45,7 +45,8 @@ def test_benchmark_runs(name, argv, capsys):
     rc = _load(name).main(argv)
     if name == "c_statistics" and rc == 2:
         pytest.skip(
-            f"the C compiler could not build the benchmark: {capsys.readouterr().err.strip()[-300:]}"
+            "the C compiler could not build the benchmark: "
+            f"{capsys.readouterr().err.strip()[-300:]}"
         )
     assert rc == 0
     out = capsys.readouterr().out
@@ -56,7 +57,8 @@ def test_benchmark_runs(name, argv, capsys):
 
 
 def _layer_rows(out: str, name: str) -> list[str]:
-    """The rows of the other layers' table for ``name`` (``name  input  groups x m ... | op | ...``)."""
+    """The rows of the other layers' table for ``name``
+    (``name  input  groups x m ... | op | ...``)."""
     return [
         line
         for line in out.splitlines()
@@ -65,7 +67,8 @@ def _layer_rows(out: str, name: str) -> list[str]:
 
 
 def _check_every_layer(out: str) -> None:
-    """closed_forms.py --quick printed BatchNorm's table, then a row per op for every other layer."""
+    """closed_forms.py --quick printed BatchNorm's table, then a row per op for every other
+    layer."""
     from bntheory.norms import layer_names
 
     assert "Other layers: closed forms vs autograd" in out

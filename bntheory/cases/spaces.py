@@ -17,9 +17,10 @@ from bntheory.cases.theorem import Case
 @dataclass(frozen=True)
 class ChannelSpace:
     """One BatchNorm channel and the loss's ``(g, H)`` at its output; ``with_lam`` also draws
-    Theorem 4.4's bound ``lam`` on the input batch."""
+    Theorem 4.4's bound ``lam`` on the input batch; cases live on ``device`` (float64)."""
 
     with_lam: bool = False
+    device: str = "cpu"
     description: str = (
         "one BatchNorm channel (y, gamma, beta, eps) of m activations and the loss's gradient g "
         "and Hessian H at its output"
@@ -27,7 +28,7 @@ class ChannelSpace:
 
     def strategy(self, regime: str):
         """Cases of ``regime`` (``"eps=0"`` or ``"eps>0"``)."""
-        return theorem_cases(regime, with_lam=self.with_lam)
+        return theorem_cases(regime, device=self.device, with_lam=self.with_lam)
 
     def to_json(self, case: Case) -> dict:
         """The case's exact float64 numbers."""
@@ -35,7 +36,7 @@ class ChannelSpace:
 
     def from_json(self, data: dict) -> Case:
         """The case of :meth:`to_json`'s numbers."""
-        return Case.from_json(data)
+        return Case.from_json(data, self.device)
 
     def formulas(self, data: dict, sides: dict | None) -> list[str]:
         """The case and both sides as display formulas."""

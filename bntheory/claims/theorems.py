@@ -19,15 +19,17 @@ from bntheory.theorems.margin import evaluate
 
 @dataclass(frozen=True)
 class StatementJudge:
-    """Search judge, worst-case study and sweep of one :class:`Statement`."""
+    """Search judge, worst-case study and sweep of one :class:`Statement` (the search's cases
+    on ``device``, float64)."""
 
     statement: Statement
+    device: str = "cpu"
     kind: str = "search"
 
     @property
     def space(self) -> ChannelSpace:
         """The case space: Theorem 4.4 also draws its input bound ``lam``."""
-        return ChannelSpace(with_lam=self.statement.theorem == 4)
+        return ChannelSpace(with_lam=self.statement.theorem == 4, device=self.device)
 
     def _search(self) -> SearchJudge:
         return SearchJudge(

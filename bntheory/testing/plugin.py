@@ -55,7 +55,7 @@ def check_layer(request: pytest.FixtureRequest) -> Callable[..., Any]:
     check fails the test with the battery's message (which check, which operation, which case)."""
     import torch
 
-    from bntheory.testing.battery import check_layer as run
+    from bntheory.verify.battery import check_layer as run
 
     device = _device(request.config)
     if device == "cuda" and not torch.cuda.is_available():

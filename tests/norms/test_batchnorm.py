@@ -47,8 +47,12 @@ def torch_reference_map(case):
             return None  # torch refuses eps=0 in training mode
         kw.pop("running_mean", None), kw.pop("running_var", None)
         return lambda t: F.batch_norm(t, None, None, **kw)
-    return lambda t: F.batch_norm(t, kw["running_mean"], kw["running_var"],
-                                  **{k: v for k, v in kw.items() if not k.startswith("running")})
+    return lambda t: F.batch_norm(
+        t,
+        kw["running_mean"],
+        kw["running_var"],
+        **{k: v for k, v in kw.items() if not k.startswith("running")},
+    )
 
 
 def assert_agree(op, case, a, b, route):
@@ -82,7 +86,13 @@ def test_closed_form_matches_autograd(op, case, device, route):
     assert_agree(op, case, ours, ref, "autograd of the layer's forward")
     torch_map = torch_reference_map(case)
     if torch_map is not None:  # torch's own derivative kernels: shares no code with bntheory
-        assert_agree(op, case, ours, oracle(op, torch_map, case.x, case.g, case.v), "autograd of F.batch_norm")
+        assert_agree(
+            op,
+            case,
+            ours,
+            oracle(op, torch_map, case.x, case.g, case.v),
+            "autograd of F.batch_norm",
+        )
 
 
 @ROUTES
@@ -93,7 +103,11 @@ def test_closed_forms_on_arbitrary_values(x, eps, data, device, route):
     rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
     g = torch.as_tensor(rng.normal(size=x.shape), device=device)
     v = torch.as_tensor(rng.normal(size=x.shape), device=device)
-    kw = {"weight": torch.as_tensor(rng.normal(size=x.shape[1]), device=device), "training": True, "eps": eps}
+    kw = {
+        "weight": torch.as_tensor(rng.normal(size=x.shape[1]), device=device),
+        "training": True,
+        "eps": eps,
+    }
     for op in OPS:
         with closed_form_route(route):
             ours = closed_form(BN, op, x, g, v, (), kw)
@@ -111,19 +125,33 @@ def test_hvp_is_symmetric_in_g_and_v(case, device):
 
 
 def test_eval_mode_is_affine_with_zero_curvature(device):
-    case = _to(build_case("gaussian", (4, 3, 2), seed=1, eps=1e-5, training=False, weight_kind="mixed"), device)
+    case = _to(
+        build_case("gaussian", (4, 3, 2), seed=1, eps=1e-5, training=False, weight_kind="mixed"),
+        device,
+    )
     h = BN.hvp(case.x, case.g, case.v, **case.kwargs)
     assert torch.count_nonzero(h) == 0
     scale = case.kwargs["weight"] / torch.sqrt(case.kwargs["running_var"] + 1e-5)
-    assert_agree("jvp", case, BN.jvp(case.x, case.v, **case.kwargs), case.v * scale.reshape(1, 3, 1), "diag(J) v")
+    assert_agree(
+        "jvp",
+        case,
+        BN.jvp(case.x, case.v, **case.kwargs),
+        case.v * scale.reshape(1, 3, 1),
+        "diag(J) v",
+    )
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (4, 2, 3), (3, 2, 2, 2)])
 @pytest.mark.parametrize("momentum", [0.1, 0.0, 1.0])
 def test_running_statistics_update_like_torch(shape, momentum, device):
-    case = _to(build_case("gaussian", shape, seed=7, eps=1e-5, training=True, weight_kind="mixed"), device)
+    case = _to(
+        build_case("gaussian", shape, seed=7, eps=1e-5, training=True, weight_kind="mixed"), device
+    )
     c = shape[1]
-    ours_m, ours_v = torch.randn(c, dtype=torch.float64, device=device), torch.rand(c, dtype=torch.float64, device=device) + 0.5
+    ours_m, ours_v = (
+        torch.randn(c, dtype=torch.float64, device=device),
+        torch.rand(c, dtype=torch.float64, device=device) + 0.5,
+    )
     ref_m, ref_v = ours_m.clone(), ours_v.clone()
     w, b = case.kwargs["weight"], case.kwargs["bias"]
     out = BN.forward(case.x, ours_m, ours_v, w, b, True, momentum, 1e-5)
@@ -134,8 +162,13 @@ def test_running_statistics_update_like_torch(shape, momentum, device):
 
 
 def test_closed_forms_do_not_touch_running_statistics(device):
-    case = _to(build_case("gaussian", (4, 3), seed=2, eps=1e-5, training=True, weight_kind="ones"), device)
-    rm, rv = torch.zeros(3, dtype=torch.float64, device=device), torch.ones(3, dtype=torch.float64, device=device)
+    case = _to(
+        build_case("gaussian", (4, 3), seed=2, eps=1e-5, training=True, weight_kind="ones"), device
+    )
+    rm, rv = (
+        torch.zeros(3, dtype=torch.float64, device=device),
+        torch.ones(3, dtype=torch.float64, device=device),
+    )
     for op in OPS:
         closed_form(BN, op, case.x, case.g, case.v, (rm, rv), {"training": True})
         BN.stateless_forward(case.x, rm, rv, training=True)
@@ -147,14 +180,18 @@ def test_eps_zero_is_accepted_where_torch_refuses(device):
     with pytest.raises((ValueError, RuntimeError), match="eps"):
         F.batch_norm(x, None, None, training=True, eps=0.0)
     out = BN.forward(x, None, None, training=True, eps=0.0)
-    assert torch.equal(out, torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64, device=device))
+    assert torch.equal(
+        out, torch.tensor([[-1.0, -1.0], [1.0, 1.0]], dtype=torch.float64, device=device)
+    )
 
 
 @pytest.mark.gpu
 def test_closed_forms_on_cuda_match_cpu():
     """The same seeded case on the GPU and on the CPU, float64 on both."""
     for op in OPS:
-        cpu = build_case("heavy_tailed", (8, 4, 3), seed=3, eps=1e-5, training=True, weight_kind="mixed")
+        cpu = build_case(
+            "heavy_tailed", (8, 4, 3), seed=3, eps=1e-5, training=True, weight_kind="mixed"
+        )
         gpu = _to(cpu, torch.device("cuda"))
         a = closed_form(BN, op, gpu.x, gpu.g, gpu.v, (), gpu.kwargs).cpu()
         b = closed_form(BN, op, cpu.x, cpu.g, cpu.v, (), cpu.kwargs)
@@ -183,7 +220,9 @@ def _numpy_batchnorm(case) -> np.ndarray:
 def test_error_model_detects_small_errors(family, device):
     """The check can fail: a relative error of 1e-11, far above float64 rounding on a
     well-conditioned batch, is reported as a disagreement."""
-    case = _to(build_case(family, (16, 3), seed=5, eps=1e-5, training=True, weight_kind="positive"), device)
+    case = _to(
+        build_case(family, (16, 3), seed=5, eps=1e-5, training=True, weight_kind="positive"), device
+    )
     for op in ("forward",) + OPS:
         ref = oracle(op, layer_map(BN, (), case.kwargs), case.x, case.g, case.v)
         good = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
@@ -194,9 +233,11 @@ def test_error_model_detects_small_errors(family, device):
 
 @pytest.mark.parametrize("family", ["gaussian", "near_constant", "one_outlier"])
 def test_error_model_detects_a_wrong_coefficient(family, device):
-    """"2ab" for "3ab" in the hvp, a slip a hand derivation makes, is caught even on a
+    """ "2ab" for "3ab" in the hvp, a slip a hand derivation makes, is caught even on a
     near-constant batch (kappa ~ 1e5..1e9 with eps = 0)."""
-    case = _to(build_case(family, (16, 3), seed=5, eps=0.0, training=True, weight_kind="positive"), device)
+    case = _to(
+        build_case(family, (16, 3), seed=5, eps=0.0, training=True, weight_kind="positive"), device
+    )
     kw, x, g, v = case.kwargs, case.x, case.g, case.v
     sigma = x.var(0, correction=0).sqrt()
     yhat = (x - x.mean(0)) / sigma
@@ -209,7 +250,9 @@ def test_error_model_detects_a_wrong_coefficient(family, device):
 @pytest.mark.parametrize("family", ["gaussian", "one_outlier"])
 def test_error_model_detects_a_forgotten_eps(family, device):
     """A backward pass that uses sqrt(var) where sqrt(var + eps) belongs is caught."""
-    case = _to(build_case(family, (16, 3), seed=5, eps=0.5, training=True, weight_kind="positive"), device)
+    case = _to(
+        build_case(family, (16, 3), seed=5, eps=0.5, training=True, weight_kind="positive"), device
+    )
     kw, x, g = case.kwargs, case.x, case.g
     var = x.var(0, correction=0)
     wrong = BN.vjp(x, g, **kw) * (var + kw["eps"]).sqrt() / var.sqrt()
@@ -221,7 +264,12 @@ def test_error_model_detects_a_forgotten_eps(family, device):
 def test_differentiable_route_equals_fast_route(op, device):
     """The closed forms take an in-place fast route on plain tensors and an out-of-place
     route when autograd tracks an input; both give the same numbers."""
-    case = _to(build_case("heavy_tailed", (64, 3, 5), seed=4, eps=1e-5, training=True, weight_kind="mixed"), device)
+    case = _to(
+        build_case(
+            "heavy_tailed", (64, 3, 5), seed=4, eps=1e-5, training=True, weight_kind="mixed"
+        ),
+        device,
+    )
     fast = closed_form(BN, op, case.x, case.g, case.v, (), case.kwargs)
     x = case.x.clone().requires_grad_(True)
     tracked = closed_form(BN, op, x, case.g, case.v, (), case.kwargs)
@@ -234,7 +282,10 @@ def test_forward_mode_ad_through_the_closed_form_vjp_gives_the_hvp(via, device):
     """Forward-mode AD tracks a 2-D batch only through tangents, which the fused kernels (no
     AD) must notice: the tangent of ``x -> J(x)^T g`` along ``v`` is the Hessian-vector
     product of ``<g, BN(x)>``, computed here on the plain fast route."""
-    case = _to(build_case("gaussian", (64, 3), seed=6, eps=1e-5, training=True, weight_kind="mixed"), device)
+    case = _to(
+        build_case("gaussian", (64, 3), seed=6, eps=1e-5, training=True, weight_kind="mixed"),
+        device,
+    )
     kw = case.kwargs
     if via == "torch.func.jvp":
         _, tangent = torch.func.jvp(lambda x: BN.vjp(x, case.g, **kw), (case.x,), (case.v,))
@@ -243,13 +294,18 @@ def test_forward_mode_ad_through_the_closed_form_vjp_gives_the_hvp(via, device):
             dual = torch.autograd.forward_ad.make_dual(case.x, case.v)
             tangent = torch.autograd.forward_ad.unpack_dual(BN.vjp(dual, case.g, **kw)).tangent
     assert tangent is not None
-    assert_agree("hvp", case, BN.hvp(case.x, case.g, case.v, **kw), tangent, "forward-mode AD of the vjp")
+    assert_agree(
+        "hvp", case, BN.hvp(case.x, case.g, case.v, **kw), tangent, "forward-mode AD of the vjp"
+    )
 
 
 def test_huge_finite_values_are_not_mistaken_for_non_finite(device):
     """The finiteness check sums first; a sum that overflows must fall back to a scan."""
     x = torch.tensor([[1e308, 1.0], [1e308, 2.0]], dtype=torch.float64, device=device)
-    stats = torch.tensor([1e308, 0.0], dtype=torch.float64, device=device), torch.ones(2, dtype=torch.float64, device=device)
+    stats = (
+        torch.tensor([1e308, 0.0], dtype=torch.float64, device=device),
+        torch.ones(2, dtype=torch.float64, device=device),
+    )
     out = BN.forward(x, *stats, training=False, eps=1e-5)
     assert torch.isfinite(out).all()
 
@@ -287,7 +343,11 @@ def test_fused_route_is_taken_for_2d_cpu_batches(op, monkeypatch):
     gen = torch.Generator().manual_seed(3)
     x, g, v = (torch.randn(200, 7, dtype=torch.float64, generator=gen) for _ in range(3))
     x[5] += 1e4  # one outlier sample: the blocked statistics must stay two-pass accurate
-    kw = {"weight": torch.randn(7, dtype=torch.float64, generator=gen), "training": True, "eps": 1e-5}
+    kw = {
+        "weight": torch.randn(7, dtype=torch.float64, generator=gen),
+        "training": True,
+        "eps": 1e-5,
+    }
     ours = closed_form(BN, op, x, g, v, (), kw)
     assert calls, "the fused kernels were not used for a contiguous 2-D float64 CPU batch"
     with closed_form_route("torch"):
@@ -309,7 +369,9 @@ def test_fused_kernels_give_the_same_bits_on_any_number_of_threads_and_row_order
     if most < 2:
         pytest.skip(f"needs NUMBA_NUM_THREADS >= 2, got {most}")
     gen = torch.Generator().manual_seed(5)
-    x, g, v = (torch.randn(700, 24, dtype=torch.float64, generator=gen) * 3 + 1 for _ in range(3))  # 11 blocks
+    x, g, v = (
+        torch.randn(700, 24, dtype=torch.float64, generator=gen) * 3 + 1 for _ in range(3)
+    )  # 11 blocks
     w = torch.randn(24, dtype=torch.float64, generator=gen)
     saved = numba.get_num_threads()
     results = {}
@@ -319,7 +381,10 @@ def test_fused_kernels_give_the_same_bits_on_any_number_of_threads_and_row_order
             for l2, last_first in ((None, True), (0, False)):  # unknown L2: last row first
                 monkeypatch.setattr(fused, "L2_BYTES", l2)
                 assert fused.last_first(3, x.numpy()) is last_first
-                results[n, last_first] = (fused.hvp(x, g, v, w, 1e-5), fused.jacobian(x, g, w, 1e-5))
+                results[n, last_first] = (
+                    fused.hvp(x, g, v, w, 1e-5),
+                    fused.jacobian(x, g, w, 1e-5),
+                )
     finally:
         numba.set_num_threads(saved)
     (hvp1, s1), (jac1, t1) = results[1, False]
@@ -337,7 +402,9 @@ def test_fused_kernels_decline_what_they_cannot_vouch_for():
     out, status = fused.hvp(x, g, v, None, 1e-5)
     assert status == fused.OK
     with closed_form_route("torch"):
-        assert compare(BN, "hvp", x, out, BN.hvp(x, g, v, training=True), (), {"training": True}, g=g, v=v).ok
+        assert compare(
+            BN, "hvp", x, out, BN.hvp(x, g, v, training=True), (), {"training": True}, g=g, v=v
+        ).ok
     for which in range(3):
         bad = [x.clone(), g.clone(), v.clone()]
         bad[which][129, 3] = math.nan  # in the last, short statistics block
@@ -371,8 +438,12 @@ def _bad_input_cases():
         ("inf in w", x, put(w, (69, 0), math.inf), 1e-5),
         ("finite x whose sum overflows", put(x, (slice(None), 1), 1e307), w, 1e-5),
         ("variance overflow", put(put(x, (0, 0), 1e200), (1, 0), -1e200), w, 1e-5),
-        ("variance underflow, eps 0", torch.tensor([[1e-170, 1.0], [2e-170, 2.0]], dtype=torch.float64),
-         torch.ones(2, 2, dtype=torch.float64), 0.0),
+        (
+            "variance underflow, eps 0",
+            torch.tensor([[1e-170, 1.0], [2e-170, 2.0]], dtype=torch.float64),
+            torch.ones(2, 2, dtype=torch.float64),
+            0.0,
+        ),
         ("constant channel, eps 0", put(x, (slice(None), 2), 3.0), w, 0.0),
     ]
 
@@ -397,7 +468,9 @@ def test_fused_route_reports_bad_input_like_the_torch_route(case, op):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("accumulators,channels,blocks", [(7, 512, 16), (4, 7, 3), (7, 1000, 2), (4, 4096, 1)])
+@pytest.mark.parametrize(
+    "accumulators,channels,blocks", [(7, 512, 16), (4, 7, 3), (7, 1000, 2), (4, 4096, 1)]
+)
 def test_scratch_spaces_the_accumulators_around_the_4k_ring(accumulators, channels, blocks, dtype):
     """Every accumulator of every block lies at the input's offset + (i + 1) spacing modulo
     4096 bytes, and none overlaps another or leaves the buffer."""
@@ -417,14 +490,23 @@ def test_scratch_spaces_the_accumulators_around_the_4k_ring(accumulators, channe
     assert spans[0][0] >= 0 and spans[-1][1] <= buf.size
 
 
-@pytest.mark.parametrize("entries,expected", [
-    ({"index0": ("1", "Data", "48K"), "index2": ("2", "Unified", "2048K"), "index3": ("3", "Unified", "480M")},
-     2 << 20),
-    ({"index1": ("1", "Instruction", "32K"), "index2": ("2", "Unified", "1M")}, 1 << 20),
-    ({"index0": ("1", "Data", "32K")}, None),  # no L2 listed
-    ({"index2": ("2", "Unified", "big")}, None),  # a size it cannot read
-    ({}, None),  # no sysfs at all
-])
+@pytest.mark.parametrize(
+    "entries,expected",
+    [
+        (
+            {
+                "index0": ("1", "Data", "48K"),
+                "index2": ("2", "Unified", "2048K"),
+                "index3": ("3", "Unified", "480M"),
+            },
+            2 << 20,
+        ),
+        ({"index1": ("1", "Instruction", "32K"), "index2": ("2", "Unified", "1M")}, 1 << 20),
+        ({"index0": ("1", "Data", "32K")}, None),  # no L2 listed
+        ({"index2": ("2", "Unified", "big")}, None),  # a size it cannot read
+        ({}, None),  # no sysfs at all
+    ],
+)
 def test_l2_size_is_read_from_sysfs(tmp_path, entries, expected):
     for name, (level, kind, size) in entries.items():
         (tmp_path / name).mkdir()

@@ -12,7 +12,7 @@ from torch.func import grad, hessian
 from bntheory.cases.theorem import Case, lhat
 from bntheory.claims import claims, get_claim
 from bntheory.claims.search import PROFILES
-from bntheory.claims.theorems import statement_claim
+from bntheory.claims.theorems import StatementJudge, statement_claim
 from bntheory.cli import main
 from bntheory.theorems.case import quantities
 from bntheory.theorems.catalogue import REGIMES, STATEMENTS, Statement, get_statement
@@ -51,15 +51,16 @@ def test_proved_identities_are_catalogued():
 
 
 @pytest.mark.parametrize("statement,regime", JOBS, ids=[f"{s.id}-{r}" for s, r in JOBS])
-def test_verdict_is_discovered_and_rechecked(statement, regime):
-    v = get_claim(statement.id).verdict(regime, "ci")
+def test_verdict_is_discovered_and_rechecked(statement, regime, device):
+    claim = get_claim(statement.id)
+    v = StatementJudge(statement, device=str(device)).judge(claim, regime, "ci")
     ev = v.evidence
     if (statement.id, regime) in PROVED:
         assert v.verdict == "holds", (
             f"the search refuted an identity that proofs/ establishes: {ev.counterexample}"
         )
     if v.verdict == "refuted":
-        case = Case.from_json(ev.counterexample)
+        case = Case.from_json(ev.counterexample, device)
         assert case.m == ev.counterexample["m"] and (regime == "eps=0") == (case.eps == 0)
         lhs, rhs = independent_sides(statement, case)
         mg = margin(statement, case)
