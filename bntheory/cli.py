@@ -143,48 +143,28 @@ def _verify(args: argparse.Namespace) -> int:
     from bntheory import pipeline
     from bntheory.report.files import ReportDir
     from bntheory.report.meta import provenance
-    from bntheory.report.verdicts import verdict_word, write_verdicts
+    from bntheory.report.verdicts import verdict_word
 
     out = ReportDir(args.out)
     if args.sweep:
-        return _sweep(args, out)
-    for rel in pipeline.verdict_files():
-        out.check(rel)
-    with pipeline.workers(args.jobs) as pool:
-        verdicts = pipeline.judge_all(args.profile, pool, _bar)
-        if args.tightness:
-            verdicts = pipeline.study_all(
-                verdicts, quick=args.profile == "quick", seed=args.seed, pool=pool, progress=_bar
+        meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
+        bar = lambda it, d, u: tqdm(it, desc=d, unit=u, file=sys.stderr, leave=False)
+        written, results = pipeline.sweep(out, args.sweep, args.m, args.seed, meta, bar)
+        for res in results:
+            print(
+                f"{res.id:20s} {res.regime:6s} {res.violations:9d} / {res.cases} violated   "
+                f"worst {res.worst_violation:.3g}"
             )
-    meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
-    for rel in write_verdicts(out, verdicts, meta, args.profile):
-        print(f"wrote {out.root / rel}")
-    width = max(len(v.id) for v in verdicts)
-    for v in verdicts:
-        print(f"{v.id.ljust(width)}  {v.regime:6s}  {verdict_word(v)}")
-    return 0
-
-
-def _sweep(args: argparse.Namespace, out) -> int:
-    from bntheory import pipeline
-    from bntheory.report.meta import provenance
-
-    out.check("sweep.json")
-    results = pipeline.sweep_all(
-        args.sweep,
-        args.m,
-        args.seed,
-        lambda it, d, u: tqdm(it, desc=d, unit=u, file=sys.stderr, leave=False),
-    )
-    for res in results:
-        print(
-            f"{res.id:20s} {res.regime:6s} {res.violations:9d} / {res.cases} violated   "
-            f"worst {res.worst_violation:.3g}"
+    else:
+        meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
+        written, verdicts = pipeline.verify(
+            out, args.profile, args.tightness, args.seed, args.jobs, meta, _bar
         )
-    meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
-    doc = {"schema": 1, "meta": meta, "m": args.m, "results": [r.to_json() for r in results]}
-    out.write("sweep.json", json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {out.root / 'sweep.json'}")
+        width = max(len(v.id) for v in verdicts)
+        for v in verdicts:
+            print(f"{v.id.ljust(width)}  {v.regime:6s}  {verdict_word(v)}")
+    for rel in written:
+        print(f"wrote {out.root / rel}")
     return 0
 
 
@@ -213,7 +193,6 @@ def _landscape(args: argparse.Namespace) -> int:
     import torch
 
     from bntheory.report.files import ReportDir
-    from bntheory.report.landscape import write_landscape
     from bntheory.report.meta import provenance
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -228,15 +207,12 @@ def _landscape(args: argparse.Namespace) -> int:
         raise BNTheoryError(
             f"--lr must be a comma-separated list of numbers, got {args.lr!r}"
         ) from None
-    pages = ReportDir(out)
-    prefix = args.preset
-    for ext in ("md", "json"):
-        pages.check(f"{prefix}.{ext}")
-    from bntheory.pipeline import run_preset
+    from bntheory import pipeline
 
-    info, runs, summaries = run_preset(
+    meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
+    written, summaries = pipeline.landscape(
+        ReportDir(out),
         args.preset,
-        out / "runs",
         norms,
         lrs,
         args.steps,
@@ -244,10 +220,10 @@ def _landscape(args: argparse.Namespace) -> int:
         args.seed,
         args.data,
         args.resume,
+        meta,
         _step_bars,
     )
-    meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-    for rel in write_landscape(pages, prefix, info, runs, summaries, meta):
+    for rel in written:
         print(f"wrote {out / rel}")
     _print_summaries(summaries)
     return 0

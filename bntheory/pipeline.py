@@ -119,6 +119,43 @@ def sweep_all(n: int, m: int, seed: int, progress: Progress = no_progress) -> li
     return results
 
 
+def verify(
+    out,
+    profile: str,
+    tightness: bool,
+    seed: int,
+    jobs: int,
+    meta: dict,
+    progress: Progress = no_progress,
+) -> tuple[list[str], list[Verdict]]:
+    """``bntheory verify``: every claim's verdict (and with ``tightness`` the studies) written
+    to ``claims.json``, ``verdicts.json`` and ``verdicts.md`` under ``out``."""
+    from bntheory.report.verdicts import write_verdicts
+
+    for rel in verdict_files():
+        out.check(rel)
+    with workers(jobs) as pool:
+        verdicts = judge_all(profile, pool, progress)
+        if tightness:
+            verdicts = study_all(
+                verdicts, quick=profile == "quick", seed=seed, pool=pool, progress=progress
+            )
+    return write_verdicts(out, verdicts, meta, profile), verdicts
+
+
+def sweep(
+    out, n: int, m: int, seed: int, meta: dict, progress: Progress = no_progress
+) -> tuple[list[str], list[Any]]:
+    """``bntheory verify --sweep N``: every campaign (:func:`sweep_all`) in ``sweep.json``."""
+    import json
+
+    out.check("sweep.json")
+    results = sweep_all(n, m, seed, progress)
+    doc = {"schema": 1, "meta": meta, "m": m, "results": [r.to_json() for r in results]}
+    out.write("sweep.json", json.dumps(doc, indent=1) + "\n")
+    return ["sweep.json"], results
+
+
 def verdict_files(
     out_json: str = "verdicts.json", out_md: str = "verdicts.md", claims_json: str = "claims.json"
 ) -> list[str]:
@@ -253,6 +290,31 @@ def run_preset(
         "data": preset.base.data,
     }
     return info, runs, [run_summary(r) for r in runs]
+
+
+def landscape(
+    out,
+    preset: str,
+    norms,
+    lrs,
+    steps,
+    device: str,
+    seed: int,
+    data_dir: str | None,
+    resume: bool,
+    meta: dict,
+    progress_steps=None,
+) -> tuple[list[str], list[dict]]:
+    """``bntheory landscape``: one preset's runs under ``out/runs`` (resumable), its page,
+    figures and JSON under ``out``; the files written and the runs' summaries."""
+    from bntheory.report.landscape import write_landscape
+
+    for ext in ("md", "json"):
+        out.check(f"{preset}.{ext}")  # before any training
+    info, runs, summaries = run_preset(
+        preset, out.root / "runs", norms, lrs, steps, device, seed, data_dir, resume, progress_steps
+    )
+    return write_landscape(out, preset, info, runs, summaries, meta), summaries
 
 
 def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[list[str], dict]:
