@@ -203,36 +203,3 @@ def settle(problems: int = 200, seed: int = 0, centered: bool = False) -> dict[s
             raise AssertionError("the Lemma 4.5 counterexample does not re-check")
         out["counterexample"] = to_json(p, ev)
     return out
-
-
-def verdicts() -> list[dict[str, Any]]:
-    """Verdict entries for ``verdicts.json`` (both regimes: the optima do not depend on eps)."""
-    general = settle(200, seed=0)
-    centered = settle(50, seed=1, centered=True)
-    out = []
-    for regime in ("eps=0", "eps>0"):
-        verdict = "refuted" if general["violated"] else "holds"
-        out.append(
-            {
-                "id": "lemma4.5",
-                "regime": regime,
-                "source": "arXiv 1805.11604, Lemma 4.5",
-                "latex": LATEX,
-                "verdict": verdict,
-                "assumptions": [r"$\langle W_0, W^*\rangle > 0$"],
-                "reading": READING,
-                "examples": general["problems"],
-                "max_slack": general["max_slack"],
-                "counterexample": general.get("counterexample"),
-                "violation": None
-                if not general.get("counterexample")
-                else general["counterexample"]["lhs_float"]
-                - general["counterexample"]["rhs_float"],
-                "centered_inputs": {
-                    "problems": centered["problems"],
-                    "violated": centered["violated"],
-                    "max_slack": centered["max_slack"],
-                },
-            }
-        )
-    return out

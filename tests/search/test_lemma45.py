@@ -16,7 +16,6 @@ from bntheory.theorems.lemma45 import (
     evaluate,
     settle,
     standard_optimum,
-    verdicts,
 )
 
 X = sympy.Matrix([[3, 3], [-1, 0], [-1, 1]])
@@ -83,13 +82,15 @@ def test_the_batchnorm_optima_are_the_multiples_of_w_c():
 
 
 def test_verdict_entries_and_bad_problems():
-    entries = verdicts()
-    assert [e["regime"] for e in entries] == ["eps=0", "eps>0"]
-    assert all(
-        e["verdict"] == "refuted"
-        and e["counterexample"]["lhs_float"] > e["counterexample"]["rhs_float"]
-        for e in entries
-    )
+    from bntheory.claims import get_claim
+
+    claim = get_claim("lemma4.5")
+    entries = [claim.verdict(r, "ci") for r in claim.regimes]
+    assert [e.regime for e in entries] == ["eps=0", "eps>0"]
+    for e in entries:
+        ce = e.evidence.counterexample
+        assert e.verdict == "refuted" and ce["lhs_float"] > ce["rhs_float"]
+        assert claim.judge.recheck(ce) and e.evidence.control["violated"] == 0
     with pytest.raises(InvalidArgumentError, match="full column rank"):
         standard_optimum(Problem(sympy.Matrix([[1, 2], [2, 4], [3, 6]]), T, sympy.zeros(2, 1)))
     with pytest.raises(InvalidArgumentError, match="shapes must be"):
