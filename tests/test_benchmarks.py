@@ -12,6 +12,17 @@ import pytest
 ROOT = Path(__file__).parents[1] / "benchmarks"
 
 
+@pytest.fixture(autouse=True)
+def _keep_thread_counts():
+    """A benchmark sets torch's thread count for its own timing (``--threads``); the test
+    process keeps its share of the cores (tests/test_harness.py checks it)."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
