@@ -12,7 +12,8 @@
         [--quick] [--jobs N]
         (with --layer: only the layer pages, layers.md and its figure, for those layers)
 
-The CLI is the only place that prints, draws progress bars and writes files.
+The CLI parses arguments, draws progress bars and prints; :mod:`bntheory.pipeline` runs the
+work and writes the files.
 """
 
 from __future__ import annotations
@@ -96,18 +97,13 @@ def _step_bars(cfg):
 
 
 def _search(args: argparse.Namespace) -> int:
-    from bntheory.atomic import atomic_write
-    from bntheory.search import search
-    from bntheory.theorems.catalogue import get_statement
+    from bntheory import pipeline
 
-    statement = get_statement(args.statement)
-    if args.json and Path(args.json).exists():
-        raise BNTheoryError(
-            f"--json {args.json} exists; choose another path or remove it (nothing is overwritten)"
-        )
-    bar = lambda it: tqdm(list(it), desc=f"search {statement.id}", unit="start", file=sys.stderr)  # noqa: E731
-    res = search(
-        statement,
+    def bar(it):
+        return tqdm(list(it), desc=f"search {args.statement}", unit="start", file=sys.stderr)
+
+    res = pipeline.search(
+        args.statement,
         args.regime,
         args.objective,
         m=args.m,
@@ -115,10 +111,11 @@ def _search(args: argparse.Namespace) -> int:
         starts=args.starts,
         maxfun=args.budget,
         seed=args.seed,
+        json_path=args.json,
         progress=bar,
     )
     print(
-        f"{statement.id} ({args.regime}, m={args.m}, eps/var={res.eps_ratio:g}): {args.objective} "
+        f"{res.statement} ({args.regime}, m={args.m}, eps/var={res.eps_ratio:g}): {args.objective} "
         f"{res.value:.6g} after {res.evaluations} evaluations in {res.starts} starts"
     )
     if res.case is not None:
@@ -134,7 +131,6 @@ def _search(args: argparse.Namespace) -> int:
             f"violation {mn['violation']:.3g}"
         )
     if args.json:
-        atomic_write(Path(args.json), json.dumps(res.to_json(), indent=1) + "\n")
         print(f"wrote {args.json}")
     return 0
 
@@ -156,7 +152,7 @@ def _verify(args: argparse.Namespace) -> int:
                 f"worst {res.worst_violation:.3g}"
             )
     else:
-        meta = provenance(["bntheory"] + list(args.argv), 0, "cpu")
+        meta = provenance(["bntheory"] + list(args.argv), args.seed, "cpu")
         written, verdicts = pipeline.verify(
             out, args.profile, args.tightness, args.seed, args.jobs, meta, _bar
         )

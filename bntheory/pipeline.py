@@ -28,8 +28,20 @@ Progress = Callable[..., Iterable]
 
 #: The landscape presets the report runs (``quick``: the smoke preset only).
 REPORT_PRESETS = ("digits", "layers", "dln")
-#: The layer figure of ``layers.md``.
+#: The pages and data of the layer checks.
 LAYER_FILES = ("layers.md", "data/layers.json")
+#: Where the verdicts go: ``bntheory verify`` writes them side by side, the report keeps the
+#: JSON under ``data/`` (arguments of :func:`~bntheory.report.verdicts.write_verdicts`).
+VERIFY_FILES = {
+    "claims_name": "claims.json",
+    "json_name": "verdicts.json",
+    "md_name": "verdicts.md",
+}
+REPORT_VERDICT_FILES = {
+    "claims_name": "data/claims.json",
+    "json_name": "data/verdicts.json",
+    "md_name": "verdicts.md",
+}
 
 
 def no_progress(items: Iterable, desc: str = "", unit: str = "") -> Iterable:
@@ -119,6 +131,35 @@ def sweep_all(n: int, m: int, seed: int, progress: Progress = no_progress) -> li
     return results
 
 
+def search(
+    statement_id: str,
+    regime: str,
+    objective: str,
+    json_path: str | None = None,
+    progress: Progress = no_progress,
+    **options,
+):
+    """``bntheory search``: the worst-case search of one statement
+    (:func:`bntheory.search.search`), written atomically to ``json_path`` when given (an
+    existing file is refused before the search, never overwritten)."""
+    import json
+
+    from bntheory.atomic import atomic_write
+    from bntheory.errors import BNTheoryError
+    from bntheory.search import search as run_search
+    from bntheory.theorems.catalogue import get_statement
+
+    statement = get_statement(statement_id)
+    if json_path and Path(json_path).exists():
+        raise BNTheoryError(
+            f"--json {json_path} exists; choose another path or remove it (nothing is overwritten)"
+        )
+    res = run_search(statement, regime, objective, progress=progress, **options)
+    if json_path:
+        atomic_write(Path(json_path), json.dumps(res.to_json(), indent=1) + "\n")
+    return res
+
+
 def verify(
     out,
     profile: str,
@@ -132,7 +173,7 @@ def verify(
     to ``claims.json``, ``verdicts.json`` and ``verdicts.md`` under ``out``."""
     from bntheory.report.verdicts import write_verdicts
 
-    for rel in verdict_files():
+    for rel in VERIFY_FILES.values():
         out.check(rel)
     with workers(jobs) as pool:
         verdicts = judge_all(profile, pool, progress)
@@ -140,7 +181,7 @@ def verify(
             verdicts = study_all(
                 verdicts, quick=profile == "quick", seed=seed, pool=pool, progress=progress
             )
-    return write_verdicts(out, verdicts, meta, profile), verdicts
+    return write_verdicts(out, verdicts, meta, profile, **VERIFY_FILES), verdicts
 
 
 def sweep(
@@ -154,13 +195,6 @@ def sweep(
     doc = {"schema": 1, "meta": meta, "m": m, "results": [r.to_json() for r in results]}
     out.write("sweep.json", json.dumps(doc, indent=1) + "\n")
     return ["sweep.json"], results
-
-
-def verdict_files(
-    out_json: str = "verdicts.json", out_md: str = "verdicts.md", claims_json: str = "claims.json"
-) -> list[str]:
-    """The files of ``bntheory verify``."""
-    return [claims_json, out_json, out_md]
 
 
 @dataclass
@@ -184,6 +218,7 @@ class ReportPlan:
 
 def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     """Every file the report run of ``plan`` owns, relative to its root."""
+    from bntheory.report.figures import TIGHTNESS_FIGURE
     from bntheory.report.landscape import FIGURES
     from bntheory.report.layers import FIGURE as LAYER_FIGURE
     from bntheory.report.theorems import claim_files
@@ -193,8 +228,8 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
         return owned
     owned += ["derivations/README.md", "data/proofs.json"]
     owned += [f"derivations/{p}.md" for p in proof_ids]
-    owned += ["data/" + f for f in verdict_files()[:2]] + ["verdicts.md"]
-    owned += ["figures/tightness.png", "figures/tightness.svg", "index.md", "bntheory.tex"]
+    owned += list(REPORT_VERDICT_FILES.values())
+    owned += [f"{TIGHTNESS_FIGURE}.{ext}" for ext in ("png", "svg")] + ["index.md", "bntheory.tex"]
     for c in claims():
         owned += claim_files(c.id, c.studied)
     for name in plan.presets:
@@ -359,6 +394,7 @@ def report(
     """Run every stage of ``plan`` into ``out`` (a :class:`~bntheory.report.files.ReportDir`);
     the files written and the number of failed checks and proofs."""
     from bntheory.report.derivations import proofs_json, write_derivations
+    from bntheory.report.figures import TIGHTNESS_FIGURE
     from bntheory.report.tex import document
     from bntheory.report.theorems import index_markdown, write_theorem_pages
     from bntheory.report.verdicts import write_verdicts
@@ -384,9 +420,8 @@ def report(
         verdicts,
         meta,
         plan.profile,
-        json_name="data/verdicts.json",
-        claims_name="data/claims.json",
-        figure="figures/tightness",
+        figure=TIGHTNESS_FIGURE,
+        **REPORT_VERDICT_FILES,
     )
     written += write_theorem_pages(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))

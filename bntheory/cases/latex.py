@@ -96,15 +96,3 @@ def counterexample_formulas(ce: dict, sides: dict | None) -> list[str]:
             rf"\qquad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}"
         )
     return out
-
-
-def lemma_formulas(ce: dict) -> list[str]:
-    """Lemma 4.5's exact counterexample (rationals as strings) as display formulas."""
-    return [
-        rf"X = {rational_matrix(ce['X'])},\quad t = {rational_vector(ce['t'])},\quad W_0 = "
-        rf"{rational_vector(ce['W0'])}",
-        rf"W^* = {rational_vector(ce['W_star'])},\quad w_c = {rational_vector(ce['w_c'])},\quad "
-        rf"\hat W^* = {rational_vector(ce['W_hat_star'])}",
-        rf"\|W_0 - \hat W^*\|^2 = {rational(ce['lhs'])} \approx {ce['lhs_float']:.6g}\; > \;"
-        rf"{rational(ce['rhs'])} \approx {ce['rhs_float']:.6g} = \text{{rhs}}",
-    ]

@@ -19,16 +19,23 @@ from bntheory.claims.model import Claim, ExactEvidence, Verdict
 @dataclass(frozen=True)
 class ExactJudge:
     """Judge a claim by ``settle``, a scan of exactly solved problems; ``recheck`` re-solves
-    a counterexample's problem from its exact numbers."""
+    a counterexample's problem from its exact numbers; ``conditional``: the claim has
+    assumptions (the problems that violate them are not counted)."""
 
     settle: Callable[[], ExactEvidence]
     recheck: Callable[[dict], bool]
+    conditional: bool = False
     kind: str = "exact"
 
     def judge(self, claim: Claim, regime: str, profile: str) -> Verdict:
         """The verdict of the scan (the profile does not change an exact scan)."""
         ev = _cached(self.settle)
-        word = "refuted" if ev.counterexample is not None else "holds"
+        if ev.counterexample is not None:
+            if not self.recheck(ev.counterexample):  # from the reported exact numbers
+                raise AssertionError(f"{claim.id}: the exact counterexample does not re-check")
+            word = "refuted"
+        else:
+            word = "holds-under-assumptions" if self.conditional else "holds"
         return Verdict(claim.info, regime, word, replace(ev), self.kind, {"profile": profile})
 
 

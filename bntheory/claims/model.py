@@ -139,7 +139,8 @@ class SearchEvidence:
 class ExactEvidence:
     """Problems solved exactly (rational arithmetic): how many, the largest relative slack,
     the first counterexample (exact numbers as strings) with ``violation = lhs - rhs``, its
-    display formulas, and a ``control`` family of problems with its own counts.
+    display formulas, and a ``control`` family of problems with its own counts (its key in
+    the flat layout: ``control_name``; its description: ``control_text``).
     ``regime_free``: the problems do not depend on the regime (one counterexample for all)."""
 
     examples: int
@@ -148,6 +149,7 @@ class ExactEvidence:
     violation: float | None = None
     counterexample_latex: list[str] = field(default_factory=list)
     control: dict | None = None
+    control_name: str = "control"
     control_text: str = ""
     regime_free: bool = False
     method: str = "problems solved exactly"
@@ -186,6 +188,18 @@ class Verdict:
     evidence: Evidence
     judge: str
     provenance: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        allowed = (
+            MEASURED_VERDICTS if isinstance(self.evidence, MeasuredEvidence) else EXACT_VERDICTS
+        )
+        if self.verdict not in allowed:
+            from bntheory.errors import InvalidArgumentError
+
+            raise InvalidArgumentError(
+                f"verdict {self.verdict!r} of {self.claim.id!r} with "
+                f"{type(self.evidence).__name__}; allowed: {', '.join(allowed)}"
+            )
 
     @property
     def id(self) -> str:
@@ -259,7 +273,7 @@ class Verdict:
                 "max_slack": ev.max_slack,
                 "counterexample": ev.counterexample,
                 "violation": ev.violation,
-                "centered_inputs": ev.control,
+                ev.control_name: ev.control,
             }
         else:
             out |= {

@@ -25,7 +25,13 @@ def claims() -> tuple[Claim, ...]:
         importlib.import_module(f"{catalogue.__name__}.{info.name}")
         for info in pkgutil.iter_modules(catalogue.__path__)
     ]
-    modules.sort(key=lambda mod: (getattr(mod, "ORDER", 100), mod.__name__))
+    return collect(modules)
+
+
+def collect(modules) -> tuple[Claim, ...]:
+    """The claims of catalogue ``modules`` in ``(ORDER, name)`` order; InvalidArgumentError
+    for a module without ``CLAIMS`` or an id defined twice."""
+    modules = sorted(modules, key=lambda mod: (getattr(mod, "ORDER", 100), mod.__name__))
     out: list[Claim] = []
     for mod in modules:
         if not hasattr(mod, "CLAIMS"):

@@ -29,7 +29,7 @@ class StatementJudge:
     @property
     def space(self) -> ChannelSpace:
         """The case space: Theorem 4.4 also draws its input bound ``lam``."""
-        return ChannelSpace(with_lam=self.statement.theorem == 4, device=self.device)
+        return ChannelSpace(with_lam=self.statement.with_lam, device=self.device)
 
     def _search(self) -> SearchJudge:
         return SearchJudge(
@@ -57,6 +57,10 @@ class StatementJudge:
         word = verdict.verdict
         if found.get("refuted_by_search"):
             w = found["worst_case"]
+            if not (w and w["violated"] and self.recheck(w["case"])):
+                raise AssertionError(
+                    f"{self.statement.id}: the study's violation does not re-check"
+                )
             sides = {"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]}
             ev = replace(
                 ev,
@@ -82,7 +86,7 @@ def statement_claim(statement: Statement, **info) -> Claim:
         id=statement.id,
         source=statement.source,
         statement=statement.latex,
-        case_space=ChannelSpace(with_lam=statement.theorem == 4).description,
+        case_space=ChannelSpace(with_lam=statement.with_lam).description,
         reading=statement.reading,
         assumptions=tuple(a.text for a in statement.assumptions),
         **info,

@@ -324,7 +324,7 @@ def weight_example(
 ) -> Any:
     """A numpy ``weight`` (gamma) of a kind: ``ones``, ``positive``, ``negative``, ``zero``, or
     anything else for mixed signs with some zeros; log-normal magnitudes.  The one definition
-    of the weight kinds, shared by the layers' examples and ``bntheory.testing.strategies``.
+    of the weight kinds, shared by the layers' examples and ``bntheory.cases.strategies``.
 
     The random stream is part of each caller's seeded cases: log-normal magnitudes first, then
     the signs, which the layers' examples draw for every kind (``always_draw_signs=True``) and

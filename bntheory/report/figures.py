@@ -11,6 +11,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+#: The report's tightness figure of every studied claim (a path stem: PNG and SVG).
+TIGHTNESS_FIGURE = "figures/tightness"
+
 matplotlib.rcParams["svg.hashsalt"] = "bntheory"  # stable element ids in SVG output
 
 
@@ -30,31 +33,41 @@ def tightness_axes(ax, entries: list) -> bool:
     per regime and ``eps/var`` (``entries``: the claim's verdict records).  False when no
     record carries a study."""
     series: dict[tuple[str, float], list[tuple[int, float]]] = {}
-    objective = None
+    objectives: dict[str, str] = {}  # per regime: a refuted regime's study measures violation
     for v in entries:
         t = getattr(v.evidence, "tightness", None)
         if not t:
             continue
-        objective = t["objective"]
+        objectives[v.regime] = t["objective"]
         for r in t["grid"]:
             if r["value"] is not None:
                 series.setdefault((v.regime, r["eps_ratio"]), []).append((r["m"], r["value"]))
     if not series:
         return False
+    mixed = len(set(objectives.values())) > 1
+    words = {"tightness": "tightness", "violation": "worst violation"}
     for (regime, ratio), pts in sorted(series.items()):
         pts.sort()
         label = "eps = 0" if regime == "eps=0" else f"eps/var = {ratio:g}"
+        if mixed:
+            label += f" ({words[objectives[regime]]})"
         style = "o-" if regime == "eps=0" else "s--"
         ax.plot([p[0] for p in pts], [p[1] for p in pts], style, label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("m (batch size)")
-    if objective == "tightness":
-        ax.set_ylabel("sup lhs/rhs found")
+    ax.ticklabel_format(axis="y", useOffset=False)
+    if "tightness" in objectives.values():
         ax.axhline(1.0, color="grey", lw=0.8)
+    if mixed:
+        ax.set_ylabel("sup lhs/rhs, or largest (lhs - rhs)/scale")
+        title = " / ".join(f"{words[o]} ({r})" for r, o in objectives.items())
+    elif "tightness" in objectives.values():
+        ax.set_ylabel("sup lhs/rhs found")
+        title = "tightness"
     else:
         ax.set_ylabel("largest (lhs - rhs)/scale found")
-    word = "tightness" if objective == "tightness" else "worst violation"
-    ax.set_title(f"{entries[0].id}: {word}")
+        title = "worst violation"
+    ax.set_title(f"{entries[0].id}: {title}")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     return True

@@ -12,8 +12,10 @@ import re
 from typing import Any
 
 from bntheory.claims.model import ExactEvidence, Verdict
-from bntheory.report.figures import number
-from bntheory.report.verdicts import group, search_word, verdict_word
+from bntheory.report.figures import TIGHTNESS_FIGURE, number
+from bntheory.report.landscape import FIGURES as LANDSCAPE_FIGURES
+from bntheory.report.layers import FIGURE as LAYER_FIGURE
+from bntheory.report.verdicts import group, regime_label, regimes_of, search_word, verdict_word
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -96,6 +98,11 @@ def text(s: str) -> str:
     return "".join(out)
 
 
+def _regime_math(regime: str) -> str:
+    """``eps>0`` as ``$\\varepsilon > 0$``."""
+    return "$" + regime_label(regime).replace("eps", r"\varepsilon") + "$"
+
+
 def _code(s: str) -> str:
     return r"\texttt{" + text(s) + "}"
 
@@ -125,7 +132,7 @@ def _analogues(analogues: list[dict[str, Any]]) -> list[str]:
         if not reg:
             continue
         holds = all(r.excess <= 1 for r in reg.values())
-        sups = "; ".join(f"{reg[k].sup_gain:.3g}" for k in ("eps=0", "eps>0") if k in reg)
+        sups = "; ".join(number(reg[k].sup_gain) for k in ("eps=0", "eps>0") if k in reg)
         out.append(
             f"{_code(a['name'])} & {text(reg['eps=0'].directions() if 'eps=0' in reg else '--')} & "
             f"{text(reg['eps>0'].directions() if 'eps>0' in reg else '--')} & {sups} & "
@@ -134,7 +141,7 @@ def _analogues(analogues: list[dict[str, Any]]) -> list[str]:
     out += [
         r"\bottomrule\end{tabular}\end{center}",
         r"\begin{center}",
-        r"\includegraphics[width=\textwidth]{figures/layer-gains.png}",
+        rf"\includegraphics[width=\textwidth]{{{LAYER_FIGURE}.png}}",
         r"\end{center}",
     ]
     return out
@@ -148,6 +155,7 @@ def document(
     analogues: list[dict[str, Any]] | None = None,
 ) -> str:
     """The whole report as one LaTeX document."""
+    columns = regimes_of(verdicts)
     out = [
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=2cm]{geometry}",
@@ -172,19 +180,21 @@ def document(
         ),
         "",
         r"\section{Verdicts}",
-        r"\begin{center}\small\begin{tabular}{llll}\toprule",
-        r"statement & $\varepsilon = 0$ & $\varepsilon > 0$ & worst-case search \\ \midrule",
+        r"\begin{center}\small\begin{tabular}{l" + "l" * len(columns) + r"l}\toprule",
+        "statement & "
+        + " & ".join(_regime_math(c) for c in columns)
+        + r" & worst-case search \\ \midrule",
     ]
     by_id = group(verdicts)
     for sid, entries in by_id.items():
         r = {v.regime: v for v in entries}
-        search = "; ".join(search_word(r[k]) for k in ("eps=0", "eps>0") if k in r)
-        cells = " & ".join(text(verdict_word(r[k])) if k in r else "--" for k in ("eps=0", "eps>0"))
+        search = "; ".join(search_word(r[k]) for k in columns if k in r)
+        cells = " & ".join(text(verdict_word(r[k])) if k in r else "--" for k in columns)
         out.append(f"{_code(sid)} & {cells} & {text(search)} \\\\")
     out += [
         r"\bottomrule\end{tabular}\end{center}",
         r"\begin{center}",
-        r"\includegraphics[width=\textwidth]{figures/tightness.png}",
+        rf"\includegraphics[width=\textwidth]{{{TIGHTNESS_FIGURE}.png}}",
         r"\end{center}",
         "",
         r"\section{Statements}",
@@ -264,7 +274,7 @@ def document(
                 out.append(f"{text(name)} & {_code(s['norm'])} & {s['lr']:g} & {cells} \\\\")
         out += [r"\bottomrule\end{tabular}\end{center}"]
         for name in landscape:
-            for fig in ("curves", "landscape", "ics", "activations"):
+            for fig, _ in LANDSCAPE_FIGURES:
                 out += [
                     r"\begin{center}",
                     rf"\includegraphics[width=\textwidth]{{landscape/{name}-{fig}.png}}",

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from bntheory.claims.model import ExactEvidence, Verdict
-from bntheory.report.figures import number, tightness_figure
+from bntheory.report.figures import TIGHTNESS_FIGURE, number, tightness_figure
 from bntheory.report.files import ReportDir
 from bntheory.report.meta import provenance_markdown
 from bntheory.report.verdicts import (
     counterexample_markdown,
     display,
     group,
+    regime_label,
+    regimes_of,
     search_word,
     verdict_word,
 )
@@ -153,6 +155,8 @@ def index_markdown(
     analogues: list[dict[str, Any]] | None = None,
 ) -> str:
     """``index.md``: every claim's verdicts, the layers, the landscape, and links."""
+    columns = regimes_of(verdicts)
+    labels = [regime_label(r) for r in columns]
     out = [
         "# bntheory report: which claims about BatchNorm hold",
         "",
@@ -167,15 +171,14 @@ def index_markdown(
         "",
         "## The claims",
         "",
-        "| statement | as printed in | eps = 0 | eps > 0 | worst-case search (eps = 0; eps > 0) |",
-        "|---|---|---|---|---|",
+        f"| statement | as printed in | {' | '.join(labels)} | worst-case search "
+        f"({'; '.join(labels)}) |",
+        "|---|---|" + "---|" * len(columns) + "---|",
     ]
     for sid, entries in group(verdicts).items():
         regimes = {v.regime: v for v in entries}
-        search = "; ".join(search_word(regimes[r]) for r in ("eps=0", "eps>0") if r in regimes)
-        cells = " | ".join(
-            verdict_word(regimes[r]) if r in regimes else "—" for r in ("eps=0", "eps>0")
-        )
+        search = "; ".join(search_word(regimes[r]) for r in columns if r in regimes)
+        cells = " | ".join(verdict_word(regimes[r]) if r in regimes else "—" for r in columns)
         out.append(
             f"| [`{sid}`](theorems/{sid}.md) | {entries[0].claim.source} | {cells} | {search} |"
         )
@@ -185,7 +188,7 @@ def index_markdown(
         "(for a claim settled exactly, `lhs - rhs` of its problem). All statements with their "
         "counterexamples on "
         "one page: [verdicts.md](verdicts.md); tightness over all of them: "
-        "[figures/tightness.png](figures/tightness.png).",
+        f"[{TIGHTNESS_FIGURE}.png]({TIGHTNESS_FIGURE}.png).",
         "",
     ]
     if analogues:

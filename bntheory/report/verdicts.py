@@ -49,6 +49,16 @@ def group(verdicts: list[Verdict]) -> dict[str, list[Verdict]]:
     return out
 
 
+def regimes_of(verdicts: list[Verdict]) -> list[str]:
+    """The regimes of the records, in the order they first appear (the table's columns)."""
+    return list(dict.fromkeys(v.regime for v in verdicts))
+
+
+def regime_label(regime: str) -> str:
+    """``eps=0`` as ``eps = 0`` for a table's header."""
+    return regime.replace("=", " = ").replace(">", " > ").replace("<", " < ")
+
+
 def verdict_word(v: Verdict) -> str:
     """The verdict in words, with the re-checked violation of a refuted claim."""
     word = {"holds-under-assumptions": "holds under its assumptions"}.get(v.verdict, v.verdict)
@@ -82,8 +92,8 @@ def display(formulas: list[str]) -> list[str]:
 def counterexample_markdown(formulas: list[str]) -> list[str]:
     """A case's display formulas (exact numbers are in the JSON)."""
     return display(formulas) + [
-        "(Displayed to 6 digits; the exact float64 numbers, which replay the case, are in the "
-        "JSON.)",
+        "(The case is displayed to 6 digits and the sides to 10; the exact float64 numbers, "
+        "which replay the case, are in the JSON.)",
         "",
     ]
 

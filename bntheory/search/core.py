@@ -207,7 +207,7 @@ def search(
             eps_ratio,
             psd=needs_psd(statement),
             gamma_sign=1.0 if k % 2 == 0 else -1.0,
-            with_lam=statement.theorem == 4,
+            with_lam=statement.with_lam,
         )
         _, x, n = _run_start(statement, space, space.random(rng), objective, maxfun)
         evaluations += n

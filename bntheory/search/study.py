@@ -114,27 +114,3 @@ def _study(
                 statement, regime, Case.from_json(best.case), best.eps_ratio, seed, grid.maxfun
             )
     return {"tightness": tightness, "worst_case": worst}
-
-
-def attach(
-    verdict: dict[str, Any],
-    statement: Statement,
-    grid: StudyGrid = StudyGrid(),
-    seed: int = 0,
-    progress: Callable[[Iterable], Iterable] = lambda it: it,
-) -> dict[str, Any]:
-    """``verdict`` (a :class:`~bntheory.verify.verdicts.Verdict` as JSON) with the study's
-    ``tightness`` and ``worst_case`` added; a re-checked violation found by the search
-    settles a statement the verdict let stand as refuted, with that counterexample."""
-    verdict.update(
-        study(statement, verdict["regime"], verdict["verdict"], grid, seed=seed, progress=progress)
-    )
-    if verdict.get("refuted_by_search"):
-        w = verdict["worst_case"]
-        verdict.update(
-            verdict="refuted",
-            counterexample=w["case"],
-            violation=w["value"],
-            sides={"lhs": w["lhs"], "rhs": w["rhs"], "tolerance": w["tolerance"]},
-        )
-    return verdict

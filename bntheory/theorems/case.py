@@ -102,11 +102,11 @@ def quantities(case: Case, cross_check: bool = True) -> Quantities:
         kappa=bn.condition(x, *args)[0],
     )
     if cross_check:
-        _cross_check(q, bn, x, args)
+        check_against_references(q, bn, x, args)
     return q
 
 
-def _cross_check(q: Quantities, bn, x: Tensor, args: tuple) -> None:
+def check_against_references(q: Quantities, bn, x: Tensor, args: tuple) -> None:
     """Autograd's ``ghat^T Hhat ghat`` against the closed forms, and for small ``m`` both
     ``ghat`` and ``ghat^T Hhat ghat`` against the lambdified symbolic derivatives
     (:mod:`bntheory.verify.symbolic_ref`); AssertionError on a disagreement beyond the error

@@ -3,7 +3,7 @@ r"""The statement catalogue: every published form of Theorems 1 and 2, as data.
 Each :class:`Statement` has an id, its source, its LaTeX as printed, its two sides as
 functions of :class:`~bntheory.theorems.case.Quantities`, the relation, and its stated
 assumptions as predicates.  Nothing here says whether a statement is true: verdicts are
-discovered by :mod:`bntheory.verify.verdicts`.
+discovered by the judges of :mod:`bntheory.claims`.
 
 Notation: :math:`\langle\mathbf 1, g\rangle = \sum g_i`,
 :math:`\mu(g) = \langle\mathbf 1,g\rangle/m`, :math:`\rho = \mathrm{var}/\sigma^2`.
@@ -54,6 +54,17 @@ class Statement:
     assumptions: tuple[Assumption, ...] = field(default_factory=tuple)
     reading: str = ""  # how an ambiguous phrase was made precise
 
+    def a_priori(self, q: Quantities):
+        """The size of the left side that rounding is measured against: ``|ghat|^2`` (times
+        ``||Hhat||`` for Theorem 2, times ``lam^2`` for Theorem 4.4, whose sides are
+        ``lam^2 |ghat|^2`` and the like)."""
+        return q.ghat_bound**2 * {1: 1.0, 2: q.hhat_bound, 4: q.case.lam**2}[self.theorem]
+
+    @property
+    def with_lam(self) -> bool:
+        """Whether the statement's cases carry Theorem 4.4's input bound ``lam``."""
+        return self.theorem == 4
+
 
 # ------------------------------------------------------------------ pieces
 # Every side works on one case (vectors of shape (m,)) and on a batch of cases (shape
@@ -103,7 +114,7 @@ def _thm2_curv(q: Quantities) -> float:
 PSD_TOLERANCE = 1e-12
 
 
-def _psd(q: Quantities) -> torch.Tensor:
+def h_is_psd(q: Quantities) -> torch.Tensor:
     """``lambda_min(H) >= -tol``, decided by a Cholesky factorization of ``H + tol I`` (it exists
     iff that matrix is positive definite): a few times cheaper than the eigenvalues, batched."""
     h = q.case.H
@@ -229,7 +240,7 @@ STATEMENTS: tuple[Statement, ...] = (
         _thm2_lhs,
         lambda q: [_s(q) * q.g_H_g, -_s(q) * _g_yhat(q) * _sq(q.ghat) / (q.m * q.case.gamma)],
         assumptions=(
-            Assumption(r"$H$ positive semi-definite", _psd, expensive=True),
+            Assumption(r"$H$ positive semi-definite", h_is_psd, expensive=True),
             Assumption(
                 r"$\langle g,\hat y\rangle \ge 0$", lambda q: _g_yhat(q) >= 0, margin=_g_yhat_margin
             ),
@@ -308,7 +319,7 @@ def _bn():
 
 def needs_psd(statement: Statement) -> bool:
     """Whether ``statement`` assumes ``H`` positive semi-definite."""
-    return any(a.holds is _psd for a in statement.assumptions)
+    return any(a.holds is h_is_psd for a in statement.assumptions)
 
 
 def get_statement(sid: str) -> Statement:

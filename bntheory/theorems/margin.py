@@ -39,10 +39,7 @@ class Margin:
 def margin_terms(statement: Statement, q) -> tuple:
     """``(slack, scale, tolerance, applicable)`` as tensors: for one case or a batch."""
     lhs, rhs = statement.lhs(q), statement.rhs(q)
-    # the size of the left side that rounding is measured against: |ghat|^2 (times ||Hhat||
-    # for Theorem 2, times lam^2 for Theorem 4.4, whose sides are lam^2 |ghat|^2 and the like)
-    a_priori = q.ghat_bound**2 * {1: 1.0, 2: q.hhat_bound, 4: q.case.lam**2}[statement.theorem]
-    scale = sum(abs(t) for t in lhs + rhs) + a_priori
+    scale = sum(abs(t) for t in lhs + rhs) + statement.a_priori(q)
     diff = sum(rhs) - sum(lhs)
     slack = -abs(diff) if statement.relation == "=" else diff
     tol = relative_tolerance(torch.float64, q.kappa, q.m) * scale

@@ -15,12 +15,77 @@ from bntheory.errors import InvalidArgumentError
 from bntheory.theorems.margin import Margin
 
 
-def test_catalogue_ids_are_unique_and_ordered():
+def test_catalogue_order_and_unknown_ids():
     ids = [c.id for c in claims()]
-    assert len(ids) == len(set(ids))
     assert ids[0] == "thm1.seed" and ids.index("lemma4.5") < ids.index("ioffe2015.output-moments")
     with pytest.raises(InvalidArgumentError, match="unknown claim 'nope'"):
         get_claim("nope")
+
+
+def test_registry_refuses_duplicate_ids_and_modules_without_claims():
+    from types import SimpleNamespace
+
+    from bntheory.claims.registry import collect
+
+    lemma = get_claim("lemma4.5")
+    a = SimpleNamespace(__name__="a", CLAIMS=(lemma,))
+    b = SimpleNamespace(__name__="b", CLAIMS=(lemma,), ORDER=1)
+    assert collect([a]) == (lemma,)
+    with pytest.raises(InvalidArgumentError, match="'lemma4.5' is defined twice"):
+        collect([a, b])
+    with pytest.raises(InvalidArgumentError, match="defines no CLAIMS"):
+        collect([SimpleNamespace(__name__="empty")])
+
+
+def test_a_verdict_word_must_fit_its_evidence():
+    from bntheory.claims.model import MeasuredEvidence, SearchEvidence
+
+    info = ClaimInfo("x", "test", "", "nothing")
+    with pytest.raises(InvalidArgumentError, match="verdict 'supported'"):
+        Verdict(info, "eps=0", "supported", SearchEvidence(1, None), "search")
+    with pytest.raises(InvalidArgumentError, match="verdict 'holds'"):
+        measured = MeasuredEvidence("s", 0.0, (0, 0), 0.95, 1, "less", [0])
+        Verdict(info, "eps=0", "holds", measured, "m")
+
+
+def test_exact_judge_refuses_a_counterexample_that_does_not_recheck():
+    from bntheory.claims.exact import ExactJudge
+    from bntheory.claims.model import ExactEvidence
+
+    ev = ExactEvidence(1, 0.0, counterexample={"lhs": "2", "rhs": "1"})
+    judge = ExactJudge(lambda: ev, recheck=lambda ce: False)
+    with pytest.raises(AssertionError, match="does not re-check"):
+        Claim(ClaimInfo("x", "t", "", "p"), judge).verdict("eps=0", "quick")
+    held = ExactJudge(lambda: ExactEvidence(3, 0.1), recheck=lambda ce: True, conditional=True)
+    assert Claim(ClaimInfo("y", "t", "", "p"), held).verdict("eps=0", "quick").verdict == (
+        "holds-under-assumptions"
+    )
+
+
+def test_network_margin_sees_a_wrong_moment_beside_a_constant_channel():
+    """A constant channel (exact zeros on both sides, eps > 0) must not hide another channel's
+    wrong mean: the catalogue's own margin function is the one tested."""
+    import torch
+
+    from bntheory.claims.catalogue import ioffe2015_output_moments as mod
+
+    class Planted(mod.Network):
+        shift = 0.0
+
+        def batchnorm_inputs(self):
+            rows = [[1.0, 0.5], [1.0, -2.0], [1.0, 3.0], [1.0, 0.25]]
+            y = torch.tensor(rows, dtype=torch.float64)
+            var = y.var(dim=0, unbiased=False)
+            z = (y - y.mean(dim=0)) / torch.sqrt(var + self.eps)
+            z[:, 1] += self.shift
+            return [(y, z)]
+
+    honest = Planted((2, 2), 4, "relu", "gaussian", 0.5, 0)
+    assert not mod._margin(honest)[0].violated
+    wrong = Planted((2, 2), 4, "relu", "gaussian", 0.5, 0)
+    wrong.shift = 1e-3
+    mg, sides = mod._margin(wrong)
+    assert mg.violated and sides["channel"] == 1 and sides["quantity"] == "mean"
 
 
 def test_a_record_round_trips_through_json():

@@ -10,13 +10,13 @@ import pytest
 import torch
 from scipy.optimize import minimize
 
+from bntheory.cases.theorem import Case
 from bntheory.cli import main
 from bntheory.errors import InvalidArgumentError
 from bntheory.search import search
 from bntheory.search.core import distinct_values, rounded_case
 from bntheory.search.space import CaseSpace
 from bntheory.search.study import ATTAINED, StudyGrid, study
-from bntheory.theorems.case import Case
 from bntheory.theorems.catalogue import Statement, get_statement
 from bntheory.theorems.margin import margin
 

@@ -7,9 +7,10 @@ import json
 import pytest
 import torch
 
+from bntheory.cases.theorem import Case
 from bntheory.claims.sweep import random_batch, sweep
 from bntheory.cli import main
-from bntheory.theorems.case import Case, batch_quantities
+from bntheory.theorems.case import batch_quantities
 from bntheory.theorems.catalogue import STATEMENTS, get_statement
 from bntheory.theorems.margin import margin, margin_terms
 
@@ -44,7 +45,7 @@ def test_verify_sweep_cli(tmp_path, capsys):
 def test_psd_assumption_agrees_with_the_spectrum():
     """The Cholesky test of "H positive semi-definite" decides as the smallest eigenvalue
     does, away from the tolerance: PSD (including singular), indefinite, and nearly PSD."""
-    from bntheory.theorems.catalogue import PSD_TOLERANCE, _psd
+    from bntheory.theorems.catalogue import PSD_TOLERANCE, h_is_psd
 
     gen = torch.Generator().manual_seed(7)
     batch = random_batch(64, 16, 1e-5, gen, rank=4)  # odd cases PSD (rank 4), even indefinite
@@ -53,7 +54,7 @@ def test_psd_assumption_agrees_with_the_spectrum():
     h[2] = torch.eye(16, dtype=torch.float64)
     h[2, 0, 0] = -1e3 * PSD_TOLERANCE  # slightly indefinite, well beyond the tolerance
     batch.H = h
-    decided = _psd(batch_quantities(batch))
+    decided = h_is_psd(batch_quantities(batch))
     lam_min = torch.linalg.eigvalsh(h).amin(-1)
     size = h.abs().amax(dim=(-2, -1)).clamp(min=1.0)
     expected = lam_min >= -PSD_TOLERANCE * size

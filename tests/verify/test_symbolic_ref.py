@@ -7,8 +7,9 @@ import dataclasses
 import pytest
 import torch
 
+from bntheory.cases.theorem import Case, bn_args
 from bntheory.theorems import case as case_mod
-from bntheory.theorems.case import Case, bn_args, quantities
+from bntheory.theorems.case import quantities
 from bntheory.verify import symbolic_ref
 from bntheory.verify.symbolic_ref import SYMBOLIC_MAX_M, symbolic_quantities
 
@@ -38,14 +39,14 @@ def test_cross_check_catches_a_wrong_curvature():
     q = quantities(c)
     bn = case_mod.get_layer("batchnorm")
     x, args = c.y.reshape(-1, 1), bn_args(c)
-    case_mod._cross_check(q, bn, x, args)  # the true quantities pass
+    case_mod.check_against_references(q, bn, x, args)  # the true quantities pass
     scale = float(q.ghat_bound**2 * q.hhat_bound)
     wrong = dataclasses.replace(q, ghat_Hhat_ghat=q.ghat_Hhat_ghat + 1e-9 * scale)
     with pytest.raises(AssertionError, match="disagrees"):
-        case_mod._cross_check(wrong, bn, x, args)
+        case_mod.check_against_references(wrong, bn, x, args)
     wrong_g = dataclasses.replace(q, ghat=q.ghat + 1e-9 * float(q.ghat_bound))
     with pytest.raises(AssertionError, match="disagrees"):
-        case_mod._cross_check(wrong_g, bn, x, args)
+        case_mod.check_against_references(wrong_g, bn, x, args)
 
 
 def test_symbolic_reference_alone_catches_what_autograd_and_closed_forms_share(monkeypatch):

@@ -28,7 +28,7 @@ from bntheory.claims.search import SearchJudge
 from bntheory.errors import ZeroVarianceError
 from bntheory.norms import get_layer
 from bntheory.theorems.margin import Margin
-from bntheory.verify.errormodel import relative_tolerance
+from bntheory.verify.errormodel import ratio, relative_tolerance
 
 ORDER = 30
 
@@ -112,8 +112,10 @@ def _margin(net: Network) -> tuple[Margin, dict[str, float]]:
         )
         for what, lhs, rhs, scale in checks:
             err = (lhs - rhs).abs()
-            ratio = torch.where(scale > 0, err / (tol * scale), err * np.inf)
-            j = int(torch.nan_to_num(ratio, nan=np.inf).argmax())
+            # the share of the error model's bound used (0/0 = 0: two exact zeros agree); a
+            # NaN output is as wrong as can be
+            used = torch.nan_to_num(ratio(err, tol * scale), nan=np.inf)
+            j = int(used.argmax())
             mg = Margin(-float(err[j]), float(scale[j]), float(tol[j] * scale[j]), True)
             sides = {
                 "lhs": float(lhs[j]),
@@ -123,9 +125,8 @@ def _margin(net: Network) -> tuple[Margin, dict[str, float]]:
                 "channel": j,
                 "quantity": what,
             }
-            r = float(ratio[j]) if np.isfinite(float(ratio[j])) else np.inf
-            if worst is None or r > worst[0]:
-                worst = (r, mg, sides)
+            if worst is None or float(used[j]) > worst[0]:
+                worst = (float(used[j]), mg, sides)
     assert worst is not None
     return worst[1], worst[2]
 

@@ -7,12 +7,24 @@ control.  The optima do not depend on ``eps``, so both regimes get the same evid
 
 from __future__ import annotations
 
-from bntheory.cases.latex import lemma_formulas
+from bntheory.cases.latex import rational, rational_matrix, rational_vector
 from bntheory.claims.exact import ExactJudge
 from bntheory.claims.model import Claim, ClaimInfo, ExactEvidence
 from bntheory.theorems import lemma45
 
 ORDER = 20
+
+
+def lemma_formulas(ce: dict) -> list[str]:
+    """Lemma 4.5's exact counterexample (rationals as strings) as display formulas."""
+    return [
+        rf"X = {rational_matrix(ce['X'])},\quad t = {rational_vector(ce['t'])},\quad W_0 = "
+        rf"{rational_vector(ce['W0'])}",
+        rf"W^* = {rational_vector(ce['W_star'])},\quad w_c = {rational_vector(ce['w_c'])},\quad "
+        rf"\hat W^* = {rational_vector(ce['W_hat_star'])}",
+        rf"\|W_0 - \hat W^*\|^2 = {rational(ce['lhs'])} \approx {ce['lhs_float']:.6g}\; > \;"
+        rf"{rational(ce['rhs'])} \approx {ce['rhs_float']:.6g} = \text{{rhs}}",
+    ]
 
 
 def settle() -> ExactEvidence:
@@ -27,6 +39,7 @@ def settle() -> ExactEvidence:
         violation=None if not ce else ce["lhs_float"] - ce["rhs_float"],
         counterexample_latex=lemma_formulas(ce) if ce else [],
         control={k: centered[k] for k in ("problems", "violated", "max_slack")},
+        control_name="centered_inputs",
         control_text=r"centered inputs ($\mathbf 1^\top X = 0$, so $w_c = W^*$)",
         regime_free=True,
         method="random integer problems solved exactly (SymPy rationals)",
@@ -55,6 +68,6 @@ CLAIMS = (
                 "needs the BatchNorm optima to contain the ray through the standard optimum.",
             ),
         ),
-        ExactJudge(settle, recheck),
+        ExactJudge(settle, recheck, conditional=True),
     ),
 )
