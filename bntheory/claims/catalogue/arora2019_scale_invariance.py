@@ -59,7 +59,7 @@ GROUPS = {
     "layernorm": "the whole weight matrix",
     "rmsnorm": "the whole weight matrix",
 }
-SOURCE = "Arora, Li & Lyu (ICLR 2019), Lemma 2.4 and the norm-growth identity of Section 2"
+SOURCE = "Arora, Li & Lyu (ICLR 2019, arXiv 1812.03981), scale-invariant parameters"
 
 
 @dataclass(frozen=True)
@@ -219,9 +219,19 @@ def invariance_margin(p: Problem, corrected: bool = False):
     inner = q.grad @ q.w
     target = q.correction if corrected else torch.zeros(())
     checks = [
-        ("<grad F(w), w>", inner, target, q.grad_bound * wn + float(q.correction_scale)),
-        ("grad F(cw) = grad F(w)/c", q.grad_c, q.grad / c, 2 * q.grad_bound / c),
-        ("Hess F(cw) v = Hess F(w) v / c^2", q.hvp_c, q.hvp / c**2, 2 * q.hvp_bound / c**2),
+        (
+            r"\langle\nabla F(w), w\rangle",
+            inner,
+            target,
+            q.grad_bound * wn + float(q.correction_scale),
+        ),
+        (r"\nabla F(cw)\ \text{vs}\ \nabla F(w)/c", q.grad_c, q.grad / c, 2 * q.grad_bound / c),
+        (
+            r"\nabla^2F(cw)v\ \text{vs}\ \nabla^2F(w)v/c^2",
+            q.hvp_c,
+            q.hvp / c**2,
+            2 * q.hvp_bound / c**2,
+        ),
     ]
     if corrected:  # the other two are not corrected: judge the inner product alone
         checks = checks[:1]
@@ -241,7 +251,7 @@ def growth_margin(p: Problem, corrected: bool = False):
         rhs = rhs - 2 * p.eta * q.correction
     wn = float(torch.linalg.vector_norm(q.w))
     scale = wn**2 + 2 * p.eta * q.grad_bound * wn + (p.eta * q.grad_bound) ** 2
-    return _worst([("|w'|^2", lhs, rhs, scale)], q.tol)
+    return _worst([(r"\|w - \eta\nabla F(w)\|^2", lhs, rhs, scale)], q.tol)
 
 
 @dataclass(frozen=True)
@@ -297,7 +307,7 @@ class ProblemSpace:
         ]
         if sides:
             out.append(
-                rf"\text{{{sides['identity']}:}}\ \|\text{{lhs}}\| = {number(sides['lhs'], 10)},"
+                rf"{sides['identity']}:\ \|\text{{lhs}}\| = {number(sides['lhs'], 10)},"
                 rf"\ \|\text{{rhs}}\| = {number(sides['rhs'], 10)},"
                 rf"\quad \text{{rounding allows}}\ {number(sides['tolerance'], 3)}"
             )
