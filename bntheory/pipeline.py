@@ -221,6 +221,7 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     from bntheory.report.figures import TIGHTNESS_FIGURE
     from bntheory.report.landscape import FIGURES
     from bntheory.report.layers import FIGURE as LAYER_FIGURE
+    from bntheory.report.measured import grid_names
     from bntheory.report.theorems import claim_files
 
     owned = list(LAYER_FILES) + [f"{LAYER_FIGURE}.{ext}" for ext in ("png", "svg")]
@@ -231,7 +232,8 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     owned += list(REPORT_VERDICT_FILES.values())
     owned += [f"{TIGHTNESS_FIGURE}.{ext}" for ext in ("png", "svg")] + ["index.md", "bntheory.tex"]
     for c in claims():
-        owned += claim_files(c.id, c.studied)
+        owned += claim_files(c.id, c.studied, c.judge.kind == "measured")
+    owned += [f"tables/{t}.md" for t in grid_names(c.info for c in claims())]
     for name in plan.presets:
         owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
         owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
@@ -297,14 +299,14 @@ def run_preset(
     """Train every (norm, lr) run of a preset under ``out_runs``; the preset's description,
     the runs and their summaries.  ``progress_steps(cfg)`` gives each run's step callback and
     a function that closes its bar."""
+    from bntheory.landscape.models import check_model_norm
     from bntheory.landscape.presets import get_preset
     from bntheory.landscape.summary import run_summary
     from bntheory.landscape.train import train
-    from bntheory.nn import check_norm
 
     preset = get_preset(name)
     for n in norms or ():
-        check_norm(n)  # before any data is loaded
+        check_model_norm(n)  # before any data is loaded
     data = preset.load(seed, data_dir)
     runs = []
     for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
@@ -396,7 +398,7 @@ def report(
     from bntheory.report.derivations import proofs_json, write_derivations
     from bntheory.report.figures import TIGHTNESS_FIGURE
     from bntheory.report.tex import document
-    from bntheory.report.theorems import index_markdown, write_theorem_pages
+    from bntheory.report.theorems import index_markdown, write_grid_tables, write_theorem_pages
     from bntheory.report.verdicts import write_verdicts
     from bntheory.symbolic import catalogue
 
@@ -424,6 +426,7 @@ def report(
         **REPORT_VERDICT_FILES,
     )
     written += write_theorem_pages(out, verdicts, meta)
+    written += write_grid_tables(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
     out.write(
         "bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues)

@@ -5,8 +5,14 @@ initialization, ...).  The estimate is their mean and the interval a ``level`` b
 interval over seeds (``scipy.stats.bootstrap``, BCa).  With ``alternative = "less"`` the
 claim is that the statistic lies below ``threshold``: it is ``supported`` when the whole
 interval does, ``contradicted`` when the whole interval lies at or above it, and
-``inconclusive`` otherwise (``"greater"`` mirrors this).  Paired comparisons between two
-normalizations are a statistic too: the per-seed difference.
+``inconclusive`` otherwise (``"greater"`` mirrors this).  With ``alternative = "within"``
+the claim is that the statistic equals ``threshold`` up to ``band = (lo, hi)``: ``supported``
+when the interval lies inside the band, ``contradicted`` when it lies wholly outside, and
+``inconclusive`` when it straddles an edge.  Paired comparisons between two normalizations
+are a statistic too: the per-seed difference.
+
+``measure`` may return ``(value, details)``; ``summarize(regime, samples, [details per
+seed])`` then gives the record's ``details`` (named numbers, a figure's data).
 """
 
 from __future__ import annotations
@@ -43,8 +49,20 @@ def interval(samples: list[float], level: float, seed: int = 0) -> tuple[float, 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def decide(lo: float, hi: float, threshold: float, alternative: str) -> str:
+def decide(
+    lo: float,
+    hi: float,
+    threshold: float,
+    alternative: str,
+    band: tuple[float, float] | None = None,
+) -> str:
     """``supported``, ``contradicted`` or ``inconclusive`` for an interval and a claim."""
+    if alternative == "within":
+        if band is None or not band[0] < band[1]:
+            raise InvalidArgumentError(f"alternative 'within' needs a band lo < hi, got {band}")
+        if band[0] < lo and hi < band[1]:
+            return "supported"
+        return "contradicted" if hi <= band[0] or lo >= band[1] else "inconclusive"
     if alternative == "less":
         return (
             "supported" if hi < threshold else "contradicted" if lo >= threshold else "inconclusive"
@@ -53,7 +71,9 @@ def decide(lo: float, hi: float, threshold: float, alternative: str) -> str:
         return (
             "supported" if lo > threshold else "contradicted" if hi <= threshold else "inconclusive"
         )
-    raise InvalidArgumentError(f"alternative must be 'less' or 'greater', got {alternative!r}")
+    raise InvalidArgumentError(
+        f"alternative must be 'less', 'greater' or 'within', got {alternative!r}"
+    )
 
 
 @dataclass(frozen=True)
@@ -61,11 +81,23 @@ class MeasuredJudge:
     """Judge a claim by a statistic measured over seeds (see the module docstring)."""
 
     statistic: str
-    measure: Callable[[int, str], float]
+    measure: Callable[[int, str], float | tuple[float, dict]]
     threshold: float
     alternative: str = "less"
     level: float = 0.95
+    band: tuple[float, float] | None = None
+    summarize: Callable[[str, list[float], list[dict]], dict] | None = None
+    seeds: dict[str, int] | None = None  # seeds per profile, when not SEEDS
+    per_regime: Callable[[str], tuple[str, float, tuple[float, float] | None]] | None = None
     kind: str = "measured"
+
+    def claimed(self, regime: str) -> tuple[str, float, tuple[float, float] | None]:
+        """``(alternative, threshold, band)`` in ``regime``: ``per_regime``'s where the claim
+        differs between regimes (a predicted constant, a reading), else the judge's own."""
+        if self.per_regime is None:
+            return self.alternative, self.threshold, self.band
+        alternative, threshold, band = self.per_regime(regime)
+        return alternative, float(threshold), band
 
     def recheck(self, counterexample: dict) -> bool:
         """A measured claim has no counterexample to replay."""
@@ -73,16 +105,24 @@ class MeasuredJudge:
 
     def judge(self, claim: Claim, regime: str, profile: str) -> Verdict:
         """Measure every seed of the budget and decide at the interval's level."""
-        samples = [float(self.measure(seed, regime)) for seed in range(SEEDS[profile])]
+        samples, per_seed = [], []
+        for seed in range((self.seeds or SEEDS)[profile]):
+            out = self.measure(seed, regime)
+            value, extra = out if isinstance(out, tuple) else (out, {})
+            samples.append(float(value))
+            per_seed.append(extra)
         lo, hi = interval(samples, self.level)
+        alternative, threshold, band = self.claimed(regime)
         ev = MeasuredEvidence(
             statistic=self.statistic,
             estimate=float(np.mean(samples)),
             interval=(lo, hi),
             level=self.level,
-            threshold=self.threshold,
-            alternative=self.alternative,
+            threshold=threshold,
+            alternative=alternative,
             samples=samples,
+            band=band,
+            details=self.summarize(regime, samples, per_seed) if self.summarize else {},
         )
-        word = decide(lo, hi, self.threshold, self.alternative)
+        word = decide(lo, hi, threshold, alternative, band)
         return Verdict(claim.info, regime, word, ev, self.kind, {"profile": profile})

@@ -39,7 +39,12 @@ class ClaimInfo:
     ``exact_form`` names the claim that gives the exact value this one bounds (its page shows
     that claim's statement), ``derivation`` the page of ``reports/derivations/`` that derives
     it, ``notes`` paragraphs (Markdown) for the claim's page, and ``title`` the heading of its
-    own section where its evidence gets one (an exact problem).
+    own section where its evidence gets one (an exact problem).  ``paper`` is the short key of
+    the publication (``santurkar2018``, ``arora2019``, ...): the index lists the claims of
+    ``santurkar2018`` in its first table and every other in "claims beyond Santurkar et al.".
+    ``grid`` places the claim in a comparison table, ``(table, row, column)``, and
+    ``published`` is what that table's source prints for the cell (``None``: no published
+    entry): the report writes ``tables/<table>.md`` with the verdicts beside it.
     """
 
     id: str
@@ -52,13 +57,26 @@ class ClaimInfo:
     exact_form: str | None = None
     derivation: str | None = None
     notes: tuple[str, ...] = ()
+    paper: str = ""
+    grid: tuple[str, str, str] | None = None
+    published: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The description as JSON (lists for tuples)."""
         out = asdict(self)
         out["assumptions"] = list(self.assumptions)
         out["notes"] = list(self.notes)
+        out["grid"] = None if self.grid is None else list(self.grid)
         return out
+
+    @staticmethod
+    def from_json(d: dict[str, Any]) -> ClaimInfo:
+        """The description of :meth:`to_json`'s output."""
+        info = dict(d)
+        info["assumptions"], info["notes"] = tuple(info["assumptions"]), tuple(info["notes"])
+        if info.get("grid") is not None:
+            info["grid"] = tuple(info["grid"])
+        return ClaimInfo(**info)
 
 
 class Judge(Protocol):
@@ -158,7 +176,11 @@ class ExactEvidence:
 @dataclass
 class MeasuredEvidence:
     """A statistic measured over seeds: its estimate, the ``level`` confidence interval
-    (bootstrap over seeds), the effect size it is compared with, and the samples."""
+    (bootstrap over seeds), the value it is compared with (``threshold``; for
+    ``alternative = "within"`` the claimed value, with the ``band`` the claim allows around
+    it), and the samples.  ``details`` holds what the claim's page shows beside the verdict:
+    named numbers (a predicted constant, ...) and, under ``"plot"``, the data of its figure
+    (``{"kind": "histogram" | "heatmap" | "curves", ...}``, drawn by the report)."""
 
     statistic: str
     estimate: float
@@ -168,6 +190,8 @@ class MeasuredEvidence:
     alternative: str
     samples: list[float]
     method: str = "scipy.stats.bootstrap (BCa) over seeds"
+    band: tuple[float, float] | None = None
+    details: dict = field(default_factory=dict)
 
     @property
     def examples(self) -> int:
@@ -211,6 +235,8 @@ class Verdict:
         evidence = asdict(self.evidence)
         if isinstance(self.evidence, MeasuredEvidence):
             evidence["interval"] = list(self.evidence.interval)
+            if self.evidence.band is not None:
+                evidence["band"] = list(self.evidence.band)
         return {
             "id": self.id,
             "regime": self.regime,
@@ -229,10 +255,10 @@ class Verdict:
         evidence = dict(d["evidence"])
         if d["evidence_kind"] == "MeasuredEvidence":
             evidence["interval"] = tuple(evidence["interval"])
-        info = dict(d["claim"])
-        info["assumptions"], info["notes"] = tuple(info["assumptions"]), tuple(info["notes"])
+            if evidence.get("band") is not None:
+                evidence["band"] = tuple(evidence["band"])
         return Verdict(
-            claim=ClaimInfo(**info),
+            claim=ClaimInfo.from_json(d["claim"]),
             regime=d["regime"],
             verdict=d["verdict"],
             evidence=kinds[d["evidence_kind"]](**evidence),
@@ -281,5 +307,6 @@ class Verdict:
                 "interval": list(ev.interval),
                 "level": ev.level,
                 "threshold": ev.threshold,
+                "band": None if ev.band is None else list(ev.band),
             }
         return out

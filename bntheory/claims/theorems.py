@@ -89,6 +89,7 @@ def statement_claim(statement: Statement, **info) -> Claim:
         case_space=ChannelSpace(with_lam=statement.with_lam).description,
         reading=statement.reading,
         assumptions=tuple(a.text for a in statement.assumptions),
+        paper="santurkar2018",
         **info,
     )
     return Claim(description, StatementJudge(statement))

@@ -4,6 +4,17 @@ Every linear/conv layer is followed by a :class:`bntheory.nn.Norm` (``"none"`` f
 standard network).  Weights use Glorot (Xavier) uniform initialization, as the paper's
 protocol prescribes; biases start at zero.  :func:`weight_layers` lists the layers whose
 weights the internal-covariate-shift probe follows, in forward order.
+
+``norm`` may also name a registered weight parametrization
+(:mod:`bntheory.norms.parametrizations`; ``"weightnorm"``, Salimans & Kingma 2016): the
+network then has no activation normalization (its Norm modules are ``"none"``, the identity,
+so module names and the activation probes' hooks are those of the standard network), and the
+weight of every *hidden* Linear/Conv2d layer -- exactly the layers a Norm follows -- is
+reparametrized after the Glorot initialization (weight normalization starts at
+:math:`g = \|w\|`, :math:`v = w`, so the initial network computes what the standard one
+does).  The output layer (the classifier; the DLN's last map) is *not* normalized, as no
+normalization layer follows it in the other networks either.  :func:`check_model_norm` and
+:func:`model_norm_names` give the names the models accept.
 """
 
 from __future__ import annotations
@@ -12,11 +23,44 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from bntheory.errors import InvalidArgumentError
-from bntheory.nn import Norm
+from bntheory.errors import InvalidArgumentError, UnknownLayerError
+from bntheory.nn import Norm, norm_names
 
 #: The paper's CIFAR-10 VGG (VGG-11 configuration: channels, and "M" for 2x2 max-pooling).
 VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+
+
+def model_norm_names() -> list[str]:
+    """Every ``norm`` the models accept: the :class:`~bntheory.nn.Norm` names (``none`` and the
+    registered layers) and the registered weight parametrizations (``weightnorm``)."""
+    from bntheory.norms.parametrizations import parametrizations
+
+    return [*norm_names(), *(p for p in parametrizations() if p not in norm_names())]
+
+
+def check_model_norm(name: str) -> None:
+    """Raise :class:`UnknownLayerError` (listing every accepted name) unless the models accept
+    ``name``."""
+    known = model_norm_names()
+    if name not in known:
+        raise UnknownLayerError(f"unknown normalization {name!r}; known: {', '.join(known)}")
+
+
+def _split_norm(norm: str):
+    """``(activation norm, weight parametrization or None)`` of a model's ``norm`` name."""
+    from bntheory.norms.parametrizations import get_parametrization, parametrizations
+
+    check_model_norm(norm)
+    if norm in parametrizations() and norm not in norm_names():
+        return "none", get_parametrization(norm)
+    return norm, None
+
+
+def _parametrize(layers: Sequence[nn.Module], parametrization) -> None:
+    """Apply ``parametrization`` to the weight of each of ``layers`` (after initialization)."""
+    if parametrization is not None:
+        for layer in layers:
+            parametrization(layer, "weight")
 
 
 def glorot_(module: nn.Module) -> None:
@@ -29,20 +73,25 @@ def glorot_(module: nn.Module) -> None:
 
 
 class MLP(nn.Module):
-    """Flatten, then ``[Linear -> Norm -> ReLU] * len(hidden)``, then a Linear classifier."""
+    """Flatten, then ``[Linear -> Norm -> ReLU] * len(hidden)``, then a Linear classifier
+    (``norm="weightnorm"``: every hidden Linear weight-normalized, no Norm; see the module)."""
 
     def __init__(
         self, in_features: int, hidden: Sequence[int], out_features: int, norm: str = "none"
     ):
         super().__init__()
+        act, parametrization = _split_norm(norm)
         layers: list[nn.Module] = [nn.Flatten()]
+        hidden_layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
-            layers += [nn.Linear(width, h), Norm(norm, h), nn.ReLU()]
+            hidden_layers.append(nn.Linear(width, h))
+            layers += [hidden_layers[-1], Norm(act, h), nn.ReLU()]
             width = h
         layers.append(nn.Linear(width, out_features))
         self.net = nn.Sequential(*layers)
         glorot_(self)
+        _parametrize(hidden_layers, parametrization)
 
     def forward(self, x: Tensor) -> Tensor:
         """The logits of the inputs ``x`` (any shape ``(N, *)`` with ``in_features`` values)."""
@@ -51,7 +100,8 @@ class MLP(nn.Module):
 
 class VGG(nn.Module):
     """``cfg``: channel counts and ``"M"`` (max-pool); each conv is 3x3 -> Norm -> ReLU; the
-    classifier is one Linear on the flattened features."""
+    classifier is one Linear on the flattened features (``norm="weightnorm"``: every conv
+    weight-normalized, one gain per output channel, no Norm; the classifier is not)."""
 
     def __init__(
         self,
@@ -62,7 +112,9 @@ class VGG(nn.Module):
         norm: str = "none",
     ):
         super().__init__()
+        act, parametrization = _split_norm(norm)
         layers: list[nn.Module] = []
+        convs: list[nn.Module] = []
         c, size = in_channels, image_size
         for v in cfg:
             if v == "M":
@@ -73,11 +125,13 @@ class VGG(nn.Module):
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
             else:
-                layers += [nn.Conv2d(c, int(v), 3, padding=1), Norm(norm, int(v)), nn.ReLU()]
+                convs.append(nn.Conv2d(c, int(v), 3, padding=1))
+                layers += [convs[-1], Norm(act, int(v)), nn.ReLU()]
                 c = int(v)
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(c * size * size, num_classes)
         glorot_(self)
+        _parametrize(convs, parametrization)
 
     def forward(self, x: Tensor) -> Tensor:
         """The logits of the images ``x`` of shape ``(N, in_channels, image_size, image_size)``."""
@@ -86,17 +140,22 @@ class VGG(nn.Module):
 
 class DeepLinear(nn.Module):
     r"""The paper's deep linear network: ``depth`` bias-free ``dim x dim`` linear maps (a Norm
-    after each but the last), loss :math:`\|W_1\cdots W_{depth}x - Ax\|^2`."""
+    after each but the last), loss :math:`\|W_1\cdots W_{depth}x - Ax\|^2`
+    (``norm="weightnorm"``: every map but the last weight-normalized, no Norm)."""
 
     def __init__(self, dim: int = 10, depth: int = 25, norm: str = "none"):
         super().__init__()
+        act, parametrization = _split_norm(norm)
         layers: list[nn.Module] = []
+        hidden_layers: list[nn.Module] = []
         for i in range(depth):
             layers.append(nn.Linear(dim, dim, bias=False))
             if i < depth - 1:
-                layers.append(Norm(norm, dim))
+                hidden_layers.append(layers[-1])
+                layers.append(Norm(act, dim))
         self.net = nn.Sequential(*layers)
         glorot_(self)
+        _parametrize(hidden_layers, parametrization)
 
     def forward(self, x: Tensor) -> Tensor:
         r"""The output for ``x: (N, dim)``; :math:`W_1\cdots W_{depth}x` when ``norm="none"``."""
@@ -104,12 +163,26 @@ class DeepLinear(nn.Module):
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
-    """``(name, weight)`` of every Linear/Conv layer, in forward (registration) order."""
-    return [
-        (f"{name}.weight", m.weight)
-        for name, m in model.named_modules()
-        if isinstance(m, (nn.Linear, nn.Conv2d))
-    ]
+    """``(name, weight)`` of every Linear/Conv layer, in forward (registration) order.
+
+    For a layer whose weight is parametrized (``weightnorm``) the weight is computed, not a
+    parameter: the layer's entry is then the tensor its parametrization trains in the
+    weight's place (weight normalization's direction :math:`v`,
+    ``<name>.parametrizations.weight.original1``; ``original`` for a parametrization of one
+    tensor).  Its gain :math:`g` (``original0``) and the layer's bias are registered before
+    it, so "every parameter before the layer" of the covariate-shift probe includes them.
+    """
+    out = []
+    for name, m in model.named_modules():
+        if not isinstance(m, (nn.Linear, nn.Conv2d)):
+            continue
+        plist = getattr(getattr(m, "parametrizations", None), "weight", None)
+        if plist is None:
+            out.append((f"{name}.weight", m.weight))
+            continue
+        key = "original1" if hasattr(plist, "original1") else "original"
+        out.append((f"{name}.parametrizations.weight.{key}", getattr(plist, key)))
+    return out
 
 
 def loss_fn(model_kind: str):
@@ -132,7 +205,9 @@ def build(
     cfg: Sequence[int | str] = (16, "M", 32, "M"),
     depth: int = 25,
 ) -> nn.Module:
-    """A model of ``kind`` (``mlp``, ``vgg`` or ``dln``) for inputs of ``input_shape``."""
+    """A model of ``kind`` (``mlp``, ``vgg`` or ``dln``) for inputs of ``input_shape``, with the
+    normalization ``norm`` (a :class:`~bntheory.nn.Norm` name or a weight parametrization:
+    :func:`model_norm_names`; an unknown name raises :class:`UnknownLayerError`)."""
     if kind == "mlp":
         n = 1
         for s in input_shape:

@@ -7,6 +7,12 @@ from bntheory.norms.instancenorm import InstanceNorm
 from bntheory.norms.layernorm import LayerNorm
 from bntheory.norms.lpbatchnorm import LpBatchNorm
 from bntheory.norms.noisybatchnorm import NoisyBatchNorm
+from bntheory.norms.parametrizations import (
+    get_parametrization,
+    parametrizations,
+    register_parametrization,
+    weightnorm_forward,
+)
 from bntheory.norms.registry import get_layer, layer_names, register_layer, unregister_layer
 from bntheory.norms.rmsnorm import RMSNorm
 
@@ -37,4 +43,8 @@ __all__ = [
     "layer_names",
     "register_layer",
     "unregister_layer",
+    "get_parametrization",
+    "parametrizations",
+    "register_parametrization",
+    "weightnorm_forward",
 ]

@@ -11,11 +11,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bntheory.claims.model import ExactEvidence, Verdict
+from bntheory.claims.model import ExactEvidence, MeasuredEvidence, Verdict
 from bntheory.report.figures import TIGHTNESS_FIGURE, number
 from bntheory.report.landscape import FIGURES as LANDSCAPE_FIGURES
 from bntheory.report.layers import FIGURE as LAYER_FIGURE
-from bntheory.report.verdicts import group, regime_label, regimes_of, search_word, verdict_word
+from bntheory.report.verdicts import (
+    group,
+    regime_label,
+    regimes_of,
+    search_word,
+    split,
+    verdict_word,
+)
 
 _SPECIAL = {
     "\\": r"\textbackslash{}",
@@ -155,7 +162,8 @@ def document(
     analogues: list[dict[str, Any]] | None = None,
 ) -> str:
     """The whole report as one LaTeX document."""
-    columns = regimes_of(verdicts)
+    main, beyond = split(verdicts)
+    columns = regimes_of(main)
     out = [
         r"\documentclass[10pt]{article}",
         r"\usepackage[margin=2cm]{geometry}",
@@ -185,14 +193,24 @@ def document(
         + " & ".join(_regime_math(c) for c in columns)
         + r" & worst-case search \\ \midrule",
     ]
-    by_id = group(verdicts)
-    for sid, entries in by_id.items():
+    for sid, entries in group(main).items():
         r = {v.regime: v for v in entries}
         search = "; ".join(search_word(r[k]) for k in columns if k in r)
         cells = " & ".join(text(verdict_word(r[k])) if k in r else "--" for k in columns)
         out.append(f"{_code(sid)} & {cells} & {text(search)} \\\\")
+    out += [r"\bottomrule\end{tabular}\end{center}"]
+    if beyond:
+        out += [
+            r"\subsection*{Claims beyond Santurkar et al.}",
+            r"\begin{center}\small\begin{tabular}{lp{0.62\textwidth}}\toprule",
+            r"claim & verdicts \\ \midrule",
+        ]
+        for sid, entries in group(beyond).items():
+            cells = "; ".join(f"{v.regime}: {verdict_word(v)}" for v in entries)
+            out.append(f"{_code(sid)} & {text(cells)} \\\\")
+        out += [r"\bottomrule\end{tabular}\end{center}"]
+    by_id = group(verdicts)
     out += [
-        r"\bottomrule\end{tabular}\end{center}",
         r"\begin{center}",
         rf"\includegraphics[width=\textwidth]{{{TIGHTNESS_FIGURE}.png}}",
         r"\end{center}",
@@ -219,7 +237,13 @@ def document(
                 + text(verdict_word(v))
                 + "}"
                 + text(
-                    f" after {v.evidence.examples} examples; worst-case search: {search_word(v)}."
+                    f" after {v.evidence.examples} "
+                    + ("seeds." if isinstance(v.evidence, MeasuredEvidence) else "examples; ")
+                    + (
+                        ""
+                        if isinstance(v.evidence, MeasuredEvidence)
+                        else f"worst-case search: {search_word(v)}."
+                    )
                 )
                 + r"\par"
             )

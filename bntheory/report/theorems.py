@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from bntheory.claims.model import ExactEvidence, Verdict
+from bntheory.claims.model import ExactEvidence, MeasuredEvidence, Verdict
 from bntheory.report.figures import TIGHTNESS_FIGURE, number, tightness_figure
 from bntheory.report.files import ReportDir
+from bntheory.report.measured import details_markdown, grid_names, measured_figure, measured_rows
 from bntheory.report.meta import provenance_markdown
 from bntheory.report.verdicts import (
+    beyond_rows,
     counterexample_markdown,
     display,
     group,
     regime_label,
     regimes_of,
     search_word,
+    split,
     verdict_word,
 )
 
@@ -71,7 +74,11 @@ def _evidence(v: Verdict, shown: set[str]) -> list[str]:
 
 
 def statement_page(
-    entries: list[Verdict], by_id: dict[str, list[Verdict]], figure: str | None, meta: dict
+    entries: list[Verdict],
+    by_id: dict[str, list[Verdict]],
+    figure: str | None,
+    meta: dict,
+    measured: str | None = None,
 ) -> str:
     """The page of one claim from its records (one per regime)."""
     first = entries[0]
@@ -94,18 +101,30 @@ def statement_page(
     out += _exact_form(first, by_id)
     for note in info.notes:
         out += [note, ""]
-    out += [
-        "## Verdict",
-        "",
-        "| regime | verdict | examples | max slack | worst-case search |",
-        "|---|---|---|---|---|",
-    ]
-    for v in entries:
-        out.append(
-            f"| {v.regime} | **{verdict_word(v)}** | {v.evidence.examples} | "
-            f"{number(getattr(v.evidence, 'max_slack', None))} | {search_word(v)} |"
-        )
-    out.append("")
+    if info.grid is not None:
+        published = info.published or "no published entry"
+        out += [
+            f"Published: *{published}* (comparison table "
+            f"[{info.grid[0]}](../tables/{info.grid[0]}.md)).",
+            "",
+        ]
+    out += ["## Verdict", ""]
+    if all(isinstance(v.evidence, MeasuredEvidence) for v in entries):
+        out += measured_rows(entries)
+        if measured:
+            out += [f"![{info.id}]({measured})", "", f"(`{measured}`, also as SVG.)", ""]
+        out += details_markdown(entries)
+    else:
+        out += [
+            "| regime | verdict | examples | max slack | worst-case search |",
+            "|---|---|---|---|---|",
+        ]
+        for v in entries:
+            out.append(
+                f"| {v.regime} | **{verdict_word(v)}** | {v.evidence.examples} | "
+                f"{number(getattr(v.evidence, 'max_slack', None))} | {search_word(v)} |"
+            )
+        out.append("")
     shown: set[str] = set()
     for v in entries:
         out += _evidence(v, shown)
@@ -123,11 +142,12 @@ def statement_page(
     return "\n".join(out) + "\n"
 
 
-def claim_files(claim_id: str, studied: bool) -> list[str]:
+def claim_files(claim_id: str, studied: bool, measured: bool = False) -> list[str]:
     """The files a claim's page may write, relative to the report's root."""
     page = [f"theorems/{claim_id}.md"]
+    page += [f"theorems/{claim_id}-tightness.{ext}" for ext in ("png", "svg")] if studied else []
     return page + (
-        [f"theorems/{claim_id}-tightness.{ext}" for ext in ("png", "svg")] if studied else []
+        [f"theorems/{claim_id}-measured.{ext}" for ext in ("png", "svg")] if measured else []
     )
 
 
@@ -143,7 +163,14 @@ def write_theorem_pages(out: ReportDir, verdicts: list[Verdict], meta: dict) -> 
                 out.write(f"theorems/{sid}-tightness.{ext}", data)
                 written.append(f"theorems/{sid}-tightness.{ext}")
             figure = f"{sid}-tightness.png"
-        out.write(f"theorems/{sid}.md", statement_page(entries, by_id, figure, meta))
+        measured = None
+        plot = measured_figure(entries)
+        if plot is not None:
+            for ext, data in zip(("png", "svg"), plot):
+                out.write(f"theorems/{sid}-measured.{ext}", data)
+                written.append(f"theorems/{sid}-measured.{ext}")
+            measured = f"{sid}-measured.png"
+        out.write(f"theorems/{sid}.md", statement_page(entries, by_id, figure, meta, measured))
         written.append(f"theorems/{sid}.md")
     return written
 
@@ -155,6 +182,7 @@ def index_markdown(
     analogues: list[dict[str, Any]] | None = None,
 ) -> str:
     """``index.md``: every claim's verdicts, the layers, the landscape, and links."""
+    verdicts, beyond = split(verdicts)
     columns = regimes_of(verdicts)
     labels = [regime_label(r) for r in columns]
     out = [
@@ -191,6 +219,25 @@ def index_markdown(
         f"[{TIGHTNESS_FIGURE}.png]({TIGHTNESS_FIGURE}.png).",
         "",
     ]
+    if beyond:
+        tables = grid_names(v.claim for v in beyond)
+        out += [
+            "## Claims beyond Santurkar et al.",
+            "",
+            "Each over a case space of its own (`bntheory/claims/catalogue/`): exact claims "
+            "judged by search (*holds*/*refuted*), measured ones by a 95 % bootstrap interval "
+            "over seeds (*supported*/*contradicted*/*inconclusive*, the estimate and interval in "
+            "brackets).",
+            "",
+        ]
+        out += beyond_rows(beyond) + [""]
+        if tables:
+            out += [
+                "Comparison tables against the published ones: "
+                + ", ".join(f"[{t}](tables/{t}.md)" for t in tables)
+                + ".",
+                "",
+            ]
     if analogues:
         from bntheory.report.layers import analogue_rows
 
@@ -238,3 +285,14 @@ def index_markdown(
         "",
     ]
     return "\n".join(out) + "\n"
+
+
+def write_grid_tables(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str]:
+    """Every comparison table ``tables/<name>.md`` the claims place themselves in."""
+    from bntheory.report.measured import grid_markdown
+
+    written = []
+    for name in grid_names(v.claim for v in verdicts):
+        out.write(f"tables/{name}.md", grid_markdown(name, verdicts, provenance_markdown(meta)))
+        written.append(f"tables/{name}.md")
+    return written

@@ -49,6 +49,26 @@ def group(verdicts: list[Verdict]) -> dict[str, list[Verdict]]:
     return out
 
 
+#: The publication whose claims the index's first table holds.
+SUBJECT = "santurkar2018"
+
+
+def split(verdicts: list[Verdict]) -> tuple[list[Verdict], list[Verdict]]:
+    """The records of the subject's claims and those of every other publication."""
+    main = [v for v in verdicts if v.claim.paper == SUBJECT]
+    return main, [v for v in verdicts if v.claim.paper != SUBJECT]
+
+
+def beyond_rows(verdicts: list[Verdict], link: str = "theorems/") -> list[str]:
+    """The table "claims beyond Santurkar et al.": one row per claim, its verdict per regime
+    (a measured one with its estimate and interval)."""
+    out = ["| claim | source | verdicts |", "|---|---|---|"]
+    for sid, entries in group(verdicts).items():
+        cells = "; ".join(f"{regime_label(v.regime)}: {verdict_word(v)}" for v in entries)
+        out.append(f"| [`{sid}`]({link}{sid}.md) | {entries[0].claim.source} | {cells} |")
+    return out
+
+
 def regimes_of(verdicts: list[Verdict]) -> list[str]:
     """The regimes of the records, in the order they first appear (the table's columns)."""
     return list(dict.fromkeys(v.regime for v in verdicts))

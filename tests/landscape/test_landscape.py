@@ -268,3 +268,12 @@ def test_landscape_cli_smoke(tmp_path, capsys):
     typo = ["landscape", "--preset", "smoke", "--norm", "batchnrom", "--out", str(tmp_path / "x")]
     assert main(typo) == 2
     assert main(["landscape", "--preset", "cifar10-vgg", "--out", str(tmp_path / "c")]) == 2
+
+
+def test_landscape_command_runs_weight_normalization(tmp_path):
+    """``weightnorm`` is a registered parametrization: the landscape command accepts it."""
+    out = tmp_path / "wn"
+    assert main(["landscape", "--preset", "smoke", "--norm", "weightnorm", "--out", str(out)]) == 0
+    doc = json.loads((out / "smoke.json").read_text())
+    assert [s["norm"] for s in doc["summaries"]] == ["weightnorm"]
+    assert all(math.isfinite(s["loss_variation"]) for s in doc["summaries"])

@@ -336,6 +336,7 @@ def _claims(layer: str) -> tuple[Claim, ...]:
             title=f"Scale invariance before {layer}",
             exact_form=f"arora2019.scale-invariance-exact.{layer}",
             derivation="scale-invariance.md",
+            paper="arora2019",
         )
 
     def judge(fn, corrected=False):

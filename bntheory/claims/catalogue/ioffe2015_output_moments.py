@@ -203,6 +203,7 @@ CLAIMS = (
             ),
             assumptions=(r"$\mathrm{var}(y_j) > 0$ for every channel when $\varepsilon = 0$",),
             title="BatchNorm's output moments at initialization",
+            paper="ioffe2015",
         ),
         SearchJudge(NetworkSpace(), _margin, conditional=("eps=0",)),
     ),

@@ -62,6 +62,7 @@ CLAIMS = (
             assumptions=(r"$\langle W_0, W^*\rangle > 0$",),
             title="Lemma 4.5 (favourable initialization)",
             derivation="lemma-4.5.md",
+            paper="santurkar2018",
             notes=(
                 "## The distance computation",
                 "Derived step by step in [lemma-4.5.md](../derivations/lemma-4.5.md); the lemma "
