@@ -8,6 +8,7 @@ their time in each other's spin-waiting OpenMP threads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 #: Read by OpenMP and BLAS libraries when they load, and inherited by child processes.
@@ -42,3 +43,18 @@ def limit_threads(n: int) -> None:
     else:
         numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     threadpool_limits(n)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int):
+    """Run a block with ``n`` torch threads (restored afterwards): a reduction's rounding
+    depends on how many threads split it, so a number that must not depend on ``--jobs`` is
+    computed with a fixed count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -159,8 +159,14 @@ def test_report_writes_layers_page_and_json(quick_reports):
     assert expected <= set(files)
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
     assert len(theorem_pages) == len(claims())  # one page per catalogued claim
-    assert set(files) - expected == set(theorem_pages) | {
-        f for f in files if f.endswith(("-tightness.png", "-tightness.svg"))
+    measured = [c.id for c in claims() if c.judge.kind == "measured"]
+    tables = {f"tables/{i.grid[0]}.md" for i in (c.info for c in claims()) if i.grid}
+    assert tables and tables <= set(files)  # the comparison tables against the published ones
+    assert {f"theorems/{m}-measured.png" for m in measured} <= set(files)  # their figures
+    assert set(files) - expected == set(theorem_pages) | tables | {
+        f
+        for f in files
+        if f.endswith(("-tightness.png", "-tightness.svg", "-measured.png", "-measured.svg"))
     }
     assert all((tmp_path / f).is_file() for f in files)
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()

@@ -105,12 +105,16 @@ class MeasuredJudge:
 
     def judge(self, claim: Claim, regime: str, profile: str) -> Verdict:
         """Measure every seed of the budget and decide at the interval's level."""
+        from bntheory.threads import torch_threads
+
         samples, per_seed = [], []
-        for seed in range((self.seeds or SEEDS)[profile]):
-            out = self.measure(seed, regime)
-            value, extra = out if isinstance(out, tuple) else (out, {})
-            samples.append(float(value))
-            per_seed.append(extra)
+        with torch_threads(1):  # the same numbers in a worker and in this process
+            for seed in range((self.seeds or SEEDS)[profile]):
+                out = self.measure(seed, regime)
+                value, extra = out if isinstance(out, tuple) else (out, {})
+                samples.append(float(value))
+                per_seed.append(extra)
+            details = self.summarize(regime, samples, per_seed) if self.summarize else {}
         lo, hi = interval(samples, self.level)
         alternative, threshold, band = self.claimed(regime)
         ev = MeasuredEvidence(
@@ -122,7 +126,7 @@ class MeasuredJudge:
             alternative=alternative,
             samples=samples,
             band=band,
-            details=self.summarize(regime, samples, per_seed) if self.summarize else {},
+            details=details,
         )
         word = decide(lo, hi, threshold, alternative, band)
         return Verdict(claim.info, regime, word, ev, self.kind, {"profile": profile})

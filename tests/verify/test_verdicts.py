@@ -103,7 +103,7 @@ def test_verify_cli_writes_schema(tmp_path, capsys):
     assert doc["schema"] == 1 and len(doc["statements"]) == n_claims
     keys = {"id", "regime", "source", "latex", "verdict", "assumptions", "examples"}
     for v in doc["statements"]:
-        assert keys <= set(v) and v["regime"] in REGIMES
+        assert keys <= set(v) and v["regime"] in get_claim(v["id"]).regimes
         assert v["verdict"] in EXACT_VERDICTS + MEASURED_VERDICTS
         if (v.get("counterexample") or {}).get("y"):  # a BatchNorm channel's case
             ce = v["counterexample"]
@@ -230,3 +230,21 @@ def test_readme_layer_tables_match_the_committed_report():
             cells[2:], ("loss_variation", "predictiveness_max", "beta_smoothness", "ics_l2")
         ):
             assert _close(shown, s[key]), (cells[1], key, shown, s[key])
+
+
+def test_readme_measured_table_matches_the_committed_report():
+    """The README's measured rows (claim, regime, verdict, estimate) are the report's."""
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    records = json.loads((COMMITTED.parent / "claims.json").read_text())["claims"]
+    measured = {(r["id"], r["regime"]): r for r in records if r["judge"] == "measured"}
+    rows = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in readme.splitlines()
+        if line.startswith("| `") and line.count("|") == 6
+    ]
+    shown = [r for r in rows if (r[0].strip("`"), r[1]) in measured]
+    assert len(shown) >= 8
+    for claim, regime, verdict, estimate, _ in shown:
+        r = measured[(claim.strip("`"), regime)]
+        assert verdict == r["verdict"], (claim, regime)
+        assert _close(estimate.split(" [")[0], r["evidence"]["estimate"]), (claim, regime)

@@ -138,6 +138,13 @@ CLAIMS = (
                 f"within a factor {FACTOR:g}."
             ),
             paper="bjorck2018",
+            notes=(
+                "With BatchNorm each block adds a branch of unit variance per channel to the "
+                "residual stream, so the stream's variance grows about linearly with the "
+                "number of blocks rather than staying constant; the verdict of "
+                '"roughly constant" therefore depends on the depth, and the per-block factor '
+                "below shows how far from flat it is.",
+            ),
             title="Activation growth with depth, with and without BatchNorm",
         ),
         judge(),
