@@ -6,7 +6,14 @@ import torch.
 
 from __future__ import annotations
 
+import os
 from typing import Any
+
+# Intel MKL (torch's CPU BLAS) otherwise rounds a dot product or a matrix product according to
+# the memory alignment of its operands, so the same numbers differ between processes at the
+# last bit (and a worst case of 4e-202 becomes 0).  Read at MKL's first call, which comes
+# after this import; a user's own setting wins.
+os.environ.setdefault("MKL_CBWR", "AUTO,STRICT")
 
 from bntheory.errors import BNTheoryError
 

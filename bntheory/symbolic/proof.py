@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sympy
+from sympy.core.function import AppliedUndef
 
 
 def _timed(step: Step | Check, decide: Callable[[], tuple[bool, str]]) -> bool:
@@ -29,8 +30,13 @@ def _timed(step: Step | Check, decide: Callable[[], tuple[bool, str]]) -> bool:
 
 
 def is_zero(expr: sympy.Expr) -> bool:
-    """Decide ``expr == 0`` with increasingly expensive simplifications."""
+    """Decide ``expr == 0`` with increasingly expensive simplifications; a matrix is zero
+    when every entry is."""
     expr = sympy.sympify(expr)
+    if isinstance(expr, sympy.MatrixBase):
+        return all(is_zero(entry) for entry in expr)
+    if _nonzero_at_a_point(expr):
+        return False
     for simplify in (
         lambda e: e,
         sympy.expand,
@@ -40,6 +46,24 @@ def is_zero(expr: sympy.Expr) -> bool:
         if simplify(expr) == 0:
             return True
     return False
+
+
+def _nonzero_at_a_point(expr: sympy.Expr) -> bool:
+    """Whether ``expr`` is certainly nonzero: its value at a point with positive rational
+    coordinates (valid for real and positive symbols), to 30 digits, is far from 0.  A
+    nonzero value proves the expression is not identically zero, so the expensive
+    simplifications are spent only on expressions that may be zero."""
+    symbols = sorted(expr.free_symbols, key=str)
+    if expr.atoms(AppliedUndef, sympy.Derivative, sympy.Subs) or any(
+        s.is_integer or s.is_nonpositive for s in symbols
+    ):
+        return False  # an unknown function, or symbols a positive rational does not fit
+    point = {s: sympy.Rational(7 + 3 * i, 5 + 2 * i) for i, s in enumerate(symbols)}
+    try:
+        value = sympy.N(expr.subs(point), 30)
+    except (TypeError, ValueError, ZeroDivisionError):
+        return False
+    return bool(value.is_real and value.is_finite and abs(value) > 1e-20)
 
 
 @dataclass
@@ -67,7 +91,10 @@ class Step:
         if self.relation == "=":
             if is_zero(self.lhs - self.rhs):
                 return True, ""
-            return False, f"lhs - rhs simplifies to {sympy.simplify(self.lhs - self.rhs)}"
+            diff = self.lhs - self.rhs
+            if isinstance(diff, sympy.MatrixBase) or sympy.count_ops(diff) > 200:
+                return False, "lhs - rhs is not zero (nonzero at a rational point)"
+            return False, f"lhs - rhs simplifies to {sympy.simplify(diff)}"
         small, big = (self.lhs, self.rhs) if self.relation == "<=" else (self.rhs, self.lhs)
         if not is_zero(big - small - self.certificate):
             return False, "the certificate does not equal the gap"

@@ -326,16 +326,22 @@ def _claims(layer: str) -> tuple[Claim, ...]:
     exact = r"\langle\nabla F(w), w\rangle = \sum_{\text{groups}}\frac{\varepsilon}{\sigma^2}"
     exact += r"\langle\gamma\odot g, \hat y\rangle"
 
+    proof, page = (
+        ("p5_scale_invariance", "scale-invariance")
+        if layer == "batchnorm"
+        else ("p14_scale_invariance_groups", "scale-invariance-groups")
+    )
+
     def info(suffix: str, statement: str, extra: str = "") -> ClaimInfo:
         return ClaimInfo(
             id=f"arora2019.{suffix}.{layer}",
-            source=SOURCE if not extra else "the exact eps > 0 law (proofs/p5_scale_invariance.py)",
+            source=SOURCE if not extra else f"the exact eps > 0 law (proofs/{proof}.py)",
             statement=statement,
             case_space=space.description,
             reading=reading + extra,
             title=f"Scale invariance before {layer}",
             exact_form=f"arora2019.scale-invariance-exact.{layer}",
-            derivation="scale-invariance.md",
+            derivation=f"{page}.md",
             paper="arora2019",
         )
 
