@@ -9,12 +9,19 @@ search then looks for a case that violates it once they are dropped, to show the
 The judge knows nothing of a particular case space: a :class:`SearchSpace` gives the
 Hypothesis strategy of a regime, the JSON of a case and back, and its display formulas; the
 claim's ``margin`` function gives the :class:`~bntheory.theorems.margin.Margin` at a case.
+
+Every search draws the same cases in every process.  Recent Hypothesis versions sometimes
+draw a constant found in the source of the *local* modules imported so far, so without care
+a verdict's cases would depend on what the process had imported before (a test session, a
+user's own modules): :func:`pinned_constant_pool` keeps Hypothesis to its own constants while
+a claim is searched.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from random import Random
 from typing import Any, Protocol
@@ -53,6 +60,39 @@ class SearchSpace(Protocol):
 
 #: ``(case) -> (margin, sides)``: ``sides`` holds ``lhs``, ``rhs`` and ``tolerance``.
 MarginFn = Callable[[Any], tuple[Margin, dict[str, float]]]
+
+
+@contextlib.contextmanager
+def pinned_constant_pool() -> Iterator[None]:
+    """Within the block, Hypothesis draws no constants from the source of local modules.
+
+    Hypothesis mixes into its draws constants collected from every local module in
+    ``sys.modules`` (its global pool of edge values stays).  That pool grows with what a
+    process imports, so the same search would draw different cases in a fresh interpreter
+    and in a test session.  The pool has no public switch: this replaces Hypothesis's
+    collector (``providers._get_local_constants``) with an empty pool for the block and
+    clears the cache of permitted constants on the way in and out.  On a Hypothesis that
+    collects no local constants it does nothing, as there is nothing to pin.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+    except ImportError:  # pragma: no cover - a Hypothesis laid out differently
+        yield
+        return
+    collect = getattr(providers, "_get_local_constants", None)
+    cache = getattr(providers, "CONSTANTS_CACHE", None)
+    constants = getattr(providers, "Constants", None)
+    if collect is None or cache is None or constants is None:
+        yield
+        return
+    empty = constants()
+    cache.cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = collect
+        cache.cache.clear()
 
 
 def profile_settings(profile: str) -> settings:
@@ -107,18 +147,20 @@ class SearchJudge:
         cfg = profile_settings(profile)
         strategy = self.space.strategy(regime)
         try:
-            ce = find(strategy, violated, settings=cfg, random=Random(0))
+            with pinned_constant_pool():
+                ce = find(strategy, violated, settings=cfg, random=Random(0))
         except NoSuchExample:
             ev = SearchEvidence(stats["examples"], _finite(stats["max_slack"]))
             conditional = regime in self.conditional
             if conditional:  # show the assumptions matter
                 try:
-                    ce = find(
-                        strategy,
-                        lambda c: violated(c, require_assumptions=False),
-                        settings=cfg,
-                        random=Random(0),
-                    )
+                    with pinned_constant_pool():
+                        ce = find(
+                            strategy,
+                            lambda c: violated(c, require_assumptions=False),
+                            settings=cfg,
+                            random=Random(0),
+                        )
                     data = self.space.to_json(ce)
                     ev.unconditional_counterexample = data
                     ev.unconditional_sides = self.margin(ce)[1]

@@ -147,3 +147,65 @@ def test_measured_judge_decides_from_the_interval():
 def test_unknown_regime_is_a_clear_error():
     with pytest.raises(InvalidArgumentError, match="regime 'eps<0'"):
         get_claim("thm1.seed").verdict("eps<0", "quick")
+
+
+CONSTANT_POOL = """
+import json, sys
+from random import Random
+
+from hypothesis import HealthCheck, Phase, find, settings, strategies as st
+from hypothesis.errors import NoSuchExample
+
+from bntheory.claims import get_claim
+from bntheory.claims.search import pinned_constant_pool
+
+cfg = settings(max_examples=30, database=None, deadline=None, derandomize=True,
+               suppress_health_check=list(HealthCheck), phases=[Phase.generate])
+
+
+def draws(pinned):
+    seen = []
+    block = pinned_constant_pool() if pinned else __import__("contextlib").nullcontext()
+    with block:
+        try:
+            find(st.lists(st.integers(0, 2**40), min_size=20, max_size=20),
+                 lambda xs: seen.append(xs) and False, settings=cfg, random=Random(0))
+        except NoSuchExample:
+            pass
+    return seen
+
+
+def verdict():
+    c = get_claim("arora2019.scale-invariance-exact.batchnorm")
+    return c.judge.judge(c, "eps>0", "quick").to_json()
+
+
+before = (draws(True), draws(False), verdict())
+sys.path.insert(0, sys.argv[1])
+import manyconstants  # noqa: E402,F401  (a local module full of integer constants)
+after = (draws(True), draws(False), verdict())
+print(json.dumps([before[0] == after[0], before[1] == after[1], before[2] == after[2]]))
+"""
+
+
+def test_searches_draw_the_same_cases_whatever_the_process_imported(tmp_path):
+    """Hypothesis draws constants from the source of local modules imported so far; a
+    claim's search must not depend on them (shown first: without the pin they change the
+    cases drawn), so a verdict is the same in a fresh interpreter and in a test session."""
+    import subprocess
+    import sys
+
+    from hypothesis.internal.conjecture import providers
+
+    values = ", ".join(str(1000 + 7919 * k) for k in range(2000))
+    (tmp_path / "manyconstants.py").write_text(f'"""Constants."""\nVALUES = [{values}]\n')
+    out = subprocess.run(
+        [sys.executable, "-c", CONSTANT_POOL, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pinned_same, unpinned_same, verdict_same = json.loads(out.stdout.strip().splitlines()[-1])
+    if hasattr(providers, "_get_local_constants"):  # a Hypothesis that collects them
+        assert not unpinned_same  # the effect the pin guards against is real here
+    assert pinned_same and verdict_same
