@@ -218,6 +218,7 @@ def _landscape(args: argparse.Namespace) -> int:
         args.resume,
         meta,
         _step_bars,
+        seeds=args.seeds,
     )
     for rel in written:
         print(f"wrote {out / rel}")
@@ -373,6 +374,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=1,
+        help="seeds seed..seed+N-1; N > 1 also writes <preset>-seeds.json: means with 95%% "
+        "bootstrap intervals, and each norm against none paired by seed",
+    )
     p.add_argument(
         "--data",
         default=None,

@@ -341,17 +341,50 @@ def landscape(
     resume: bool,
     meta: dict,
     progress_steps=None,
+    seeds: int = 1,
 ) -> tuple[list[str], list[dict]]:
     """``bntheory landscape``: one preset's runs under ``out/runs`` (resumable), its page,
-    figures and JSON under ``out``; the files written and the runs' summaries."""
+    figures and JSON under ``out``; the files written and the first seed's run summaries.
+
+    ``seeds > 1``: the runs of seeds ``seed .. seed + seeds - 1`` (under ``out/runs/seed-K``),
+    the page and figures of the first, and ``<preset>-seeds.json``: each measurement's mean
+    over seeds with its 95 % bootstrap interval, and every normalization against ``none``
+    paired by seed (:mod:`bntheory.landscape.summary`)."""
+    import json
+
+    from bntheory.errors import InvalidArgumentError
+    from bntheory.landscape.summary import paired_comparisons, seed_summaries
     from bntheory.report.landscape import write_landscape
 
-    for ext in ("md", "json"):
-        out.check(f"{preset}.{ext}")  # before any training
-    info, runs, summaries = run_preset(
-        preset, out.root / "runs", norms, lrs, steps, device, seed, data_dir, resume, progress_steps
-    )
-    return write_landscape(out, preset, info, runs, summaries, meta), summaries
+    if seeds < 1:
+        raise InvalidArgumentError(f"--seeds must be at least 1, got {seeds}")
+    names = [f"{preset}.md", f"{preset}.json"] + ([f"{preset}-seeds.json"] if seeds > 1 else [])
+    for rel in names:
+        out.check(rel)  # before any training
+    per_seed, first = {}, None
+    for k in range(seed, seed + seeds):
+        runs_dir = out.root / "runs" / (f"seed-{k}" if seeds > 1 else "")
+        result = run_preset(
+            preset, runs_dir, norms, lrs, steps, device, k, data_dir, resume, progress_steps
+        )
+        first = first or result
+        per_seed[k] = result[2]
+    info, runs, summaries = first
+    written = write_landscape(out, preset, info, runs, summaries, meta)
+    if seeds > 1:
+        has_none = any(s["norm"] == "none" for s in summaries)
+        doc = {
+            "meta": meta,
+            "preset": info,
+            "seeds": sorted(per_seed),
+            "level": 0.95,
+            "summaries": seed_summaries(per_seed),
+            "paired": paired_comparisons(per_seed) if has_none else [],
+            "per_seed": {str(k): v for k, v in per_seed.items()},
+        }
+        out.write(f"{preset}-seeds.json", json.dumps(doc, indent=1) + "\n")
+        written.append(f"{preset}-seeds.json")
+    return written, summaries
 
 
 def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[list[str], dict]:

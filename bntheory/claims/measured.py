@@ -21,32 +21,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 
 from bntheory.claims.model import Claim, MeasuredEvidence, Verdict
 from bntheory.errors import InvalidArgumentError
+from bntheory.stats import interval
 
 #: Seeds measured per budget.
 SEEDS = {"quick": 5, "ci": 10, "thorough": 30}
-
-
-def interval(samples: list[float], level: float, seed: int = 0) -> tuple[float, float]:
-    """The ``level`` BCa bootstrap interval of the mean of ``samples``."""
-    data = np.asarray(samples, dtype=np.float64)
-    if data.size < 2:
-        raise InvalidArgumentError(
-            f"a confidence interval needs at least 2 samples, got {data.size}"
-        )
-    if np.all(data == data[0]):  # no spread: the bootstrap distribution is one point
-        return float(data[0]), float(data[0])
-    res = stats.bootstrap(
-        (data,),
-        np.mean,
-        confidence_level=level,
-        method="BCa",
-        random_state=np.random.default_rng(seed),
-    )
-    return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
 def decide(

@@ -277,3 +277,31 @@ def test_landscape_command_runs_weight_normalization(tmp_path):
     doc = json.loads((out / "smoke.json").read_text())
     assert [s["norm"] for s in doc["summaries"]] == ["weightnorm"]
     assert all(math.isfinite(s["loss_variation"]) for s in doc["summaries"])
+
+
+def test_landscape_command_over_seeds(tmp_path, capsys):
+    """``--seeds 3``: one run directory per seed, and ``smoke-seeds.json`` with the intervals
+    over seeds and the paired comparison against no normalization, computed from the
+    per-seed summaries it also records."""
+    out = tmp_path / "seeds"
+    argv = ["landscape", "--preset", "smoke", "--steps", "10", "--seed", "4", "--seeds", "3"]
+    assert main([*argv, "--out", str(out)]) == 0
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["seed-4", "seed-5", "seed-6"]
+    doc = json.loads((out / "smoke-seeds.json").read_text())
+    assert doc["seeds"] == [4, 5, 6] and doc["level"] == 0.95
+    first = json.loads((out / "smoke.json").read_text())["summaries"]
+    assert doc["per_seed"]["4"] == first  # the page shows the first seed
+    for s in doc["summaries"]:
+        v = s["beta_smoothness"]
+        want = [
+            next(x for x in doc["per_seed"][str(k)] if x["norm"] == s["norm"]) for k in (4, 5, 6)
+        ]
+        assert v["values"] == [w["beta_smoothness"] for w in want]
+        assert v["n"] == 3 and v["lo"] <= v["mean"] <= v["hi"]
+    (cmp,) = doc["paired"]
+    assert cmp["norm"] == "batchnorm" and cmp["baseline"] == "none" and cmp["seeds"] == [4, 5, 6]
+    assert cmp["loss_variation"]["lo"] <= cmp["loss_variation"]["difference"]
+    assert (
+        main(["landscape", "--preset", "smoke", "--seeds", "0", "--out", str(tmp_path / "z")]) == 2
+    )
+    assert "--seeds must be at least 1" in capsys.readouterr().err
