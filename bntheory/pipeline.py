@@ -355,6 +355,7 @@ def landscape(
     from bntheory.errors import InvalidArgumentError
     from bntheory.landscape.summary import paired_comparisons, seed_summaries
     from bntheory.report.landscape import write_landscape
+    from bntheory.stats import LEVEL
 
     if seeds < 1:
         raise InvalidArgumentError(f"--seeds must be at least 1, got {seeds}")
@@ -377,7 +378,7 @@ def landscape(
             "meta": meta,
             "preset": info,
             "seeds": sorted(per_seed),
-            "level": 0.95,
+            "level": LEVEL,
             "summaries": seed_summaries(per_seed),
             "paired": paired_comparisons(per_seed) if has_none else [],
             "per_seed": {str(k): v for k, v in per_seed.items()},
