@@ -6,6 +6,11 @@
         judge every catalogued claim
     bntheory search STATEMENT [--m M] [--regime R] [--objective O] [--budget N]
         worst case / tightness
+    bntheory landscape --preset P [--norm ...] [--lr ...] [--seeds N] --out DIR
+        train and probe one preset's runs
+    bntheory sweep --preset P [--norm ...] [--lr ...] [--seeds N] [--backend local|ray]
+        [--address ADDR] [--gpus-per-run G] [--jobs N] --out DIR
+        a resumable grid of runs, locally or on a Ray cluster, aggregated over seeds
     bntheory check NAME [--device cpu|cuda] [--full]
         the whole battery of checks on a registered layer
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
@@ -196,13 +201,7 @@ def _landscape(args: argparse.Namespace) -> int:
             "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
         )
     out = Path(args.out)
-    norms = [n.strip() for n in args.norm.split(",")] if args.norm else None
-    try:
-        lrs = [float(v) for v in args.lr.split(",")] if args.lr else None
-    except ValueError:
-        raise BNTheoryError(
-            f"--lr must be a comma-separated list of numbers, got {args.lr!r}"
-        ) from None
+    norms, lrs = _parse_lists(args)
     from bntheory import pipeline
 
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
@@ -223,6 +222,91 @@ def _landscape(args: argparse.Namespace) -> int:
     for rel in written:
         print(f"wrote {out / rel}")
     _print_summaries(summaries)
+    return 0
+
+
+def _parse_lists(args: argparse.Namespace):
+    """``--norm`` and ``--lr`` as lists (``None`` when not given)."""
+    norms = [n.strip() for n in args.norm.split(",")] if args.norm else None
+    try:
+        lrs = [float(v) for v in args.lr.split(",")] if args.lr else None
+    except ValueError:
+        raise BNTheoryError(
+            f"--lr must be a comma-separated list of numbers, got {args.lr!r}"
+        ) from None
+    return norms, lrs
+
+
+def _format_seconds(t: float) -> str:
+    if t < 90:
+        return f"{t:.0f} s"
+    if t < 5400:
+        return f"{t / 60:.0f} min"
+    return f"{t / 3600:.1f} h"
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import torch
+
+    from bntheory import pipeline
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise BNTheoryError(
+            "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
+        )
+    norms, lrs = _parse_lists(args)
+    if args.seeds < 1:
+        raise BNTheoryError(f"--seeds must be at least 1, got {args.seeds}")
+
+    def announce(todo: int, total: int, seconds: float | None, parallel: int | None) -> None:
+        where = "the cluster" if parallel is None else f"{parallel} parallel worker(s)"
+        eta = ""
+        if seconds is not None:
+            eta = f", estimated {_format_seconds(seconds)}" + (
+                " of serial compute on this machine" if parallel is None else " on this machine"
+            )
+        print(
+            f"sweep: {total} runs, {total - todo} finished before, {todo} to run on {where}{eta}",
+            file=sys.stderr,
+        )
+
+    bar = lambda total, initial: tqdm(
+        total=total, initial=initial, desc=f"sweep {args.preset}", unit="run", file=sys.stderr
+    )
+    outcome = pipeline.run_grid(
+        args.preset,
+        range(args.seed, args.seed + args.seeds),
+        norms,
+        lrs,
+        args.steps,
+        args.device,
+        args.data,
+        Path(args.out),
+        backend=args.backend,
+        jobs=args.jobs,
+        address=args.address,
+        gpus_per_run=args.gpus_per_run,
+        estimate=not args.no_estimate,
+        announce=announce,
+        progress=bar,
+    )
+    print(
+        f"{outcome.started} runs run ({outcome.resumed} resumed from checkpoints, "
+        f"{outcome.diverged} diverged), {outcome.skipped} finished before; "
+        f"wrote {Path(args.out) / 'results.json'}"
+    )
+    for name, p in outcome.results["presets"].items():
+        for row in p["paired"]:
+            cells = []
+            for m in ("loss_variation", "predictiveness_max", "beta_smoothness"):
+                d = row[m]
+                if d["difference"] is None:
+                    cells.append(f"{m} -")
+                elif d["lo"] is None:
+                    cells.append(f"{m} {d['difference']:+.3g}")
+                else:
+                    cells.append(f"{m} {d['difference']:+.3g} [{d['lo']:+.3g}, {d['hi']:+.3g}]")
+            print(f"{name} lr {row['lr']:g} {row['norm']} - none: " + "; ".join(cells))
     return 0
 
 
@@ -357,12 +441,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_search)
 
+    from bntheory.landscape.presets import PRESETS
+
     p = sub.add_parser(
         "landscape", help="train with each normalization and probe the loss landscape"
     )
-    p.add_argument(
-        "--preset", required=True, choices=("smoke", "digits", "layers", "dln", "cifar10-vgg")
-    )
+    p.add_argument("--preset", required=True, choices=tuple(PRESETS))
     p.add_argument(
         "--norm", default=None, help="comma-separated normalizations (default: the preset's)"
     )
@@ -393,6 +477,62 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)"
     )
     p.set_defaults(func=_landscape)
+
+    p = sub.add_parser(
+        "sweep",
+        help="a preset's grid of runs over norms, learning rates and seeds, locally or on Ray "
+        "(resumable)",
+    )
+    p.add_argument("--preset", required=True, choices=tuple(PRESETS))
+    p.add_argument(
+        "--norm", default=None, help="comma-separated normalizations (default: the preset's)"
+    )
+    p.add_argument(
+        "--lr", default=None, help="comma-separated learning rates (default: the preset's)"
+    )
+    p.add_argument("--seeds", type=int, default=3, help="seeds seed..seed+N-1 (default: 3)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed (default: 0)")
+    p.add_argument(
+        "--steps", type=int, default=None, help="SGD steps per run (default: the preset's)"
+    )
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument(
+        "--data",
+        default=None,
+        help="data: a local CIFAR-10 directory (python-pickle layout) or 'synthetic' "
+        "(santurkar2018, cifar10-vgg)",
+    )
+    p.add_argument(
+        "--backend",
+        default="local",
+        choices=("local", "ray"),
+        help="local worker processes (default) or one Ray task per run",
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        help="join the Ray cluster at HOST:PORT (or 'auto'); default: start a local one",
+    )
+    p.add_argument(
+        "--gpus-per-run", type=float, default=0.0, help="GPUs Ray gives each run (default: 0)"
+    )
+    p.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="parallel runs on this machine: local workers, or the CPUs of the local Ray "
+        "cluster (default: 1; the results do not depend on it)",
+    )
+    p.add_argument(
+        "--no-estimate", action="store_true", help="do not time a few steps to estimate the ETA"
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="sweep directory: runs/, sweep.json, status.json, results.json (re-run to resume)",
+    )
+    p.set_defaults(func=_sweep)
 
     p = sub.add_parser("check", help="run the whole battery of checks on registered layers")
     p.add_argument("names", nargs="+", metavar="NAME", help="layer names (see `bntheory layers`)")

@@ -13,7 +13,6 @@ JSON records and come back typed.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable
@@ -23,6 +22,7 @@ from typing import Any
 
 from bntheory.claims import claims, get_claim
 from bntheory.claims.model import Verdict
+from bntheory.pool import run_all, workers
 
 Progress = Callable[..., Iterable]
 
@@ -47,45 +47,6 @@ REPORT_VERDICT_FILES = {
 def no_progress(items: Iterable, desc: str = "", unit: str = "") -> Iterable:
     """A progress callable that shows nothing."""
     return items
-
-
-def _one_thread() -> None:
-    """Initializer of a worker process: one thread in every pool it has, so ``jobs``
-    workers share the cores instead of spin-waiting on each other's threads."""
-    from bntheory.threads import limit_threads
-
-    limit_threads(1)
-
-
-def workers(jobs: int):
-    """A pool of ``jobs`` spawned worker processes as a context manager (spawned, not forked:
-    a fork of a process whose OpenMP threads exist may hang); ``None`` for ``jobs <= 1``."""
-    if jobs <= 1:
-        return contextlib.nullcontext(None)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    return ProcessPoolExecutor(
-        max_workers=jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_one_thread
-    )
-
-
-def run_all(fn, items: list, pool, progress: Progress, desc: str, unit: str) -> list:
-    """``[fn(item) for item in items]`` with a progress bar, in ``pool`` when there is one
-    (results in the order of ``items``; a failed job stops the run at once)."""
-    if pool is None:
-        return [fn(item) for item in progress(items, desc, unit)]
-    from concurrent.futures import as_completed
-
-    futures = [pool.submit(fn, item) for item in items]
-    try:
-        for done in progress(as_completed(futures), desc, unit):
-            done.result()
-    except BaseException:  # an error or Ctrl-C: drop the jobs not yet started
-        for f in futures:
-            f.cancel()
-        raise
-    return [f.result() for f in futures]
 
 
 def _judge_job(job: tuple[str, str, str]) -> dict:
@@ -386,6 +347,49 @@ def landscape(
         out.write(f"{preset}-seeds.json", json.dumps(doc, indent=1) + "\n")
         written.append(f"{preset}-seeds.json")
     return written, summaries
+
+
+def run_grid(
+    preset: str,
+    seeds,
+    norms,
+    lrs,
+    steps,
+    device: str,
+    data: str | None,
+    out: Path,
+    backend: str = "local",
+    jobs: int = 1,
+    address: str | None = None,
+    gpus_per_run: float = 0.0,
+    estimate: bool = True,
+    announce=None,
+    progress=None,
+):
+    """``bntheory sweep``: plan the grid (:func:`bntheory.landscape.sweep.plan`), say how many
+    runs are left and, with ``estimate``, how long they take on this machine
+    (``announce(todo, total, seconds, parallel)``; ``parallel`` is ``None`` on a cluster,
+    whose size decides, and ``seconds`` then the serial time), then run them
+    (:func:`bntheory.landscape.sweep.run_sweep`); the :class:`SweepOutcome`."""
+    from bntheory.landscape import sweep as engine
+
+    specs = engine.plan(preset, seeds, norms, lrs, steps, device, data)
+    engine.prepare(out, specs)  # refuse another grid's directory before timing anything
+    todo = [s for s in specs if not engine.is_finished(out, s)]
+    # on a cluster its size decides: the estimate is then the serial time (parallel None)
+    parallel = max(1, min(jobs, len(todo))) if address is None else None
+    if announce is not None:
+        seconds = engine.estimate_seconds(todo, parallel or 1) if estimate and todo else None
+        announce(len(todo), len(specs), seconds, parallel)
+    return engine.run_sweep(
+        specs,
+        out,
+        backend=backend,
+        jobs=jobs,
+        address=address,
+        gpus_per_run=gpus_per_run,
+        progress=progress,
+    )
 
 
 def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[list[str], dict]:

@@ -224,7 +224,7 @@ def _thread_counts() -> tuple:
 def test_workers_run_one_thread_in_every_pool():
     """--jobs N: each worker has one thread in torch, Numba and every BLAS/OpenMP pool loaded
     (two-thread pools in two workers on two cores made the workers no faster than one)."""
-    from bntheory.pipeline import workers as _workers
+    from bntheory.pool import workers as _workers
 
     with _workers(2) as pool:
         assert pool.submit(_thread_counts).result() == (1, 1, [1])

@@ -6,7 +6,9 @@ steps) and, when the run ends, ``metrics.json`` (schema, exact config, every ser
 ``metrics.csv``.  A run killed at any point and started again with ``resume=True`` continues
 from its last checkpoint and produces the same numbers as an uninterrupted run.  A run
 directory that already holds a checkpoint or metrics is never overwritten without
-``resume``.  A run whose loss becomes non-finite stops there and says so (``diverged_at``).
+``resume``.  A run whose loss becomes non-finite, or whose activations overflow a
+normalization layer's statistics (:class:`~bntheory.errors.NonFiniteInputError`), stops there
+and says so (``diverged_at``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any
 import torch
 
 from bntheory.atomic import atomic_write
-from bntheory.errors import BNTheoryError, InvalidArgumentError
+from bntheory.errors import BNTheoryError, InvalidArgumentError, NonFiniteInputError
 from bntheory.landscape import probes
 from bntheory.landscape.data import Dataset
 from bntheory.landscape.models import build, loss_fn
@@ -200,10 +202,14 @@ def train(
         x, y = (
             (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
         )
-        if cfg.probe_every and step % cfg.probe_every == 0:
-            probe(step, x, y)
-        opt.zero_grad(set_to_none=True)
-        value = loss(model(x), y)
+        try:
+            if cfg.probe_every and step % cfg.probe_every == 0:
+                probe(step, x, y)
+            opt.zero_grad(set_to_none=True)
+            value = loss(model(x), y)
+        except NonFiniteInputError:  # a layer's statistics overflowed: the run has diverged
+            metrics.diverged_at = step
+            break
         if not torch.isfinite(value):
             metrics.diverged_at = step
             break
