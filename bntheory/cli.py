@@ -335,7 +335,10 @@ def _report(args: argparse.Namespace) -> int:
     )
     out = ReportDir(args.out)
     meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
-    written, failures = pipeline.report(out, plan, meta, _bar, _step_bars)
+    runs_bar = lambda total, initial: tqdm(
+        total=total, initial=initial, desc="landscape runs", unit="run", file=sys.stderr
+    )
+    written, failures = pipeline.report(out, plan, meta, _bar, runs_bar)
     for note in out.notes:
         print(f"note: {note}", file=sys.stderr)
     for rel in written:

@@ -27,7 +27,7 @@ from bntheory.pool import run_all, workers
 Progress = Callable[..., Iterable]
 
 #: The landscape presets the report runs (``quick``: the smoke preset only).
-REPORT_PRESETS = ("digits", "layers", "dln")
+REPORT_PRESETS = ("digits", "layers", "dln", "lr-grid", "sigmoid", "tanh")
 #: The pages and data of the layer checks.
 LAYER_FILES = ("layers.md", "data/layers.json")
 #: Where the verdicts go: ``bntheory verify`` writes them side by side, the report keeps the
@@ -180,7 +180,7 @@ class ReportPlan:
 def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     """Every file the report run of ``plan`` owns, relative to its root."""
     from bntheory.report.figures import TIGHTNESS_FIGURE
-    from bntheory.report.landscape import FIGURES
+    from bntheory.report.landscape import FIGURES, SEED_FIGURE
     from bntheory.report.layers import FIGURE as LAYER_FIGURE
     from bntheory.report.measured import grid_names
     from bntheory.report.theorems import claim_files
@@ -197,7 +197,8 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     owned += [f"tables/{t}.md" for t in grid_names(c.info for c in claims())]
     for name in plan.presets:
         owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
-        owned += [f"landscape/{name}-{fig}.{ext}" for fig, _ in FIGURES for ext in ("png", "svg")]
+        figs = [fig for fig, _ in FIGURES] + [SEED_FIGURE]
+        owned += [f"landscape/{name}-{fig}.{ext}" for fig in figs for ext in ("png", "svg")]
     return owned
 
 
@@ -392,44 +393,87 @@ def run_grid(
     )
 
 
-def landscape_stage(out, plan: ReportPlan, meta: dict, progress_steps) -> tuple[list[str], dict]:
-    """Every preset of the plan, trained in a temporary directory (checkpoints do not belong
-    in the report); the files written and the summaries by preset."""
+def preset_info(name: str, norms=None, lrs=None) -> dict:
+    """A preset's description for its page: name, description, norms, lrs, data."""
+    from bntheory.landscape.presets import get_preset
+
+    preset = get_preset(name)
+    return {
+        "name": preset.name,
+        "description": preset.description,
+        "norms": list(norms or preset.norms),
+        "lrs": list(lrs or preset.lrs),
+        "data": preset.base.data,
+    }
+
+
+def judge_runs_all(presets: dict, provenance: dict) -> list[Verdict]:
+    """Every catalogued claim judged from training runs, in each regime ``presets`` (a
+    sweep's aggregate, ``results.json``'s ``presets``) supports."""
+    out = []
+    for c in claims():
+        if hasattr(c.judge, "judge_runs"):
+            out += c.judge.judge_runs(c, presets, provenance)
+    return out
+
+
+def in_catalogue_order(verdicts: list[Verdict]) -> list[Verdict]:
+    """``verdicts`` sorted by their claim's place in the catalogue (stable within a claim)."""
+    rank = {c.id: i for i, c in enumerate(claims())}
+    return sorted(verdicts, key=lambda v: rank[v.id])
+
+
+def landscape_stage(
+    out, plan: ReportPlan, meta: dict, progress_runs=None
+) -> tuple[list[str], dict, dict]:
+    """Every preset of the plan over the profile's seeds (:data:`bntheory.claims.runs.RUN_SEEDS`),
+    run by the sweep engine on ``plan.jobs`` local workers in a temporary directory
+    (checkpoints do not belong in the report); each preset's page with its section over
+    seeds.  The files written, the summaries over seeds by preset, and the sweep's
+    aggregate by preset (what the empirical claims are judged from)."""
+    import json
+
+    from bntheory.claims.runs import RUN_SEEDS
+    from bntheory.landscape import sweep as engine
+    from bntheory.landscape.summary import run_summary
     from bntheory.report.landscape import write_landscape
 
+    seeds = list(range(plan.seed, plan.seed + RUN_SEEDS[plan.profile]))
+    specs = [s for name in plan.presets for s in engine.plan(name, seeds, device=plan.device)]
+    tmp = Path(tempfile.mkdtemp(prefix="bntheory-landscape-"))
     written, summaries_by = [], {}
-    for name in plan.presets:
-        runs_dir = Path(tempfile.mkdtemp(prefix=f"bntheory-{name}-"))
-        try:
-            info, runs, summaries = run_preset(
-                name,
-                runs_dir,
-                None,
-                None,
-                None,
-                plan.device,
-                plan.seed,
-                None,
-                False,
-                progress_steps,
+    try:
+        outcome = engine.run_sweep(specs, tmp / "sweep", jobs=plan.jobs, progress=progress_runs)
+        presets = outcome.results["presets"]
+        for name in plan.presets:
+            seed_runs = {
+                k: [
+                    json.loads((engine.run_dir(tmp / "sweep", s) / "metrics.json").read_text())
+                    for s in specs
+                    if s.preset == name and s.seed == k
+                ]
+                for k in seeds
+            }
+            first = seed_runs[plan.seed]
+            written += write_landscape(
+                out,
+                f"landscape/{name}",
+                preset_info(name),
+                first,
+                [run_summary(r) for r in first],
+                meta,
+                json_rel=f"data/landscape-{name}.json",
+                over_seeds=presets[name],
+                seed_runs=seed_runs,
             )
-        finally:
-            shutil.rmtree(runs_dir, ignore_errors=True)
-        written += write_landscape(
-            out,
-            f"landscape/{name}",
-            info,
-            runs,
-            summaries,
-            meta,
-            json_rel=f"data/landscape-{name}.json",
-        )
-        summaries_by[name] = summaries
-    return written, summaries_by
+            summaries_by[name] = presets[name]["summaries"]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return written, summaries_by, presets
 
 
 def report(
-    out, plan: ReportPlan, meta: dict, progress: Progress = no_progress, progress_steps=None
+    out, plan: ReportPlan, meta: dict, progress: Progress = no_progress, progress_runs=None
 ) -> tuple[list[str], int]:
     """Run every stage of ``plan`` into ``out`` (a :class:`~bntheory.report.files.ReportDir`);
     the files written and the number of failed checks and proofs."""
@@ -448,13 +492,14 @@ def report(
         return written, failures
     results = [p.run() for p in progress(proofs, "proofs", "proof")]
     written += write_derivations(out, results, meta)
-    landscape_written, landscape = landscape_stage(out, plan, meta, progress_steps)
+    landscape_written, landscape, presets = landscape_stage(out, plan, meta, progress_runs)
     written += landscape_written
     with workers(plan.jobs) as pool:
         verdicts = judge_all(plan.profile, pool, progress)
         verdicts = study_all(
             verdicts, quick=plan.quick, seed=plan.seed, pool=pool, progress=progress
         )
+    verdicts = in_catalogue_order(verdicts + judge_runs_all(presets, {"profile": plan.profile}))
     written += write_verdicts(
         out,
         verdicts,

@@ -243,6 +243,49 @@ def synthetic_classification(
     )
 
 
+def synthetic_images(
+    n: int = 2048,
+    shape: tuple[int, int, int] = (3, 32, 32),
+    classes: int = 10,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+) -> Dataset:
+    """CIFAR-shaped synthetic images for smoke runs of the image presets (nothing is read).
+
+    Each class has a smooth random template (Gaussian noise averaged over 4x4 blocks and
+    upsampled); a sample is its class's template plus unit Gaussian pixel noise, standardized
+    per channel with the train split's statistics.  ``n`` train and ``max(n // 4, classes)``
+    test samples, balanced labels, seeded by ``torch.Generator``.
+    """
+    _check_float_dtype(dtype)
+    _check_positive_int("n", n)
+    _check_positive_int("classes", classes, minimum=2)
+    c, h, w = shape
+    if h % 4 or w % 4:
+        raise DataError(f"synthetic images need a height and width divisible by 4, got {shape}")
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.randn(classes, c, h // 4, w // 4, generator=gen, dtype=torch.float64)
+    templates = coarse.repeat_interleave(4, dim=2).repeat_interleave(4, dim=3)
+
+    def split(count: int) -> tuple[Tensor, Tensor]:
+        labels = (torch.arange(count) % classes)[torch.randperm(count, generator=gen)]
+        noise = torch.randn(count, c, h, w, generator=gen, dtype=torch.float64)
+        return templates[labels] + noise, labels.to(torch.int64)
+
+    x_train, y_train = split(n)
+    x_test, y_test = split(max(n // 4, classes))
+    mean = x_train.mean(dim=(0, 2, 3), keepdim=True)
+    std = x_train.std(dim=(0, 2, 3), keepdim=True)
+    return Dataset(
+        name="synthetic_images",
+        x_train=((x_train - mean) / std).to(dtype),
+        y_train=y_train,
+        x_test=((x_test - mean) / std).to(dtype),
+        y_test=y_test,
+        num_classes=classes,
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # CIFAR-10
 

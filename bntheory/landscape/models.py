@@ -72,21 +72,35 @@ def glorot_(module: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+#: The MLP's nonlinearities.
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
 class MLP(nn.Module):
-    """Flatten, then ``[Linear -> Norm -> ReLU] * len(hidden)``, then a Linear classifier
+    """Flatten, then ``[Linear -> Norm -> activation] * len(hidden)``, then a Linear
+    classifier; ``activation`` is ``relu`` (default), ``sigmoid`` or ``tanh``
     (``norm="weightnorm"``: every hidden Linear weight-normalized, no Norm; see the module)."""
 
     def __init__(
-        self, in_features: int, hidden: Sequence[int], out_features: int, norm: str = "none"
+        self,
+        in_features: int,
+        hidden: Sequence[int],
+        out_features: int,
+        norm: str = "none",
+        activation: str = "relu",
     ):
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise InvalidArgumentError(
+                f"unknown activation {activation!r}; known: {', '.join(ACTIVATIONS)}"
+            )
         act, parametrization = _split_norm(norm)
         layers: list[nn.Module] = [nn.Flatten()]
         hidden_layers: list[nn.Module] = []
         width = in_features
         for h in hidden:
             hidden_layers.append(nn.Linear(width, h))
-            layers += [hidden_layers[-1], Norm(act, h), nn.ReLU()]
+            layers += [hidden_layers[-1], Norm(act, h), ACTIVATIONS[activation]()]
             width = h
         layers.append(nn.Linear(width, out_features))
         self.net = nn.Sequential(*layers)
@@ -204,15 +218,17 @@ def build(
     hidden: Sequence[int] = (64, 64),
     cfg: Sequence[int | str] = (16, "M", 32, "M"),
     depth: int = 25,
+    activation: str = "relu",
 ) -> nn.Module:
     """A model of ``kind`` (``mlp``, ``vgg`` or ``dln``) for inputs of ``input_shape``, with the
     normalization ``norm`` (a :class:`~bntheory.nn.Norm` name or a weight parametrization:
-    :func:`model_norm_names`; an unknown name raises :class:`UnknownLayerError`)."""
+    :func:`model_norm_names`; an unknown name raises :class:`UnknownLayerError`);
+    ``activation`` is the MLP's nonlinearity (the CNNs and the DLN ignore it)."""
     if kind == "mlp":
         n = 1
         for s in input_shape:
             n *= s
-        return MLP(n, hidden, num_classes, norm)
+        return MLP(n, hidden, num_classes, norm, activation)
     if kind == "vgg":
         if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
             raise InvalidArgumentError(

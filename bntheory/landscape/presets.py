@@ -6,8 +6,19 @@
   none): the landscape measurements across layers (embedded default);
 * ``dln`` -- the paper's 25-layer deep linear network on synthetic Gaussian data, full-batch
   gradient descent (embedded default);
-* ``cifar10-vgg`` -- the paper's protocol: CIFAR-10 from a local directory (``--data``),
-  VGG-11, batch 128, learning rates 0.1 and 0.5, Glorot initialization, no augmentation.
+* ``lr-grid`` -- a six-conv digits CNN without and with BatchNorm for 11 steps at learning rates
+  from 0.01 to 100: where each diverges (Bjorck et al. 2018; embedded default);
+* ``sigmoid``, ``tanh`` -- a digits MLP of three 100-unit sigmoid (tanh) layers, Ioffe &
+  Szegedy's Figure 1 network: how many units saturate (embedded default);
+* ``cifar10-vgg`` -- CIFAR-10 from a local directory (``--data``), VGG-11, batch 128,
+  learning rates 0.1 and 0.5, Glorot initialization, no augmentation, none and BatchNorm;
+* ``santurkar2018`` -- the paper's experiment (Santurkar et al. 2018, Figures 1-4, 7 and
+  Appendix A): the same VGG-11 on CIFAR-10 with its protocol -- batch 128, Glorot
+  initialization, plain SGD at the learning rates of its Figure 1 (0.1, "typical", and 0.5),
+  15 000 steps (the horizon of its training curves), the normalizations none, BatchNorm,
+  noisy BatchNorm and the l1, l2 and l-infinity batch normalizations; ``--data DIR`` (a local
+  CIFAR-10) or ``--data synthetic`` (CIFAR-shaped synthetic images, for smoke runs).  Its
+  grid is GPU-hours: run it with ``bntheory sweep`` (``--backend ray`` on a cluster).
 """
 
 from __future__ import annotations
@@ -58,9 +69,12 @@ class Preset:
 def _cifar(seed: int, data_dir: str | None) -> datasets.Dataset:
     if not data_dir:
         raise InvalidArgumentError(
-            "the cifar10-vgg preset needs --data DIR: a local CIFAR-10 in the standard "
-            "python-pickle layout (data_batch_1..5, test_batch); nothing is downloaded"
+            "the CIFAR-10 presets need --data DIR: a local CIFAR-10 in the standard "
+            "python-pickle layout (data_batch_1..5, test_batch; nothing is downloaded), or "
+            "--data synthetic for CIFAR-shaped synthetic images (smoke runs)"
         )
+    if data_dir == "synthetic":
+        return datasets.synthetic_images(2048, (3, 32, 32), 10, seed=seed)
     return datasets.load_cifar10(data_dir)
 
 
@@ -156,6 +170,66 @@ PRESETS: dict[str, Preset] = {
         ("none", "batchnorm"),
         (1e-3,),
     ),
+    "lr-grid": Preset(
+        "lr-grid",
+        "scikit-learn digits (8x8), six-conv VGG-style CNN 16-16-M-32-32-M-32-32, batch 128, "
+        "SGD for 11 steps at learning rates 0.01 to 100: the relative loss after the first 10 "
+        "updates",
+        lambda seed, d: datasets.load_digits(seed=seed),
+        RunConfig(
+            model="vgg",
+            norm="none",
+            lr=0.1,
+            steps=11,
+            batch_size=128,
+            probe_every=0,
+            checkpoint_every=100,
+            cfg=(16, 16, "M", 32, 32, "M", 32, 32),
+            data="sklearn digits",
+        ),
+        ("none", "batchnorm"),
+        (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0),
+    ),
+    "sigmoid": Preset(
+        "sigmoid",
+        "scikit-learn digits (8x8), MLP 100-100-100 with sigmoid units (Ioffe & Szegedy 2015, "
+        "Figure 1), batch 60, SGD lr 0.5, 600 steps",
+        lambda seed, d: datasets.load_digits(seed=seed),
+        RunConfig(
+            model="mlp",
+            norm="none",
+            lr=0.5,
+            steps=600,
+            batch_size=60,
+            probe_every=60,
+            checkpoint_every=200,
+            hidden=(100, 100, 100),
+            activation="sigmoid",
+            data="sklearn digits",
+        ),
+        ("none", "batchnorm"),
+        (0.5,),
+    ),
+    "tanh": Preset(
+        "tanh",
+        "scikit-learn digits (8x8), MLP 100-100-100 with tanh units, batch 60, SGD lr 0.5, "
+        "600 steps",
+        lambda seed, d: datasets.load_digits(seed=seed),
+        RunConfig(
+            model="mlp",
+            norm="none",
+            lr=0.5,
+            steps=600,
+            batch_size=60,
+            probe_every=60,
+            checkpoint_every=200,
+            hidden=(100, 100, 100),
+            activation="tanh",
+            data="sklearn digits",
+        ),
+        ("none", "batchnorm"),
+        (0.5,),
+    ),
     "cifar10-vgg": Preset(
         "cifar10-vgg",
         "CIFAR-10 (local copy), VGG-11, batch 128, lr 0.1 and 0.5 (the paper's protocol)",
@@ -173,6 +247,27 @@ PRESETS: dict[str, Preset] = {
             data="CIFAR-10",
         ),
         ("none", "batchnorm"),
+        (0.1, 0.5),
+    ),
+    "santurkar2018": Preset(
+        "santurkar2018",
+        "CIFAR-10 (local copy, or synthetic), VGG-11, batch 128, Glorot initialization, SGD at "
+        "lr 0.1 and 0.5, 15000 steps, none / BatchNorm / noisy BatchNorm / l1, l2, linf "
+        "BatchNorm (Santurkar et al. 2018)",
+        _cifar,
+        RunConfig(
+            model="vgg",
+            norm="none",
+            lr=0.1,
+            steps=15000,
+            batch_size=128,
+            probe_every=500,
+            hessian_every=5000,
+            checkpoint_every=500,
+            cfg=VGG11,
+            data="CIFAR-10",
+        ),
+        ("none", "batchnorm", "noisybatchnorm", "l1batchnorm", "l2batchnorm", "linfbatchnorm"),
         (0.1, 0.5),
     ),
 }

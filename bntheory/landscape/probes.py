@@ -19,6 +19,8 @@ evaluation sees the same noise and the landscape is a function of the parameters
   :math:`\cos(G_i, G_i')`.
 * :func:`activation_stats` -- mean, standard deviation and a histogram of each Norm layer's
   output.
+* :func:`saturation` -- the fraction of sigmoid and tanh units saturated on the batch (their
+  derivative below :data:`SATURATED` of its maximum).
 * :func:`hessian_top` -- the largest-magnitude Hessian eigenvalues of the batch loss, by
   ``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` of Hessian-vector products
   (counted), in float64 on a copy of the model; :func:`power_iteration` is the method
@@ -47,6 +49,9 @@ Loss = Callable[[Tensor, Tensor], Tensor]
 NCV = 6
 HIST_RANGE = (-4.0, 4.0)
 HIST_BINS = 40
+#: A sigmoid or tanh unit is saturated where its derivative is below this fraction of the
+#: derivative's maximum (sigmoid: |x| > 3.64, tanh: |x| > 1.82).
+SATURATED = 0.1
 
 
 @contextmanager
@@ -201,6 +206,41 @@ def activation_stats(model: nn.Module, x: Tensor) -> list[dict[str, Any]]:
         for h in hooks:
             h.remove()
     return records
+
+
+def saturation(model: nn.Module, x: Tensor) -> dict[str, Any] | None:
+    """The fraction of (unit, sample) pairs of every ``nn.Sigmoid``/``nn.Tanh`` whose
+    derivative is below :data:`SATURATED` of its maximum on ``x``, overall and per layer
+    (``None`` for a model without such units).  The model is restored afterwards."""
+    rows: list[dict[str, Any]] = []
+    names = {m: n for n, m in model.named_modules()}
+
+    def hook(module, _inp, out):
+        a = out.detach().double()
+        slope = 4 * a * (1 - a) if isinstance(module, nn.Sigmoid) else 1 - a**2
+        rows.append(
+            {
+                "layer": names[module],
+                "fraction": float((slope < SATURATED).double().mean()),
+                "units": a[0].numel(),
+            }
+        )
+
+    hooks = [
+        m.register_forward_hook(hook)
+        for m in model.modules()
+        if isinstance(m, nn.Sigmoid | nn.Tanh)
+    ]
+    if not hooks:
+        return None
+    try:
+        with preserved(model), torch.no_grad():
+            model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    total = sum(r["units"] for r in rows)
+    return {"fraction": sum(r["fraction"] * r["units"] for r in rows) / total, "layers": rows}
 
 
 class HessianOperator:

@@ -10,14 +10,55 @@ from bntheory.errors import InvalidArgumentError
 from bntheory.stats import LEVEL, mean_interval, paired_difference
 
 
+def _mean(xs: list[float]) -> float | None:
+    xs = [x for x in xs if x is not None and math.isfinite(x)]
+    return statistics.fmean(xs) if xs else None
+
+
+def _finite_or_inf(x: float | None) -> float | str | None:
+    """JSON has no infinity: ``inf`` becomes the string ``"inf"``."""
+    return "inf" if x == math.inf else x
+
+
 def _median(xs: list[float]) -> float | None:
     xs = [x for x in xs if x is not None and math.isfinite(x)]
     return statistics.median(xs) if xs else None
 
 
+#: Updates after which the relative loss of the learning-rate experiments is read.
+EARLY_STEPS = 10
+
+
+def relative_loss(train_loss: list[float], diverged_at: int | None) -> float | None:
+    r"""The training loss after the first :data:`EARLY_STEPS` updates relative to the initial
+    loss, :math:`L_{T}/L_0` (the relative loss of Bjorck et al. 2018, Figure 2); ``None`` when
+    the run is shorter, ``inf`` when it diverged before."""
+    if diverged_at is not None and diverged_at <= EARLY_STEPS:
+        return math.inf
+    if len(train_loss) <= EARLY_STEPS:
+        return None
+    return train_loss[EARLY_STEPS] / train_loss[0]
+
+
+def activation_shift(probes: list[dict[str, Any]]) -> float | None:
+    r"""How much the activations' distribution moves between consecutive probes: the mean over
+    Norm layers and probe pairs of :math:`(|\mu_t - \mu_{t-1}| + |\sigma_t - \sigma_{t-1}|)
+    / \sigma_{t-1}`, in units of the earlier standard deviation (scale-free, so networks
+    whose activations differ in scale compare); ``None`` with fewer than two probes."""
+    shifts = []
+    for before, after in zip(probes, probes[1:]):
+        for a, b in zip(before.get("activations", []), after.get("activations", [])):
+            if a["std"] > 0 and math.isfinite(a["std"]):
+                shifts.append((abs(b["mean"] - a["mean"]) + abs(b["std"] - a["std"])) / a["std"])
+    return statistics.fmean(shifts) if shifts else None
+
+
 def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
     """Medians over the probes (the first probe, at initialization, excluded when there are
-    others) of each landscape measurement, and the final test numbers."""
+    others) of each landscape measurement, the final test numbers, the mean training loss
+    over the run (lower: faster training), the relative loss after the first steps
+    (:func:`relative_loss`), the activations' shift between probes (:func:`activation_shift`)
+    and the mean fraction of saturated units (sigmoid and tanh networks)."""
     probes = doc["probes"]
     body = probes[1:] if len(probes) > 1 else probes
     cfg = doc["config"]
@@ -36,6 +77,14 @@ def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "beta_smoothness": _median([p["beta_smoothness"] for p in body]),
         "ics_l2": _median([sum(r["l2"] for r in p["ics"]) / len(p["ics"]) for p in body]),
         "ics_cos": _median([sum(r["cos"] for r in p["ics"]) / len(p["ics"]) for p in body]),
+        "mean_train_loss": (
+            statistics.fmean(doc["train_loss"])
+            if doc["train_loss"] and doc["diverged_at"] is None
+            else None
+        ),
+        "relative_loss": _finite_or_inf(relative_loss(doc["train_loss"], doc["diverged_at"])),
+        "activation_shift": activation_shift(probes),
+        "saturation": _mean([p["saturation"]["fraction"] for p in body if "saturation" in p]),
         "hessian_top": hess,
         "hvp_products": [p["hessian"]["hvp_products"] for p in probes if "hessian" in p],
     }

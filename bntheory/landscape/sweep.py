@@ -42,7 +42,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ from bntheory.errors import BNTheoryError, InvalidArgumentError
 #: Version of ``sweep.json``, ``status.json`` and ``results.json``.
 SCHEMA = 1
 BACKENDS = ("local", "ray")
+#: Hessian-vector products the estimate assumes per top-eigenvalue probe.
+HESSIAN_PRODUCTS = 20
 
 
 class SweepError(BNTheoryError):
@@ -92,6 +94,8 @@ class RunSpec:
         (cfg,) = get_preset(self.preset).configs(
             norms=[self.norm], lrs=[self.lr], steps=self.steps, device=self.device, seed=self.seed
         )
+        if self.data == "synthetic":
+            cfg = replace(cfg, data=f"synthetic images shaped like {cfg.data}")
         return cfg
 
 
@@ -482,10 +486,11 @@ def _run_ray(ray, todo, root, jobs, address, gpus_per_run, max_attempts, status,
 
 def estimate_seconds(specs: list[RunSpec], parallel: int, calibration_steps: int = 3) -> float:
     """The sweep's wall time on this machine, extrapolated from ``calibration_steps`` SGD
-    steps, one probe and one Hessian of its first run's configuration (in a temporary
-    directory): ``sum(steps * t_step + probes * t_probe + hessians * t_hessian) / parallel``."""
+    steps and one probe of its first run's configuration (in a temporary directory):
+    ``sum(steps * t_step + probes * t_probe + hessians * t_hessian) / parallel``, with
+    ``t_hessian = HESSIAN_PRODUCTS * 3 * t_step`` (not timed: one is minutes on a CPU for
+    the VGG-11)."""
     import tempfile
-    from dataclasses import replace
 
     from bntheory.landscape.train import train
 
@@ -494,7 +499,9 @@ def estimate_seconds(specs: list[RunSpec], parallel: int, calibration_steps: int
     s0 = specs[0]
     cfg = s0.config()
     data = _data(s0.preset, s0.seed, s0.data)
-    with tempfile.TemporaryDirectory() as tmp:
+    from bntheory.threads import torch_threads
+
+    with tempfile.TemporaryDirectory() as tmp, torch_threads(1):  # as a worker computes
 
         def timed(name: str, **changes) -> float:
             c = replace(cfg, checkpoint_every=10**9, **changes)
@@ -502,18 +509,13 @@ def estimate_seconds(specs: list[RunSpec], parallel: int, calibration_steps: int
             train(c, data, Path(tmp) / name)
             return time.perf_counter() - t
 
-        timed("warm-up", steps=1, probe_every=1, hessian_every=1)  # first calls' set-up
+        timed("warm-up", steps=1, probe_every=1, hessian_every=0)  # first calls' set-up
         t_step = timed("steps", steps=calibration_steps, probe_every=0) / calibration_steps
-        # one step with probes at steps 0 and 1, with and without the Hessian at step 0
+        # one step with probes at steps 0 and 1
         t_probe = max(0.0, timed("probe", steps=1, probe_every=1, hessian_every=0) - t_step) / 2
-        t_hess = (
-            max(
-                0.0,
-                timed("hessian", steps=1, probe_every=1, hessian_every=2) - t_step - 2 * t_probe,
-            )
-            if cfg.hessian_every
-            else 0.0
-        )
+    # a Hessian-vector product costs about three SGD steps (double backward), and the top
+    # eigenvalue about HESSIAN_PRODUCTS of them (10-16 on the digits runs)
+    t_hess = HESSIAN_PRODUCTS * 3 * t_step
     total = 0.0
     for s in specs:
         c = s.config()

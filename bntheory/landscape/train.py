@@ -62,6 +62,7 @@ class RunConfig:
     hidden: tuple[int, ...] = (64, 64)
     cfg: tuple[Any, ...] = (16, "M", 32, "M")
     depth: int = 25
+    activation: str = "relu"  # the MLP's nonlinearity: relu | sigmoid | tanh
     data: str = ""  # a description of the data, recorded with the run
 
     def __post_init__(self):
@@ -166,7 +167,14 @@ def train(
     classify = data.num_classes is not None
     torch.manual_seed(cfg.seed)
     model = build(
-        cfg.model, cfg.norm, data.input_shape, data.num_classes, cfg.hidden, cfg.cfg, cfg.depth
+        cfg.model,
+        cfg.norm,
+        data.input_shape,
+        data.num_classes,
+        cfg.hidden,
+        cfg.cfg,
+        cfg.depth,
+        cfg.activation,
     )
     model = model.to(device=device, dtype=dtype).train()
     loss = loss_fn(cfg.model)
@@ -193,6 +201,9 @@ def train(
         rec.update(probes.gradient_probes(model, loss, x, y, cfg.etas))
         rec["ics"] = probes.internal_covariate_shift(model, loss, x, y, cfg.lr)
         rec["activations"] = probes.activation_stats(model, x)
+        sat = probes.saturation(model, x)
+        if sat is not None:
+            rec["saturation"] = sat
         if cfg.hessian_every and at % cfg.hessian_every == 0:
             rec["hessian"] = probes.hessian_top(model, loss, x, y, k=cfg.hessian_k, seed=cfg.seed)
         metrics.probes.append(rec)

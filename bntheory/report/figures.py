@@ -103,3 +103,13 @@ def number(x: Any, missing: str = "—") -> str:
     if isinstance(x, bool) or isinstance(x, int):
         return str(x)
     return "0" if x == 0 else f"{x:.3g}"
+
+
+def mean_ci(cell: dict | None, missing: str = "—") -> str:
+    """A mean over seeds with its interval (:func:`bntheory.stats.mean_interval`'s dict) as
+    ``mean [lo, hi]`` (the mean alone without an interval)."""
+    if not cell or cell.get("mean") is None:
+        return missing
+    if cell.get("lo") is None:
+        return number(cell["mean"], missing)
+    return f"{number(cell['mean'])} [{number(cell['lo'])}, {number(cell['hi'])}]"

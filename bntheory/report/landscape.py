@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from bntheory.landscape.probes import HIST_BINS, HIST_RANGE  # noqa: E402
-from bntheory.report.figures import number, render  # noqa: E402
+from bntheory.report.figures import mean_ci, number, render  # noqa: E402
 from bntheory.report.files import ReportDir  # noqa: E402
 from bntheory.report.meta import provenance_markdown  # noqa: E402
 
@@ -63,7 +63,7 @@ def curves_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
 def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """Loss-variation band, gradient-predictiveness band, effective beta-smoothness."""
     fig, axes = plt.subplots(1, 3, figsize=(17, 4.4))
-    for r in runs:
+    for r in (r for r in runs if r["probes"]):
         s = _steps(r)
         lab = _label(r)
         band = axes[0].fill_between(
@@ -109,7 +109,7 @@ def landscape_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
 def ics_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     """ICS per layer (Definition 2.1), averaged over the probes after initialization."""
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
-    for r in runs:
+    for r in (r for r in runs if r["probes"]):
         body = r["probes"][1:] or r["probes"]
         n = len(body[0]["ics"])
         l2 = [sum(p["ics"][i]["l2"] for p in body) / len(body) for i in range(n)]
@@ -158,6 +158,108 @@ def activations_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes]:
     return render(fig)
 
 
+#: The measurements of the figure over seeds: (summary key, probe value, title).
+SEED_PANELS = (
+    (
+        "loss_variation",
+        lambda p: p["loss_max"] - p["loss_min"],
+        "loss variation (max - min over eta)",
+    ),
+    ("predictiveness_max", lambda p: p["pred_max"], "gradient predictiveness (max over eta)"),
+    ("beta_smoothness", lambda p: p["beta_smoothness"], "effective beta-smoothness"),
+)
+SEED_FIGURE = "seeds"
+
+
+def seeds_figure(seed_runs: dict[int, list[dict[str, Any]]]) -> tuple[bytes, bytes]:
+    """The landscape measurements over training, per (norm, lr): the mean over seeds at each
+    probe with its 95 % bootstrap interval as a band (:func:`bntheory.stats.mean_interval`)."""
+    from bntheory.stats import mean_interval
+
+    fig, axes = plt.subplots(1, len(SEED_PANELS), figsize=(17, 4.4))
+    by_run: dict[tuple[str, float], list[dict]] = {}
+    for docs in seed_runs.values():
+        for d in docs:
+            by_run.setdefault((d["config"]["norm"], d["config"]["lr"]), []).append(d)
+    for (norm, lr), docs in by_run.items():
+        steps = sorted({p["step"] for d in docs for p in d["probes"]})
+        if not steps:
+            continue
+        for ax, (_, value, _) in zip(axes, SEED_PANELS):
+            rows = []
+            for t in steps:
+                vals = [value(p) for d in docs for p in d["probes"] if p["step"] == t]
+                rows.append(mean_interval(vals))
+            xs = [t for t, r in zip(steps, rows) if r["mean"] is not None]
+            (line,) = ax.plot(
+                xs,
+                [r["mean"] for r in rows if r["mean"] is not None],
+                "o-",
+                ms=3,
+                label=f"{norm} (lr {lr:g})",
+            )
+            band = [(t, r) for t, r in zip(steps, rows) if r["lo"] is not None]
+            if band:
+                ax.fill_between(
+                    [t for t, _ in band],
+                    [r["lo"] for _, r in band],
+                    [r["hi"] for _, r in band],
+                    color=line.get_color(),
+                    alpha=0.2,
+                )
+    for ax, (_, _, title) in zip(axes, SEED_PANELS):
+        ax.set_title(f"{title}\nmean over {len(seed_runs)} seeds, band: 95 % interval")
+        ax.set_xlabel("step")
+        ax.set_yscale("log")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return render(fig)
+
+
+def _diff(cell: dict | None) -> str:
+    if not cell or cell.get("difference") is None:
+        return "—"
+    ci = "" if cell.get("lo") is None else f" [{number(cell['lo'])}, {number(cell['hi'])}]"
+    rel = "" if cell.get("relative") is None else f" ({cell['relative']:+.0%})"
+    return f"{number(cell['difference'])}{ci}{rel}"
+
+
+def seeds_markdown(over_seeds: dict[str, Any], figure: str) -> list[str]:
+    """The page's section over seeds: means with intervals, and the paired differences."""
+    from bntheory.landscape.summary import METRICS
+
+    heads = ("loss variation", "predictiveness (max)", "beta-smoothness", "ICS l2", "ICS cos")
+    seeds = over_seeds["seeds"]
+    md = [
+        f"## Over {len(seeds)} seeds ({', '.join(map(str, seeds))})",
+        "",
+        "Each cell: the mean over seeds of the run medians, with its 95 % BCa bootstrap interval "
+        "over seeds.",
+        "",
+        "| norm | lr | diverged | " + " | ".join(heads) + " |",
+        "|---|---|---|" + "---|" * len(heads),
+    ]
+    for row in over_seeds["summaries"]:
+        cells = " | ".join(mean_ci(row[m]) for m in METRICS)
+        md.append(f"| `{row['norm']}` | {row['lr']:g} | {row['diverged']} | {cells} |")
+    if over_seeds.get("paired"):
+        md += [
+            "",
+            "Against `none` at the same learning rate, paired by seed: the mean difference with "
+            "its 95 % interval and the relative effect (a negative interval: the normalization "
+            "lowers the measurement).",
+            "",
+            "| norm | lr | " + " | ".join(heads) + " |",
+            "|---|---|" + "---|" * len(heads),
+        ]
+        for row in over_seeds["paired"]:
+            cells = " | ".join(_diff(row[m]) for m in METRICS)
+            md.append(f"| `{row['norm']}` | {row['lr']:g} | {cells} |")
+    md += ["", f"![over seeds]({figure})", ""]
+    return md
+
+
 FIGURES = (
     ("curves", curves_figure),
     ("landscape", landscape_figure),
@@ -174,11 +276,21 @@ def write_landscape(
     summaries: list[dict[str, Any]],
     meta: dict[str, Any],
     json_rel: str | None = None,
+    over_seeds: dict[str, Any] | None = None,
+    seed_runs: dict[int, list[dict[str, Any]]] | None = None,
 ) -> list[str]:
     """``{prefix}.md``, ``{prefix}-<figure>.png/.svg`` and the numbers as JSON (``json_rel``,
-    default ``{prefix}.json``) under ``out``."""
+    default ``{prefix}.json``) under ``out``.  ``runs`` and ``summaries`` are one seed's;
+    ``over_seeds`` (a sweep's aggregate of the preset: ``seeds``, ``summaries``, ``paired``,
+    ``per_seed``) and ``seed_runs`` (every seed's runs) add the section over seeds and its
+    figure with bands, ``{prefix}-seeds.png``."""
     json_rel = json_rel or f"{prefix}.json"
     written = []
+    if seed_runs:
+        png, svg = seeds_figure(seed_runs)
+        for ext, data in (("png", png), ("svg", svg)):
+            out.write(f"{prefix}-{SEED_FIGURE}.{ext}", data)
+            written.append(f"{prefix}-{SEED_FIGURE}.{ext}")
     for name, fn in FIGURES:
         png, svg = fn(runs)
         for ext, data in (("png", png), ("svg", svg)):
@@ -186,6 +298,8 @@ def write_landscape(
             out.write(rel, data)
             written.append(rel)
     doc = {"schema": SCHEMA, "meta": meta, "preset": preset, "summaries": summaries, "runs": runs}
+    if over_seeds is not None:
+        doc["over_seeds"] = over_seeds
     out.write(json_rel, json.dumps(doc, indent=1) + "\n")
     base = prefix.rsplit("/", 1)[-1]
     md = [
@@ -221,6 +335,12 @@ def write_landscape(
         "products of the batch loss in training mode (float64).",
         "",
     ]
+    if over_seeds is not None:
+        md += seeds_markdown(over_seeds, f"{base}-{SEED_FIGURE}.png")
+        md += [
+            f"## Seed {runs[0]['config']['seed'] if runs else ''}: one run per normalization",
+            "",
+        ]
     for name, _ in FIGURES:
         md += [f"![{name}]({base}-{name}.png)", ""]
     link = posixpath.relpath(json_rel, posixpath.dirname(prefix) or ".")

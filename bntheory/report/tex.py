@@ -12,10 +12,11 @@ import re
 from typing import Any
 
 from bntheory.claims.model import ExactEvidence, MeasuredEvidence, Verdict
-from bntheory.report.figures import TIGHTNESS_FIGURE, number
+from bntheory.report.figures import TIGHTNESS_FIGURE, mean_ci, number
 from bntheory.report.landscape import FIGURES as LANDSCAPE_FIGURES
 from bntheory.report.layers import FIGURE as LAYER_FIGURE
 from bntheory.report.verdicts import (
+    from_runs,
     group,
     regime_label,
     regimes_of,
@@ -209,6 +210,20 @@ def document(
             cells = "; ".join(f"{v.regime}: {verdict_word(v)}" for v in entries)
             out.append(f"{_code(sid)} & {text(cells)} \\\\")
         out += [r"\bottomrule\end{tabular}\end{center}"]
+    runs = [v for v in verdicts if from_runs(v)]
+    if runs:
+        out += [
+            r"\subsection*{Empirical claims, judged from training runs}",
+            text(
+                "Means over seeds of the per-seed statistic (paired by seed) with their 95 % "
+                "BCa bootstrap intervals."
+            ),
+            r"\begin{center}\small\begin{tabular}{llp{0.4\textwidth}}\toprule",
+            r"claim & regime & verdict \\ \midrule",
+        ]
+        for v in runs:
+            out.append(f"{_code(v.id)} & {text(v.regime)} & {text(verdict_word(v))} \\\\")
+        out += [r"\bottomrule\end{tabular}\end{center}"]
     by_id = group(verdicts)
     out += [
         r"\begin{center}",
@@ -294,7 +309,9 @@ def document(
                     s["beta_smoothness"],
                     s["ics_cos"],
                 ]
-                cells = " & ".join(number(x, missing="--") for x in vals)
+                if all(v["mean"] is None for v in vals):
+                    continue  # a preset without probes (the learning-rate grid)
+                cells = " & ".join(text(mean_ci(x, missing="--")) for x in vals)
                 out.append(f"{text(name)} & {_code(s['norm'])} & {s['lr']:g} & {cells} \\\\")
         out += [r"\bottomrule\end{tabular}\end{center}"]
         for name in landscape:

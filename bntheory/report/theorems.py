@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from bntheory.claims.model import ExactEvidence, MeasuredEvidence, Verdict
-from bntheory.report.figures import TIGHTNESS_FIGURE, number, tightness_figure
+from bntheory.report.figures import TIGHTNESS_FIGURE, mean_ci, number, tightness_figure
 from bntheory.report.files import ReportDir
 from bntheory.report.measured import details_markdown, grid_names, measured_figure, measured_rows
 from bntheory.report.meta import provenance_markdown
@@ -19,6 +19,8 @@ from bntheory.report.verdicts import (
     beyond_rows,
     counterexample_markdown,
     display,
+    empirical_rows,
+    from_runs,
     group,
     regime_label,
     regimes_of,
@@ -182,6 +184,7 @@ def index_markdown(
     analogues: list[dict[str, Any]] | None = None,
 ) -> str:
     """``index.md``: every claim's verdicts, the layers, the landscape, and links."""
+    all_verdicts = verdicts
     verdicts, beyond = split(verdicts)
     columns = regimes_of(verdicts)
     labels = [regime_label(r) for r in columns]
@@ -238,6 +241,21 @@ def index_markdown(
                 + ".",
                 "",
             ]
+    runs = [v for v in all_verdicts if from_runs(v)]
+    if runs:
+        out += [
+            "## Empirical claims, judged from training runs",
+            "",
+            "Each judged from the landscape presets' runs over seeds, paired by seed (the same "
+            "data order and initialization stream for both sides): the estimate is the mean "
+            "over seeds of the per-seed statistic, the interval its 95 % BCa bootstrap "
+            "interval; *supported* when the interval lies wholly on the claimed side, "
+            "*contradicted* when wholly on the other, *inconclusive* otherwise. The relative "
+            "effect is the mean difference over the baseline's mean, d_z the mean difference "
+            "over its standard deviation across seeds.",
+            "",
+        ]
+        out += empirical_rows(runs) + [""]
     if analogues:
         from bntheory.report.layers import analogue_rows
 
@@ -261,17 +279,19 @@ def index_markdown(
         ]
         for name, summaries in landscape.items():
             for s in summaries:
+                if all(s[m]["mean"] is None for m in ("loss_variation", "ics_l2")):
+                    continue  # a preset without probes (the learning-rate grid)
                 out.append(
                     f"| [{name}](landscape/{name}.md) | `{s['norm']}` | {s['lr']:g} | "
-                    f"{number(s['loss_variation'])} | {number(s['predictiveness_max'])} | "
-                    f"{number(s['beta_smoothness'])} | {number(s['ics_l2'])} | "
-                    f"{number(s['ics_cos'])} |"
+                    f"{mean_ci(s['loss_variation'])} | {mean_ci(s['predictiveness_max'])} | "
+                    f"{mean_ci(s['beta_smoothness'])} | {mean_ci(s['ics_l2'])} | "
+                    f"{mean_ci(s['ics_cos'])} |"
                 )
         out += [
             "",
-            "Medians over the probes after initialization, training-mode BatchNorm; figures on "
-            "each "
-            "preset's page.",
+            "Means over seeds of the run medians (over the probes after initialization, "
+            "training-mode BatchNorm), with 95 % bootstrap intervals over seeds; figures with "
+            "bands on each preset's page.",
             "",
         ]
     out += [

@@ -53,10 +53,37 @@ def group(verdicts: list[Verdict]) -> dict[str, list[Verdict]]:
 SUBJECT = "santurkar2018"
 
 
+def from_runs(v: Verdict) -> bool:
+    """Whether a record was judged from training runs (an empirical claim)."""
+    return v.provenance.get("from") == "runs"
+
+
 def split(verdicts: list[Verdict]) -> tuple[list[Verdict], list[Verdict]]:
-    """The records of the subject's claims and those of every other publication."""
-    main = [v for v in verdicts if v.claim.paper == SUBJECT]
-    return main, [v for v in verdicts if v.claim.paper != SUBJECT]
+    """The records of the subject's claims and those of every other publication, leaving out
+    the claims judged from training runs (:func:`empirical_rows`)."""
+    rest = [v for v in verdicts if not from_runs(v)]
+    return [v for v in rest if v.claim.paper == SUBJECT], [
+        v for v in rest if v.claim.paper != SUBJECT
+    ]
+
+
+def empirical_rows(verdicts: list[Verdict], link: str = "theorems/") -> list[str]:
+    """The table of the claims judged from training runs: one row per claim and regime, the
+    verdict with the estimate and interval, the effect size where there is one, the seeds."""
+    out = [
+        "| claim | regime | verdict (mean [95 % interval]) | relative effect | d_z | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for v in verdicts:
+        if not from_runs(v):
+            continue
+        d = v.evidence.details
+        out.append(
+            f"| [`{v.id}`]({link}{v.id}.md) | {v.regime} | {verdict_word(v)} | "
+            f"{number(d.get('relative_effect'))} | {number(d.get('dz'))} | "
+            f"{len(v.evidence.samples)} |"
+        )
+    return out
 
 
 def beyond_rows(verdicts: list[Verdict], link: str = "theorems/") -> list[str]:
