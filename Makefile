@@ -13,7 +13,7 @@ TEST_JOBS  ?= $(JOBS)
 BIN         = $(VENV)/bin
 STAMP       = $(VENV)/.bntheory-installed
 
-.PHONY: setup report test test-thorough lint benchmark clean-venv
+.PHONY: setup report test test-thorough test-gpu lint benchmark clean-venv
 
 setup: $(STAMP)
 
@@ -31,6 +31,15 @@ test: $(STAMP)
 
 test-thorough: $(STAMP)
 	$(BIN)/python -m pytest -n $(TEST_JOBS) --dist loadfile --hypothesis-profile thorough -m "slow or not slow" $(PYTEST_ARGS)
+
+# A GPU machine whose Python already has a CUDA torch and no internet (GPU_PYTHON): install
+# the project without dependencies, run the gpu tests, the suite on CUDA, and time a sweep.
+GPU_PYTHON ?= python3
+test-gpu:
+	$(GPU_PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(GPU_PYTHON) -m pytest -q -m gpu --device cuda $(PYTEST_ARGS)
+	$(GPU_PYTHON) -m pytest -q --device cuda $(PYTEST_ARGS)
+	$(GPU_PYTHON) benchmarks/gpu_sweep.py --steps 300 --device cuda
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

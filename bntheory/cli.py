@@ -273,7 +273,10 @@ def _sweep(args: argparse.Namespace) -> int:
     bar = lambda total, initial: tqdm(
         total=total, initial=initial, desc=f"sweep {args.preset}", unit="run", file=sys.stderr
     )
-    outcome = pipeline.run_grid(
+    from bntheory.report.meta import provenance
+
+    meta = provenance(["bntheory"] + list(args.argv), args.seed, args.device)
+    outcome, verdicts = pipeline.run_grid(
         args.preset,
         range(args.seed, args.seed + args.seeds),
         norms,
@@ -289,6 +292,7 @@ def _sweep(args: argparse.Namespace) -> int:
         estimate=not args.no_estimate,
         announce=announce,
         progress=bar,
+        meta=meta,
     )
     print(
         f"{outcome.started} runs run ({outcome.resumed} resumed from checkpoints, "
@@ -307,6 +311,13 @@ def _sweep(args: argparse.Namespace) -> int:
                 else:
                     cells.append(f"{m} {d['difference']:+.3g} [{d['lo']:+.3g}, {d['hi']:+.3g}]")
             print(f"{name} lr {row['lr']:g} {row['norm']} - none: " + "; ".join(cells))
+    if verdicts:
+        from bntheory.report.verdicts import verdict_word
+
+        width = max(len(v.id) for v in verdicts)
+        for v in verdicts:
+            print(f"{v.id.ljust(width)}  {v.regime}: {verdict_word(v)}")
+        print(f"wrote {Path(args.out) / 'claims.json'}")
     return 0
 
 

@@ -366,15 +366,19 @@ def run_grid(
     estimate: bool = True,
     announce=None,
     progress=None,
+    meta: dict | None = None,
 ):
     """``bntheory sweep``: plan the grid (:func:`bntheory.landscape.sweep.plan`), say how many
     runs are left and, with ``estimate``, how long they take on this machine
     (``announce(todo, total, seconds, parallel)``; ``parallel`` is ``None`` on a cluster,
-    whose size decides, and ``seconds`` then the serial time), then run them
-    (:func:`bntheory.landscape.sweep.run_sweep`); the :class:`SweepOutcome`."""
+    whose size decides, and ``seconds`` then the serial time), run them
+    (:func:`bntheory.landscape.sweep.run_sweep`) and judge the empirical claims the runs
+    support (written to ``claims.json`` beside ``results.json``); the
+    :class:`~bntheory.landscape.sweep.SweepOutcome` and the verdicts."""
     from bntheory.landscape import sweep as engine
 
     specs = engine.plan(preset, seeds, norms, lrs, steps, device, data)
+    engine.check_backend(backend, jobs, address, gpus_per_run)  # before anything is written
     engine.prepare(out, specs)  # refuse another grid's directory before timing anything
     todo = [s for s in specs if not engine.is_finished(out, s)]
     # on a cluster its size decides: the estimate is then the serial time (parallel None)
@@ -382,7 +386,7 @@ def run_grid(
     if announce is not None:
         seconds = engine.estimate_seconds(todo, parallel or 1) if estimate and todo else None
         announce(len(todo), len(specs), seconds, parallel)
-    return engine.run_sweep(
+    outcome = engine.run_sweep(
         specs,
         out,
         backend=backend,
@@ -391,6 +395,16 @@ def run_grid(
         gpus_per_run=gpus_per_run,
         progress=progress,
     )
+    verdicts = judge_runs_all(outcome.results["presets"], {"profile": "sweep"})
+    if verdicts:
+        import json
+
+        from bntheory.atomic import atomic_write
+        from bntheory.report.verdicts import claims_json
+
+        doc = claims_json(verdicts, meta or {}, "sweep")
+        atomic_write(Path(out) / "claims.json", json.dumps(doc, indent=1) + "\n")
+    return outcome, verdicts
 
 
 def preset_info(name: str, norms=None, lrs=None) -> dict:
@@ -508,7 +522,9 @@ def report(
         figure=TIGHTNESS_FIGURE,
         **REPORT_VERDICT_FILES,
     )
-    written += write_theorem_pages(out, verdicts, meta)
+    judged = {v.id for v in verdicts}
+    unjudged = tuple(c for c in claims() if c.id not in judged)
+    written += write_theorem_pages(out, verdicts, meta, unjudged)
     written += write_grid_tables(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
     out.write(

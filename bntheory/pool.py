@@ -31,6 +31,19 @@ def process_pool(jobs: int):
     )
 
 
+def terminate(pool) -> None:
+    """Stop a :func:`process_pool` at once, killing the jobs it is running (an error elsewhere
+    must not wait hours for them).  ``ProcessPoolExecutor.terminate_workers`` does it from
+    Python 3.14; before, the executor's ``_processes`` table is the only handle on them."""
+    kill = getattr(pool, "terminate_workers", None)
+    if kill is not None:
+        kill()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        proc.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def workers(jobs: int):
     """:func:`process_pool` as a context manager; ``None`` (work in this process) for
     ``jobs <= 1``."""

@@ -126,3 +126,24 @@ def test_closed_forms_exits_1_on_a_disagreement(monkeypatch, capsys):
     )
     out = capsys.readouterr().out
     assert re.search(r"^DISAGREE: layernorm vjp at input \(64, 8\)", out, re.M)
+
+
+def test_sweep_benchmark_runs_both_backends_and_compares_their_json(capsys):
+    pytest.importorskip("ray", reason="the ray extra is not installed")
+    assert _load("sweep").main(["--seeds", "1", "--steps", "10", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    rows = {
+        line.split()[0]: line.split()
+        for line in out.splitlines()
+        if line.startswith(("local ", "ray "))
+    }
+    assert set(rows) == {"local", "ray"} and len(rows["ray"]) == 6  # wall, runs/min, overhead, ...
+    assert float(rows["local"][2]) > 0 and float(rows["ray"][2]) > 0  # runs per minute
+    assert "results.json identical across backends: True" in out
+
+
+@pytest.mark.gpu
+def test_gpu_sweep_benchmark_times_a_short_santurkar2018_sweep(capsys):
+    assert _load("gpu_sweep").main(["--steps", "20", "--device", "cuda"]) == 0
+    out = capsys.readouterr().out
+    assert "seconds per step" in out and "full santurkar2018 preset" in out

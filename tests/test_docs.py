@@ -60,7 +60,7 @@ def test_documented_commands_exist():
 
 
 @pytest.mark.parametrize(
-    "command", ["layers", "prove", "verify", "search", "check", "landscape", "report"]
+    "command", ["layers", "prove", "verify", "search", "check", "landscape", "sweep", "report"]
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:

@@ -30,7 +30,7 @@ from bntheory.errors import BNTheoryError, InvalidArgumentError
 from bntheory.stats import LEVEL, interval
 
 #: Seeds of the report's runs per budget (each a full set of training runs).
-RUN_SEEDS = {"quick": 2, "ci": 3, "thorough": 10}
+RUN_SEEDS = {"quick": 2, "ci": 5, "thorough": 10}
 
 
 class NeedsRunsError(BNTheoryError):
@@ -40,12 +40,19 @@ class NeedsRunsError(BNTheoryError):
 Presets = dict  # results.json's "presets": {name: {"per_seed": {seed: [summary, ...]}, ...}}
 
 
+def lr_key(lr: float) -> float:
+    """A learning rate as regimes name it (``f"{lr:g}"``, six significant digits), so that a
+    regime's ``lr`` finds its runs (the sweep refuses two rates that print alike)."""
+    return float(f"{float(lr):g}")
+
+
 def summaries_by_seed(presets: Presets, preset: str) -> dict[int, dict[tuple[str, float], dict]]:
-    """``{seed: {(norm, lr): run summary}}`` of one preset of a sweep's aggregate."""
+    """``{seed: {(norm, lr): run summary}}`` of one preset of a sweep's aggregate (``lr`` by
+    :func:`lr_key`)."""
     if preset not in presets:
         raise InvalidArgumentError(f"no runs of preset {preset!r}; have {', '.join(presets)}")
     return {
-        int(seed): {(s["norm"], float(s["lr"])): s for s in summaries}
+        int(seed): {(s["norm"], lr_key(s["lr"])): s for s in summaries}
         for seed, summaries in presets[preset]["per_seed"].items()
     }
 

@@ -6,12 +6,12 @@ ordinary resumable training run (:func:`bntheory.landscape.train.train`): checkp
 atomically, ``metrics.json`` when it ends.  ``DIR/sweep.json`` records the grid; a sweep
 started again on the same ``DIR`` skips the finished runs and resumes the others from their
 checkpoints; another grid on the same ``DIR`` is refused.  ``DIR/status.json`` says what
-each run is doing (``pending``, ``running``, ``finished``, ``diverged``, ``failed``) and how
-often it was started.  When every run is done, ``DIR/results.json`` aggregates them
-(:func:`aggregate`): the run summaries per seed, each measurement's mean over seeds with its
-95 % bootstrap interval, and every normalization against ``none`` paired by seed.  It is
-computed from the runs' ``metrics.json`` files alone, so it does not depend on the backend,
-the number of workers, or on interruptions.
+each run is doing (``pending``, ``queued``, ``running``, ``finished``, ``diverged``,
+``failed``) and how often it was started.  When every run is done, ``DIR/results.json``
+aggregates them (:func:`aggregate`): the run summaries per seed, each measurement's mean
+over seeds with its 95 % bootstrap interval, and every normalization against ``none``
+paired by seed.  It is computed from the runs' ``metrics.json`` files alone, so it does not
+depend on the backend, the number of workers, or on interruptions.
 
 Backends (:func:`run_sweep`):
 
@@ -34,6 +34,7 @@ Every run computes with one torch thread, so its numbers are those of every othe
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -127,6 +128,13 @@ def plan(
             raise InvalidArgumentError(f"learning rates must be positive numbers, got {lr}")
     if steps is not None and steps < 1:
         raise InvalidArgumentError(f"steps must be at least 1, got {steps}")
+    for name, values in (("learning rates", lrs), ("normalizations", norms)):
+        shown = [f"{v:g}" if name == "learning rates" else v for v in values or ()]
+        if len(set(shown)) != len(shown):
+            raise InvalidArgumentError(
+                f"{name} must be distinct (learning rates to 6 significant digits, which name "
+                f"their runs), got {', '.join(map(str, values))}"
+            )
     return [
         RunSpec(preset, norm, float(lr), int(seed), steps, device, data)
         for seed in seeds
@@ -140,6 +148,10 @@ def _data(preset: str, seed: int, data: str | None):
     from bntheory.landscape.presets import get_preset
 
     return get_preset(preset).load(seed, data)
+
+
+#: How often the driver looks for runs whose worker has started (seconds).
+POLL_SECONDS = 0.5
 
 
 def run_dir(root: Path | str, spec: RunSpec) -> Path:
@@ -189,7 +201,12 @@ def execute(spec: RunSpec, root: str) -> dict[str, Any]:
 
 
 def _grid_doc(specs: list[RunSpec]) -> dict[str, Any]:
-    return {"schema": SCHEMA, "runs": [s.to_json() for s in specs]}
+    """The grid with each run's full configuration, so that a preset changed since the sweep
+    began is refused rather than mixed with the runs it already finished."""
+    return {
+        "schema": SCHEMA,
+        "runs": [s.to_json() | {"config": s.config().to_json()} for s in specs],
+    }
 
 
 def prepare(out: Path | str, specs: list[RunSpec]) -> Path:
@@ -197,7 +214,7 @@ def prepare(out: Path | str, specs: list[RunSpec]) -> Path:
     the grid; a directory holding another grid, or files of something else, is refused."""
     root = Path(out)
     manifest = root / "sweep.json"
-    doc = _grid_doc(specs)
+    doc = json.loads(json.dumps(_grid_doc(specs)))  # as it reads back (tuples as lists)
     if manifest.exists():
         old = json.loads(manifest.read_text())
         if old.get("runs") != doc["runs"]:
@@ -223,14 +240,12 @@ def aggregate(root: Path | str, specs: list[RunSpec]) -> dict[str, Any]:
     from bntheory.landscape.summary import paired_comparisons, run_summary, seed_summaries
     from bntheory.stats import LEVEL
 
-    per_seed: dict[int, list[dict]] = {}
     runs = []
     by_preset: dict[str, dict[int, list[dict]]] = {}
     for s in specs:
         doc = json.loads((run_dir(root, s) / "metrics.json").read_text())
         summary = run_summary(doc)
         by_preset.setdefault(s.preset, {}).setdefault(s.seed, []).append(summary)
-        per_seed.setdefault(s.seed, []).append(summary)
         runs.append(
             {
                 **s.to_json(),
@@ -278,6 +293,23 @@ class _Status:
     def write(self) -> None:
         atomic_write(self.path, json.dumps({"schema": SCHEMA, "runs": self.state}, indent=1) + "\n")
 
+    def submit(self, root: Path, spec: RunSpec) -> None:
+        """``spec`` handed to a worker: ``queued`` until its worker writes ``worker.json``
+        (a previous attempt's, of a worker that died, is removed first)."""
+        (run_dir(root, spec) / "worker.json").unlink(missing_ok=True)
+        self.set(spec.key, state="queued")
+
+    def poll(self, root: Path, specs) -> bool:
+        """Mark the queued runs of ``specs`` whose worker has started as ``running`` and
+        count the start (``attempts``: the starts this driver saw); whether any changed."""
+        changed = False
+        for s in specs:
+            queued = self.state[s.key]["state"] == "queued"
+            if queued and (run_dir(root, s) / "worker.json").exists():
+                self.set(s.key, state="running", attempts=self.state[s.key]["attempts"] + 1)
+                changed = True
+        return changed
+
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
         for r in self.state.values():
@@ -317,6 +349,27 @@ def import_ray():
 Bar = Callable[[int, int], Any]  # (total, initial) -> an object with update() and set_postfix_str()
 
 
+def check_backend(
+    backend: str,
+    jobs: int = 1,
+    address: str | None = None,
+    gpus_per_run: float = 0.0,
+    max_attempts: int = 3,
+):
+    """Refuse a bad backend, worker count, address or a missing Ray before anything is
+    written; Ray's module for ``backend="ray"``, else ``None``."""
+    if backend not in BACKENDS:
+        raise InvalidArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if jobs < 1 or max_attempts < 1 or gpus_per_run < 0:
+        raise InvalidArgumentError("jobs and max_attempts must be >= 1, gpus_per_run >= 0")
+    if backend == "local" and (address is not None or gpus_per_run):
+        raise InvalidArgumentError("--address and --gpus-per-run need --backend ray")
+    ray = import_ray() if backend == "ray" else None
+    if address is not None:
+        check_address(address)
+    return ray
+
+
 def run_sweep(
     specs: list[RunSpec],
     out: Path | str,
@@ -331,16 +384,36 @@ def run_sweep(
     ``results.json`` (see the module docstring).  ``jobs``: local worker processes (and the
     CPUs of a local Ray cluster this call starts); ``progress(total, initial)``: one bar over
     runs (tqdm's constructor fits)."""
-    if backend not in BACKENDS:
-        raise InvalidArgumentError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if jobs < 1 or max_attempts < 1 or gpus_per_run < 0:
-        raise InvalidArgumentError("jobs and max_attempts must be >= 1, gpus_per_run >= 0")
-    if backend == "local" and (address is not None or gpus_per_run):
-        raise InvalidArgumentError("--address and --gpus-per-run need --backend ray")
-    ray = import_ray() if backend == "ray" else None
-    if address is not None:
-        check_address(address)
+    ray = check_backend(backend, jobs, address, gpus_per_run, max_attempts)
     root = prepare(out, specs)
+    with _lock(root):
+        return _sweep(
+            specs, root, backend, jobs, address, gpus_per_run, max_attempts, progress, ray
+        )
+
+
+@contextlib.contextmanager
+def _lock(root: Path):
+    """Hold ``DIR/.lock`` (an advisory ``flock``) while a sweep runs on ``DIR``: a second
+    sweep on the same directory is refused instead of training the same runs twice."""
+    import fcntl
+
+    with open(root / ".lock", "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(
+                f"another sweep is running on {root} (it holds {root / '.lock'}); wait for it "
+                "or choose another --out"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _sweep(specs, root, backend, jobs, address, gpus_per_run, max_attempts, progress, ray):
+    """:func:`run_sweep` on a prepared, locked directory."""
     status = _Status(root, specs)
     todo = []
     for s in specs:
@@ -353,21 +426,33 @@ def run_sweep(
     bar = progress(len(specs), skipped) if progress else None
     tally = {"resumed": 0, "retried": 0, "diverged": 0}
 
-    def done(spec: RunSpec, res: dict) -> None:
-        state = "diverged" if res["diverged_at"] is not None else "finished"
-        tally["resumed"] += bool(res["resumed"])
-        tally["diverged"] += state == "diverged"
-        status.set(spec.key, state=state, diverged_at=res["diverged_at"])
-        status.write()
+    def show(refresh: bool = True) -> None:
         if bar is not None:
-            bar.update(1)
             counts = status.counts()
             bar.set_postfix_str(
                 " ".join(
-                    f"{k} {counts[k]}" for k in ("running", "diverged", "failed") if k in counts
+                    f"{k} {counts[k]}"
+                    for k in ("running", "queued", "diverged", "failed")
+                    if k in counts
                 )
-                + (f" retried {tally['retried']}" if tally["retried"] else "")
+                + (f" retried {tally['retried']}" if tally["retried"] else ""),
+                refresh=refresh,
             )
+
+    def done(spec: RunSpec | None, res: dict | None) -> None:
+        """A run ended (``spec``, its result), or only time passed (``None``): refresh the
+        states of the runs in flight, ``status.json`` and the bar."""
+        changed = status.poll(root, todo)
+        if spec is not None:
+            state = "diverged" if res["diverged_at"] is not None else "finished"
+            tally["resumed"] += bool(res["resumed"])
+            tally["diverged"] += state == "diverged"
+            status.set(spec.key, state=state, diverged_at=res["diverged_at"])
+        if changed or spec is not None:
+            status.write()
+            show(refresh=spec is None)  # a finished run's bar line is drawn by update
+            if spec is not None and bar is not None:
+                bar.update(1)
 
     try:
         if backend == "local":
@@ -391,7 +476,7 @@ def _run_local(todo, root, jobs, max_attempts, status, done, tally) -> None:
     from concurrent.futures import FIRST_COMPLETED, wait
     from concurrent.futures.process import BrokenProcessPool
 
-    from bntheory.pool import process_pool
+    from bntheory.pool import process_pool, terminate
 
     pending = list(todo)
     while pending:
@@ -399,12 +484,14 @@ def _run_local(todo, root, jobs, max_attempts, status, done, tally) -> None:
         futures = {}
         try:
             for s in pending:
-                status.set(s.key, state="running", attempts=status.state[s.key]["attempts"] + 1)
+                status.submit(root, s)
                 futures[pool.submit(execute, s, str(root))] = s
             status.write()
             broken = False
             while futures:
-                finished, _ = wait(futures, return_when=FIRST_COMPLETED)
+                finished, _ = wait(futures, timeout=POLL_SECONDS, return_when=FIRST_COMPLETED)
+                if not finished:
+                    done(None, None)
                 for f in finished:
                     s = futures.pop(f)
                     try:
@@ -416,24 +503,25 @@ def _run_local(todo, root, jobs, max_attempts, status, done, tally) -> None:
                     done(s, res)
                 if broken:
                     break
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            pool.shutdown(wait=False, cancel_futures=True)
+        except BaseException:  # an error or Ctrl-C: stop the runs in flight, which resume later
+            terminate(pool)
+            for s in pending:
+                status.set(s.key, state="pending")
+            status.write()
             raise
         pool.shutdown(wait=True, cancel_futures=True)
         if pending:  # a worker died: the runs not finished resume from their checkpoints
+            status.poll(root, pending)  # a run that started and died between two looks
             tally["retried"] += 1
+            lost = [s for s in pending if status.state[s.key]["attempts"] >= max_attempts]
             for s in pending:
-                status.set(s.key, state="pending")
-                if status.state[s.key]["attempts"] >= max_attempts:
-                    status.set(s.key, state="failed")
-                    status.write()
-                    raise SweepError(
-                        f"run {s.key} lost its worker {max_attempts} times; see "
-                        f"{run_dir(root, s)} (run the sweep again to resume it)"
-                    )
+                status.set(s.key, state="failed" if s in lost else "pending")
             status.write()
+            if lost:
+                raise SweepError(
+                    f"run {lost[0].key} lost its worker {max_attempts} times; see "
+                    f"{run_dir(root, lost[0])} (run the sweep again to resume it)"
+                )
 
 
 def _run_ray(ray, todo, root, jobs, address, gpus_per_run, max_attempts, status, done, tally):
@@ -458,21 +546,34 @@ def _run_ray(ray, todo, root, jobs, address, gpus_per_run, max_attempts, status,
     refs: dict = {}
     try:
         for s in todo:
-            status.set(s.key, state="running", attempts=status.state[s.key]["attempts"] + 1)
+            status.submit(root, s)
             refs[task.remote(s, str(root))] = s
         status.write()
         while refs:
-            ready, _ = ray.wait(list(refs), num_returns=1)
+            ready, _ = ray.wait(list(refs), num_returns=1, timeout=POLL_SECONDS)
+            if not ready:
+                done(None, None)
             for r in ready:
                 s = refs.pop(r)
                 try:
                     res = ray.get(r)
+                except ray.exceptions.RayTaskError:  # the run's own error (a full disk, ...)
+                    status.set(s.key, state="failed")
+                    status.write()
+                    raise
                 except ray.exceptions.WorkerCrashedError as e:
                     status.set(s.key, state="failed")
                     status.write()
                     raise SweepError(
                         f"run {s.key} lost its worker {max_attempts} times; run the sweep again "
                         "to resume it"
+                    ) from e
+                except ray.exceptions.RayError as e:  # out of memory, a node died, ...
+                    status.set(s.key, state="failed")
+                    status.write()
+                    raise SweepError(
+                        f"run {s.key} failed on the Ray cluster ({type(e).__name__}: {e}); run "
+                        "the sweep again to resume it from its last checkpoint"
                     ) from e
                 done(s, res)
     except BaseException:

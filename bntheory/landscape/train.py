@@ -250,7 +250,10 @@ def train(
         x, y = (
             (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
         )
-        probe(step, x, y)  # the final state
+        try:
+            probe(step, x, y)  # the final state
+        except NonFiniteInputError:  # the last update overflowed a layer's statistics
+            metrics.diverged_at = step
     doc = {"schema": SCHEMA, "config": cfg.to_json(), "steps_done": step, **asdict(metrics)}
     atomic_write(metrics_path, json.dumps(doc, indent=1) + "\n")
     atomic_write(out / "metrics.csv", _csv(doc))

@@ -153,9 +153,36 @@ def claim_files(claim_id: str, studied: bool, measured: bool = False) -> list[st
     )
 
 
-def write_theorem_pages(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str]:
-    """Every claim's page and tightness figure; the files written."""
+def unjudged_page(claim: Any, meta: dict) -> str:
+    """The page of a claim judged from training runs that this report did not run: what it
+    states and which presets would judge it."""
+    info, presets = claim.info, getattr(claim.judge, "presets", ())
+    needs = ", ".join(f"`{p}`" for p in presets) or "its presets"
+    out = [f"# `{info.id}`", "", f"Source: {info.source}.", "", "## As printed", ""]
+    out += [f"$${info.statement}$$", ""]
+    if info.reading:
+        out += [f"Reading: {info.reading}", ""]
+    out += [
+        "## Verdict",
+        "",
+        f"Not judged in this report: the claim is judged from training runs of {needs}, which "
+        "this report did not run. `make report` runs them; `bntheory sweep --preset "
+        f"{presets[0] if presets else 'PRESET'} --seeds 3 --out DIR` judges it on its own.",
+        "",
+        provenance_markdown(meta),
+    ]
+    return "\n".join(out) + "\n"
+
+
+def write_theorem_pages(
+    out: ReportDir, verdicts: list[Verdict], meta: dict, unjudged: tuple = ()
+) -> list[str]:
+    """Every claim's page and tightness figure, and a page for each claim of ``unjudged``
+    (judged from runs this report did not make); the files written."""
     written = []
+    for claim in unjudged:
+        out.write(f"theorems/{claim.id}.md", unjudged_page(claim, meta))
+        written.append(f"theorems/{claim.id}.md")
     by_id = group(verdicts)
     for sid, entries in by_id.items():
         figure = None

@@ -172,6 +172,21 @@ def test_learning_rate_thresholds_and_censoring():
     assert v.evidence.details["plot"]["kind"] == "curves"
     vs = verdicts(c, lr_grid({"none": [1.0] * 4, "batchnorm": [1.0] * 4}))
     assert vs["lr-grid, batchnorm vs none"].verdict == "contradicted"  # ties: not greater
+    # none never diverging on the grid bounds the ratio only from above: that seed is dropped
+    vs = verdicts(c, lr_grid({"none": [0.1, None, 0.1, 0.1], "batchnorm": [10.0, 1.0, 10.0, 1.0]}))
+    v = vs["lr-grid, batchnorm vs none"]
+    assert v.evidence.samples == pytest.approx([2.0, 2.0, 1.0])
+    assert v.evidence.details["dropped"] == 1
+    # neither diverging anywhere says nothing: no verdict, not a tie
+    assert verdicts(c, lr_grid({"none": [None] * 4, "batchnorm": [None] * 4})) == {}
+
+
+def test_runs_too_short_for_a_relative_loss_give_no_learning_rate_verdict():
+    presets = lr_grid({"none": [0.1] * 4, "batchnorm": [1.0] * 4})
+    for rows in presets["lr-grid"]["per_seed"].values():
+        for r in rows:
+            r["relative_loss"], r["diverged_at"] = None, None  # runs of <= 10 steps
+    assert verdicts("bjorck2018.learning-rate", presets) == {}
 
 
 def test_saturation_claim_per_activation():

@@ -30,23 +30,29 @@ PRESET = "lr-grid"
 DIVERGED = 2.0
 
 
-def relative(summary: dict) -> float:
-    """A run's relative loss (``inf`` for a run that diverged before its end)."""
+def relative(summary: dict) -> float | None:
+    """A run's relative loss (``inf`` for a run that diverged before its end; ``None`` for a
+    run too short to have one)."""
     v = summary["relative_loss"]
-    return math.inf if v in ("inf", None) and summary["diverged_at"] is not None else float(v)
+    if v in ("inf", None) and summary["diverged_at"] is not None:
+        return math.inf
+    return None if v is None else float(v)
 
 
 def threshold(runs: dict, norm: str, lrs: list[float]) -> tuple[float, bool]:
     """``(threshold, censored)``: the smallest learning rate at which ``norm`` diverges."""
     for lr in lrs:
-        if relative(runs[(norm, lr)]) > DIVERGED:
+        r = relative(runs[(norm, lr)])
+        if r is not None and r > DIVERGED:
             return lr, False
     return lrs[-1] * (lrs[-1] / lrs[-2] if len(lrs) > 1 else 10.0), True
 
 
 def measure(presets, regime):
-    """Per seed: ``log10(threshold(batchnorm) / threshold(none))``; details: the thresholds,
-    and the relative loss against the learning rate (mean over seeds, band min-max)."""
+    """Per seed: ``log10(threshold(batchnorm) / threshold(none))``, ``None`` (dropped) where
+    none's threshold is censored (no divergence on the grid: the ratio is then only an upper
+    bound) or a run is too short to have a relative loss; details: the thresholds, and the
+    relative loss against the learning rate (mean over seeds, band min-max)."""
     by_seed = summaries_by_seed(presets, PRESET)
     lrs = sorted({lr for _, lr in grid(presets, PRESET)})
     values, rows = [], []
@@ -54,11 +60,14 @@ def measure(presets, regime):
         (bn, bn_c), (none, none_c) = (
             threshold(by_seed[seed], n, lrs) for n in ("batchnorm", "none")
         )
-        values.append(math.log10(bn / none))
+        short = any(relative(r) is None for r in by_seed[seed].values())
+        values.append(None if none_c or short else math.log10(bn / none))
         rows.append([seed, bn, bn_c, none, none_c, values[-1]])
     series = []
     for norm in ("none", "batchnorm"):
-        curves = [[min(relative(by_seed[s][(norm, lr)]), 1e12) for lr in lrs] for s in by_seed]
+        curves = [
+            [min(relative(by_seed[s][(norm, lr)]) or math.nan, 1e12) for lr in lrs] for s in by_seed
+        ]
         series.append(
             {
                 "label": norm,

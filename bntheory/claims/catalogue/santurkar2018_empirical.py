@@ -68,12 +68,18 @@ def paired_regimes(
 
 
 def pairs(presets, preset: str, lr: float, a: str, b: str, metric: str):
-    """Per seed (in order): ``(seed, metric of a, metric of b)``."""
+    """Per seed (in order): ``(seed, metric of a, metric of b)``; both ``None`` on a seed on
+    which either run diverged (a diverged run's probes stop where it diverged, so its numbers
+    are not comparable with a finished run's: the seed is dropped, and counted)."""
     by_seed = summaries_by_seed(presets, preset)
-    return [
-        (seed, by_seed[seed][(a, lr)][metric], by_seed[seed][(b, lr)][metric])
-        for seed in sorted(by_seed)
-    ]
+    out = []
+    for seed in sorted(by_seed):
+        ra, rb = by_seed[seed][(a, lr)], by_seed[seed][(b, lr)]
+        if ra["diverged_at"] is not None or rb["diverged_at"] is not None:
+            out.append((seed, None, None))
+        else:
+            out.append((seed, ra[metric], rb[metric]))
+    return out
 
 
 def _value(x):

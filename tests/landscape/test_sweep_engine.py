@@ -5,9 +5,11 @@ backends."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -40,12 +42,16 @@ def reference(tmp_path_factory):
     return json.loads((out / "results.json").read_text())
 
 
-def wait_for_checkpoint(out: Path, timeout: float = 120.0) -> tuple[Path, int]:
-    """The first run directory holding a checkpoint (a run in the middle) and its worker's
-    pid, read from its worker.json."""
+def wait_for_checkpoint(
+    out: Path, timeout: float = 120.0, besides: frozenset[Path] = frozenset()
+) -> tuple[Path, int]:
+    """The first run directory (not in ``besides``) holding a checkpoint, a run in the
+    middle, and its worker's pid, read from its worker.json."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for ckpt in (out / "runs").rglob("checkpoint.pt"):
+            if ckpt.parent in besides:
+                continue
             info = ckpt.parent / "worker.json"
             try:
                 return ckpt.parent, json.loads(info.read_text())["pid"]
@@ -84,6 +90,8 @@ def test_the_grid_is_seeds_then_learning_rates_then_norms():
         (dict(seeds=[0], norms=["nonorm"]), "unknown normalization"),
         (dict(seeds=[0], lrs=[-1.0]), "positive"),
         (dict(seeds=[0], steps=0), "steps"),
+        (dict(seeds=[0], lrs=[0.1, 0.1000000001]), "learning rates must be distinct"),
+        (dict(seeds=[0], norms=["none", "none"]), "normalizations must be distinct"),
     ],
 )
 def test_bad_grids_are_refused(kw, match):
@@ -91,9 +99,30 @@ def test_bad_grids_are_refused(kw, match):
         sweep.plan("smoke", **kw)
 
 
+def wait_for_states(out: Path, want: dict[str, int], timeout: float = 30.0) -> dict[str, dict]:
+    """status.json's runs once their states count at least as ``want`` (and none pending)."""
+    deadline, counts = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            runs = json.loads((out / "status.json").read_text())["runs"]
+        except (FileNotFoundError, json.JSONDecodeError):
+            time.sleep(0.01)
+            continue
+        counts = {}
+        for r in runs.values():
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        if "pending" not in counts and all(counts.get(k, 0) >= n for k, n in want.items()):
+            return runs
+        time.sleep(0.01)
+    raise AssertionError(f"status.json of {out} never counted {want}; last {counts}")
+
+
 def test_a_killed_local_worker_has_its_run_resumed(tmp_path, reference):
     out = tmp_path / "sweep"
     proc = cli(*CLI_GRID, "--jobs", "1", "--out", str(out))
+    # one worker: one run is running, the others wait their turn
+    runs = wait_for_states(out, {"running": 1, "queued": 2})
+    assert [r["attempts"] for r in runs.values() if r["state"] == "running"] == [1]
     run, pid = wait_for_checkpoint(out)
     os.kill(pid, signal.SIGKILL)
     stdout, stderr = proc.communicate(timeout=300)
@@ -103,16 +132,24 @@ def test_a_killed_local_worker_has_its_run_resumed(tmp_path, reference):
     key = str(run.relative_to(out / "runs"))
     assert status[key]["attempts"] == 2 and status[key]["state"] == "finished"
     assert "1 resumed from checkpoints" in stdout
+    # the empirical claims the runs support are judged beside the results
+    claims = json.loads((out / "claims.json").read_text())["claims"]
+    judged = {(c["id"], c["regime"]) for c in claims}
+    assert ("santurkar2018.smoothing.loss-variation", "smoke, lr 0.1") in judged
+    assert all(c["verdict"] in ("supported", "contradicted", "inconclusive") for c in claims)
+    assert re.search(r"^santurkar2018\.smoothing\.loss-variation +smoke, lr 0\.1: ", stdout, re.M)
 
 
 def test_a_killed_sweep_run_again_skips_finished_runs_and_resumes_the_rest(tmp_path, reference):
     out = tmp_path / "sweep"
     proc = cli(*CLI_GRID, "--jobs", "1", "--out", str(out), start_new_session=True)
     deadline = time.monotonic() + 120
-    while not list((out / "runs").rglob("metrics.json")):  # one run finished
+    finished: list[Path] = []
+    while not finished:  # one run finished (its metrics written and its checkpoint gone)
         assert time.monotonic() < deadline and proc.poll() is None
+        finished = [sweep.run_dir(out, s) for s in specs() if sweep.is_finished(out, s)]
         time.sleep(0.005)
-    wait_for_checkpoint(out)  # and the next one in the middle
+    wait_for_checkpoint(out, besides=frozenset(finished))  # and another one in the middle
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its worker
     proc.communicate(timeout=60)
     assert not (out / "results.json").exists()
@@ -179,7 +216,7 @@ def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert status["smoke/seed-0/none_lr10000"]["state"] == "diverged"
 
 
-def test_another_grid_or_a_foreign_directory_is_refused(tmp_path, reference):
+def test_another_grid_or_a_foreign_directory_is_refused(tmp_path):
     out = tmp_path / "s"
     sweep.prepare(out, specs())
     with pytest.raises(sweep.SweepError, match="holds another sweep"):
@@ -214,3 +251,25 @@ def test_the_estimate_is_a_positive_finite_time():
     seconds = sweep.estimate_seconds(specs(), parallel=2)
     assert 0 < seconds < float("inf")
     assert sweep.estimate_seconds([], parallel=1) == 0.0
+
+
+def test_a_second_sweep_on_the_same_directory_is_refused_while_one_runs(tmp_path):
+    import fcntl
+
+    out = sweep.prepare(tmp_path / "s", specs())
+    with open(out / ".lock", "a") as fh:  # what a running sweep holds
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(sweep.SweepError, match="another sweep is running"):
+            sweep.run_sweep(specs(), out)
+    assert not (out / "results.json").exists() and not list(out.glob("runs/**/metrics.json"))
+
+
+def test_a_preset_changed_since_the_sweep_began_is_refused(tmp_path, monkeypatch):
+    from bntheory.landscape import presets
+
+    out = sweep.prepare(tmp_path / "s", specs())
+    smoke = presets.get_preset("smoke")
+    changed = dataclasses.replace(smoke, base=dataclasses.replace(smoke.base, batch_size=7))
+    monkeypatch.setitem(presets.PRESETS, "smoke", changed)
+    with pytest.raises(sweep.SweepError, match="holds another sweep"):
+        sweep.prepare(out, specs())
