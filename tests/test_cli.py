@@ -152,14 +152,21 @@ def test_report_writes_layers_page_and_json(quick_reports):
         "figures/layer-gains.svg",
         *[
             f"landscape/smoke-{f}.{e}"
-            for f in ("activations", "curves", "ics", "landscape")
+            for f in ("activations", "curves", "ics", "landscape", "seeds")
             for e in ("png", "svg")
         ],
     }
     assert expected <= set(files)
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
     assert len(theorem_pages) == len(claims())  # one page per catalogued claim
-    measured = [c.id for c in claims() if c.judge.kind == "measured"]
+    measured = [
+        c.id for c in claims() if c.judge.kind == "measured" and not hasattr(c.judge, "judge_runs")
+    ]  # claims judged from runs: those of the presets this report ran (smoke)
+    unjudged = [
+        f for f in theorem_pages if "Not judged in this report" in (tmp_path / f).read_text()
+    ]
+    assert unjudged and "theorems/bjorck2018.learning-rate.md" in unjudged
+    assert "`lr-grid`" in (tmp_path / "theorems/bjorck2018.learning-rate.md").read_text()
     tables = {f"tables/{i.grid[0]}.md" for i in (c.info for c in claims()) if i.grid}
     assert tables and tables <= set(files)  # the comparison tables against the published ones
     assert {f"theorems/{m}-measured.png" for m in measured} <= set(files)  # their figures
