@@ -16,6 +16,7 @@ import torch
 
 from bntheory import get_layer, register_layer, unregister_layer
 from bntheory.claims import claims
+from bntheory.claims.runs import RunsJudge
 from bntheory.cli import main
 from bntheory.errors import DuplicateLayerError, UnknownLayerError
 from bntheory.norms import BatchNorm, layer_names
@@ -160,7 +161,7 @@ def test_report_writes_layers_page_and_json(quick_reports):
     theorem_pages = [f for f in files if f.startswith("theorems/") and f.endswith(".md")]
     assert len(theorem_pages) == len(claims())  # one page per catalogued claim
     measured = [
-        c.id for c in claims() if c.judge.kind == "measured" and not hasattr(c.judge, "judge_runs")
+        c.id for c in claims() if c.judge.kind == "measured" and not isinstance(c.judge, RunsJudge)
     ]  # claims judged from runs: those of the presets this report ran (smoke)
     unjudged = [
         f for f in theorem_pages if "Not judged in this report" in (tmp_path / f).read_text()
