@@ -13,6 +13,10 @@
         a resumable grid of runs, locally or on a Ray cluster, aggregated over seeds
     bntheory check NAME [--device cpu|cuda] [--full]
         the whole battery of checks on a registered layer
+    bntheory torch-check [--device cpu|cuda] [--profile quick|ci|thorough] [--function F ...]
+        [--route R ...] [--out DIR] [--jobs N]
+        PyTorch's autodiff routes through its normalization functions against the closed
+        forms; exit status 1 when a route is refuted
     bntheory report [--out DIR] [--seed N] [--device cpu|cuda] [--layer NAME ...]
         [--quick] [--jobs N]
         (with --layer: only the layer pages, layers.md and its figure, for those layers)
@@ -167,6 +171,38 @@ def _verify(args: argparse.Namespace) -> int:
     for rel in written:
         print(f"wrote {out.root / rel}")
     return 0
+
+
+def _torch_check(args: argparse.Namespace) -> int:
+    import torch
+
+    from bntheory import pipeline
+    from bntheory.report.files import ReportDir
+    from bntheory.report.meta import provenance
+    from bntheory.report.torch import largest_error, script_name
+
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise BNTheoryError(
+            "--device cuda: no CUDA device is available (torch.cuda.is_available() is False)"
+        )
+    meta = provenance(["bntheory"] + list(args.argv), 0, args.device)
+    out = ReportDir(args.out) if args.out else None
+    written, verdicts = pipeline.torch_check(
+        out, args.device, args.profile, args.jobs, meta, args.function, args.route, _bar
+    )
+    width = max(len(v.id) for v in verdicts)
+    print(f"torch {torch.__version__} on {args.device}, profile {args.profile}")
+    for v in verdicts:
+        err = largest_error(v)
+        shown = "—" if err is None else f"{err:.3g}"
+        print(f"{v.id.ljust(width)}  {v.verdict:8s}  largest error / allowed {shown}")
+    refuted = [v for v in verdicts if v.verdict == "refuted"]
+    print(f"{len(refuted)} of {len(verdicts)} routes refuted")
+    for rel in written:
+        print(f"wrote {out.root / rel}")
+    if refuted and out is not None:
+        print("repro scripts: " + ", ".join(str(out.root / script_name(v)) for v in refuted))
+    return 1 if refuted else 0
 
 
 def _print_summaries(summaries: list[dict]) -> None:
@@ -556,6 +592,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--full", action="store_true", help="the report's full set of cases (default: quick)"
     )
     p.set_defaults(func=_check)
+
+    p = sub.add_parser(
+        "torch-check",
+        help="check PyTorch's autodiff routes through its normalization functions",
+    )
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="device (default: cpu)")
+    p.add_argument(
+        "--profile",
+        default="quick",
+        choices=("quick", "ci", "thorough"),
+        help="search budget (default: quick; make report uses ci)",
+    )
+    p.add_argument(
+        "--function", action="append", help="only this function (repeatable), e.g. layer_norm"
+    )
+    p.add_argument("--route", action="append", help="only this route (repeatable), e.g. jvp-jacrev")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write torch/index.md, data/torch.json and the repro scripts under this directory",
+    )
+    p.add_argument(
+        "--jobs", type=_jobs, default=1, metavar="N", help="worker processes (default: 1)"
+    )
+    p.set_defaults(func=_torch_check)
 
     p = sub.add_parser("report", help="measure and write the report under --out")
     p.add_argument("--out", default="reports", help="output directory (default: reports)")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,11 +60,62 @@ def _study_job(job: tuple[dict, bool, int]) -> dict:
     return get_claim(v.id).judge.study(v, quick, seed).to_json()
 
 
-def judge_all(profile: str, pool=None, progress: Progress = no_progress) -> list[Verdict]:
-    """Every catalogued claim in each of its regimes, in catalogue order."""
-    jobs = [(c.id, r, profile) for c in claims() for r in c.regimes]
+def judge_all(
+    profile: str,
+    pool=None,
+    progress: Progress = no_progress,
+    select: Callable[[Any, str], bool] | None = None,
+) -> list[Verdict]:
+    """Every catalogued claim in each of its regimes, in catalogue order (with ``select``,
+    the ``(claim, regime)`` pairs it accepts)."""
+    jobs = [
+        (c.id, r, profile) for c in claims() for r in c.regimes if select is None or select(c, r)
+    ]
     done = run_all(_judge_job, jobs, pool, progress, "verify", "claim")
     return [Verdict.from_json(d) for d in done]
+
+
+def torch_check(
+    out,
+    device: str,
+    profile: str,
+    jobs: int,
+    meta: dict,
+    functions: Sequence[str] | None = None,
+    route_ids: Sequence[str] | None = None,
+    progress: Progress = no_progress,
+) -> tuple[list[str], list[Verdict]]:
+    """``bntheory torch-check``: the ``torch.<function>.<route>`` claims judged on ``device``
+    (all, or those of ``functions`` and ``route_ids``); with ``out`` (a
+    :class:`~bntheory.report.files.ReportDir`) the page, its JSON and the repro scripts are
+    written there."""
+    from bntheory.errors import InvalidArgumentError
+    from bntheory.report.torch import PAPER, parts
+    from bntheory.verify.routes import FUNCTIONS, ROUTES
+
+    for name, given, known in (("function", functions, FUNCTIONS), ("route", route_ids, ROUTES)):
+        unknown = sorted(set(given or ()) - set(known))
+        if unknown:
+            raise InvalidArgumentError(
+                f"torch-check: unknown {name} {', '.join(unknown)}; known: {', '.join(known)}"
+            )
+
+    def select(c, regime: str) -> bool:
+        if c.info.paper != PAPER or regime != device:
+            return False
+        function, route = parts(c.id)
+        return (not functions or function in functions) and (not route_ids or route in route_ids)
+
+    with workers(jobs) as pool:
+        verdicts = judge_all(profile, pool, progress, select)
+    if not verdicts:
+        raise InvalidArgumentError(f"torch-check: no route claim is judged on {device!r}")
+    written: list[str] = []
+    if out is not None:
+        from bntheory.report.torch import write_torch
+
+        written = write_torch(out, verdicts, meta)
+    return written, verdicts
 
 
 def study_all(
@@ -184,6 +235,10 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     from bntheory.report.layers import FIGURE as LAYER_FIGURE
     from bntheory.report.measured import grid_names
     from bntheory.report.theorems import claim_files
+    from bntheory.report.torch import DATA as TORCH_DATA
+    from bntheory.report.torch import PAGE as TORCH_PAGE
+    from bntheory.report.torch import PAPER as TORCH_PAPER
+    from bntheory.report.torch import script_files
 
     owned = list(LAYER_FILES) + [f"{LAYER_FIGURE}.{ext}" for ext in ("png", "svg")]
     if plan.layers:
@@ -195,6 +250,11 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     for c in claims():
         owned += claim_files(c.id, c.studied, c.judge.kind == "measured")
     owned += [f"tables/{t}.md" for t in grid_names(c.info for c in claims())]
+    route_claims = [c for c in claims() if c.info.paper == TORCH_PAPER]
+    owned += [TORCH_PAGE, TORCH_DATA] + script_files(
+        [c.id for c in route_claims],
+        tuple(dict.fromkeys(r for c in route_claims for r in c.regimes)),
+    )
     for name in plan.presets:
         owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
         figs = [fig for fig, _ in FIGURES] + [SEED_FIGURE]
@@ -495,6 +555,7 @@ def report(
     from bntheory.report.figures import TIGHTNESS_FIGURE
     from bntheory.report.tex import document
     from bntheory.report.theorems import index_markdown, write_grid_tables, write_theorem_pages
+    from bntheory.report.torch import write_torch
     from bntheory.report.verdicts import write_verdicts
     from bntheory.symbolic import catalogue
 
@@ -526,6 +587,7 @@ def report(
     unjudged = tuple(c for c in claims() if c.id not in judged)
     written += write_theorem_pages(out, verdicts, meta, unjudged)
     written += write_grid_tables(out, verdicts, meta)
+    written += write_torch(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
     out.write(
         "bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues)

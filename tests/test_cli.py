@@ -151,6 +151,8 @@ def test_report_writes_layers_page_and_json(quick_reports):
         "bntheory.tex",
         "figures/layer-gains.png",
         "figures/layer-gains.svg",
+        "data/torch.json",
+        "torch/index.md",
         *[
             f"landscape/smoke-{f}.{e}"
             for f in ("activations", "curves", "ics", "landscape", "seeds")
@@ -175,6 +177,7 @@ def test_report_writes_layers_page_and_json(quick_reports):
         f
         for f in files
         if f.endswith(("-tightness.png", "-tightness.svg", "-measured.png", "-measured.svg"))
+        or (f.startswith("torch/torch.") and f.endswith(".py"))  # the refuted routes' scripts
     }
     assert all((tmp_path / f).is_file() for f in files)
     page = (tmp_path / "derivations" / "lemma-4.5.md").read_text()

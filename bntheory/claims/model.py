@@ -137,6 +137,8 @@ class SearchEvidence:
     a claim that holds under assumptions, the ``unconditional_*`` fields hold a case that
     violates it once they are dropped.  ``tightness`` and ``worst_case`` come from the
     worst-case study, which may refute the claim after all (``refuted_by_search``).
+    ``min_slack`` is the smallest relative slack seen (the closest call; for an equality
+    judged in units of the error model, 1 minus the largest error in those units).
     """
 
     examples: int
@@ -151,6 +153,7 @@ class SearchEvidence:
     tightness: dict | None = None
     worst_case: dict | None = None
     refuted_by_search: bool = False
+    min_slack: float | None = None
 
 
 @dataclass

@@ -95,14 +95,16 @@ def pinned_constant_pool() -> Iterator[None]:
         cache.cache.clear()
 
 
-def profile_settings(profile: str) -> settings:
-    """Hypothesis settings of a budget: derandomized, no database, no deadline."""
+def profile_settings(profile: str, budget: dict[str, int] | None = None) -> settings:
+    """Hypothesis settings of a budget: derandomized, no database, no deadline.  ``budget``
+    maps the profiles to example counts where a claim's cases are costlier than the
+    default :data:`PROFILES` allow."""
     if profile not in PROFILES:
         from bntheory.errors import InvalidArgumentError
 
         raise InvalidArgumentError(f"profile {profile!r}; known: {', '.join(PROFILES)}")
     return settings(
-        max_examples=PROFILES[profile],
+        max_examples=(budget or PROFILES)[profile],
         database=None,
         deadline=None,
         derandomize=True,
@@ -120,13 +122,16 @@ class SearchJudge:
     """Judge a claim by searching ``space`` for a case where ``margin`` is violated.
 
     ``conditional``: the regimes in which the claim has assumptions (``Margin.applicable``
-    says where they hold).
+    says where they hold).  ``budget``: examples per profile, when not :data:`PROFILES`;
+    ``context``: the regime's provenance beyond the profile (a library's version, a device).
     """
 
     space: SearchSpace
     margin: MarginFn
     conditional: tuple[str, ...] = ()
     kind: str = "search"
+    budget: dict[str, int] | None = None
+    context: Callable[[str], dict] | None = None
 
     def recheck(self, counterexample: dict) -> bool:
         """Whether the case of a record's numbers violates the claim."""
@@ -134,7 +139,7 @@ class SearchJudge:
 
     def judge(self, claim: Claim, regime: str, profile: str) -> Verdict:
         """Search for a counterexample to ``claim`` in ``regime``."""
-        stats = {"examples": 0, "max_slack": -math.inf}
+        stats = {"examples": 0, "max_slack": -math.inf, "min_slack": math.inf}
 
         def violated(case: Any, require_assumptions: bool = True) -> bool:
             mg = self.margin(case)[0]
@@ -142,15 +147,21 @@ class SearchJudge:
                 stats["examples"] += 1
                 if mg.scale > 0:
                     stats["max_slack"] = max(stats["max_slack"], mg.slack / mg.scale)
+                    stats["min_slack"] = min(stats["min_slack"], mg.slack / mg.scale)
             return mg.violated if require_assumptions else mg.slack < -mg.tolerance
 
-        cfg = profile_settings(profile)
+        cfg = profile_settings(profile, self.budget)
         strategy = self.space.strategy(regime)
+        provenance = {"profile": profile} | (self.context(regime) if self.context else {})
         try:
             with pinned_constant_pool():
                 ce = find(strategy, violated, settings=cfg, random=Random(0))
         except NoSuchExample:
-            ev = SearchEvidence(stats["examples"], _finite(stats["max_slack"]))
+            ev = SearchEvidence(
+                stats["examples"],
+                _finite(stats["max_slack"]),
+                min_slack=_finite(stats["min_slack"]),
+            )
             conditional = regime in self.conditional
             if conditional:  # show the assumptions matter
                 try:
@@ -168,7 +179,7 @@ class SearchJudge:
                 except NoSuchExample:
                     pass
             word = "holds-under-assumptions" if conditional else "holds"
-            return Verdict(claim.info, regime, word, ev, self.kind, {"profile": profile})
+            return Verdict(claim.info, regime, word, ev, self.kind, provenance)
         data = self.space.to_json(ce)
         recheck, sides = self.margin(self.space.from_json(data))  # from the reported numbers
         if not recheck.violated:
@@ -180,5 +191,6 @@ class SearchJudge:
             violation=-recheck.slack / recheck.scale,
             sides=sides,
             counterexample_latex=self.space.formulas(data, sides),
+            min_slack=_finite(stats["min_slack"]),
         )
-        return Verdict(claim.info, regime, "refuted", ev, self.kind, {"profile": profile})
+        return Verdict(claim.info, regime, "refuted", ev, self.kind, provenance)

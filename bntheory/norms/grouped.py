@@ -164,6 +164,17 @@ def _dot(a: Tensor, b: Tensor, plan: Plan) -> Tensor:
     return (a * b).sum(plan.dims, keepdim=True)
 
 
+def group_dot(a: Tensor, b: Tensor, plan: Plan) -> Tensor:
+    r""":math:`\langle a, b\rangle` of every group of two tensors in the view's layout
+    (keepdim)."""
+    return _dot(a, b, plan)
+
+
+def group_center(t: Tensor, plan: Plan) -> Tensor:
+    r""":math:`Pt` of every group (``t`` itself for a layer that does not center)."""
+    return _center(t, plan)
+
+
 def t_hess_t(v: Tensor, st: Stats, plan: Plan) -> Tensor | None:
     r""":math:`t\,\nabla^2 t\, v` (None where :math:`\nabla^2 t` is zero almost everywhere:
     p = 1, ∞)."""
@@ -214,45 +225,21 @@ class GroupNormalization(Normalization):
     def jvp(self, x: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Closed-form :math:`Jv = \gamma\odot\tfrac1t(Pv - c\,\langle w, v\rangle/t)`;
         eval mode: :math:`\gamma\odot v/t`."""
-        plan = self.plan(x, *args, **kwargs)
         validate.check_like(self.name, "v", v, x)
-        vx, vv = plan.view(x), plan.view(v)
-        if plan.fixed is not None:
-            return plan.unview(plan.scaled(vv) / plan.fixed[1])
-        st = batch_stats(vx, plan)
-        jv = (_center(vv, plan) - st.c * (_dot(st.w, vv, plan) / st.t)) / st.t
-        return plan.unview(plan.scaled(jv))
+        return plan_jvp(self.plan(x, *args, **kwargs), x, v)
 
     def vjp(self, x: Tensor, g: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Closed-form :math:`J^\top g = \tfrac1t(P\tilde g - w\,\langle c,\tilde g\rangle/t)`;
         eval mode: :math:`\tilde g/t`."""
-        plan = self.plan(x, *args, **kwargs)
         validate.check_like(self.name, "g", g, x)
-        vx, gg = plan.view(x), plan.scaled(plan.view(g))
-        if plan.fixed is not None:
-            return plan.unview(gg / plan.fixed[1])
-        st = batch_stats(vx, plan)
-        return plan.unview((_center(gg, plan) - st.w * (_dot(st.c, gg, plan) / st.t)) / st.t)
+        return plan_vjp(self.plan(x, *args, **kwargs), x, g)
 
     def hvp(self, x: Tensor, g: Tensor, v: Tensor, *args: Any, **kwargs: Any) -> Tensor:
         r"""Closed-form :math:`\nabla^2_y\langle g, z\rangle v` (the module's formula);
         eval mode: zero."""
-        plan = self.plan(x, *args, **kwargs)
         validate.check_like(self.name, "g", g, x)
         validate.check_like(self.name, "v", v, x)
-        if plan.fixed is not None:
-            return torch.zeros_like(x)
-        vx, gg, vv = plan.view(x), plan.scaled(plan.view(g)), plan.view(v)
-        st = batch_stats(vx, plan)
-        t = st.t
-        pg = _center(gg, plan)
-        # one division by t^2 at the end, with <g~, c>/t: t^3 underflows for tiny groups (~1e-100)
-        wv, pgv, gn = _dot(st.w, vv, plan), _dot(pg, vv, plan), _dot(gg, st.c, plan) / t
-        out = (2 * gn * wv) * st.w - wv * pg - pgv * st.w
-        th = t_hess_t(vv, st, plan)
-        if th is not None:
-            out = out - gn * th
-        return plan.unview(out / (t * t))
+        return plan_hvp(self.plan(x, *args, **kwargs), x, g, v)
 
     # ---------------------------------------------------------- error-model hooks
     def groups(self, t: Tensor, *args: Any, **kwargs: Any) -> Tensor:
@@ -282,40 +269,84 @@ class GroupNormalization(Normalization):
         :math:`\Gamma(2 + CW/t)\|v\|/t`, vjp :math:`(2 + CW/t)\|\tilde g\|/t`, hvp
         :math:`(4W + 2CW^2/t)\|v\|\|\tilde g\|/t^2 + C\|\tilde g\|\,h/t^2`, where
         :math:`h = (2 + CW/s)\|v\|/(ms)` bounds :math:`\|\nabla^2 t\,v\|` (0 for p = 1, ∞)."""
-        plan = self.plan(x, *args, **kwargs)
-        vx = plan.view(x)
-        rows = lambda t: plan.view_rows(t.expand_as(vx))  # view layout -> (G, m)
-        norm = lambda t: group_norm(rows(t))
-        gam = torch.ones_like(vx) if plan.gamma is None else plan.gamma.abs()
-        g_max = rows(gam).amax(1)
-        beta = torch.zeros_like(g_max) if plan.beta is None else norm(plan.beta)
-        if plan.fixed is not None:
-            mu, t = plan.fixed
-            tt = rows(t).abs().amin(1)
-            if op == "forward":
-                return g_max * (norm(vx) + norm(mu)) / tt + beta
-            if op in ("jvp", "vjp"):
-                return g_max * norm(plan.view(v if op == "jvp" else g)) / tt
-            return torch.zeros_like(g_max)
-        st = batch_stats(vx, plan)
-        t = rows(st.t)[:, 0]
-        n_c, n_w = norm(st.c), norm(st.w)
+        return plan_term_scale(self.plan(x, *args, **kwargs), op, x, g, v)
+
+
+# ------------------------------------------------- closed forms of one plan
+def plan_jvp(plan: Plan, x: Tensor, v: Tensor) -> Tensor:
+    r"""Closed-form :math:`Jv = \gamma\odot\tfrac1t(Pv - c\,\langle w, v\rangle/t)`;
+    eval mode: :math:`\gamma\odot v/t`."""
+    vx, vv = plan.view(x), plan.view(v)
+    if plan.fixed is not None:
+        return plan.unview(plan.scaled(vv) / plan.fixed[1])
+    st = batch_stats(vx, plan)
+    jv = (_center(vv, plan) - st.c * (_dot(st.w, vv, plan) / st.t)) / st.t
+    return plan.unview(plan.scaled(jv))
+
+
+def plan_vjp(plan: Plan, x: Tensor, g: Tensor) -> Tensor:
+    r"""Closed-form :math:`J^\top g = \tfrac1t(P\tilde g - w\,\langle c,\tilde g\rangle/t)`;
+    eval mode: :math:`\tilde g/t`."""
+    vx, gg = plan.view(x), plan.scaled(plan.view(g))
+    if plan.fixed is not None:
+        return plan.unview(gg / plan.fixed[1])
+    st = batch_stats(vx, plan)
+    return plan.unview((_center(gg, plan) - st.w * (_dot(st.c, gg, plan) / st.t)) / st.t)
+
+
+def plan_hvp(plan: Plan, x: Tensor, g: Tensor, v: Tensor) -> Tensor:
+    r"""Closed-form :math:`\nabla^2_y\langle g, z\rangle v` (the module's formula);
+    eval mode: zero."""
+    if plan.fixed is not None:
+        return torch.zeros_like(x)
+    vx, gg, vv = plan.view(x), plan.scaled(plan.view(g)), plan.view(v)
+    st = batch_stats(vx, plan)
+    t = st.t
+    pg = _center(gg, plan)
+    # one division by t^2 at the end, with <g~, c>/t: t^3 underflows for tiny groups (~1e-100)
+    wv, pgv, gn = _dot(st.w, vv, plan), _dot(pg, vv, plan), _dot(gg, st.c, plan) / t
+    out = (2 * gn * wv) * st.w - wv * pg - pgv * st.w
+    th = t_hess_t(vv, st, plan)
+    if th is not None:
+        out = out - gn * th
+    return plan.unview(out / (t * t))
+
+
+def plan_term_scale(plan: Plan, op: str, x: Tensor, g: Tensor | None, v: Tensor | None) -> Tensor:
+    """:meth:`GroupNormalization.term_scale` of one plan."""
+    vx = plan.view(x)
+    rows = lambda t: plan.view_rows(t.expand_as(vx))  # view layout -> (G, m)
+    norm = lambda t: group_norm(rows(t))
+    gam = torch.ones_like(vx) if plan.gamma is None else plan.gamma.abs()
+    g_max = rows(gam).amax(1)
+    beta = torch.zeros_like(g_max) if plan.beta is None else norm(plan.beta)
+    if plan.fixed is not None:
+        mu, t = plan.fixed
+        tt = rows(t).abs().amin(1)
         if op == "forward":
-            return g_max * n_c / t + beta
-        if op == "jvp":
-            return g_max * (2 + n_c * n_w / t) * norm(plan.view(v)) / t
-        gt = norm(plan.scaled(plan.view(g)))
-        if op == "vjp":
-            return (2 + n_c * n_w / t) * gt / t
-        if op != "hvp":
-            raise InvalidArgumentError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
-        n_v = norm(plan.view(v))
-        h = 0.0
-        if plan.kind == "std" or plan.p == 2:
-            s = t if plan.kind == "std" else rows(st.s)[:, 0]
-            s = torch.where(s > 0, s, torch.inf)  # s = 0: the p = 2 curvature is taken as 0
-            h = (2 + n_c * n_w / s) * n_v / (plan.m * s)
-        return (4 * n_w * n_v * gt + 2 * n_c / t * n_w * n_w * n_v * gt + n_c * gt * h) / (t * t)
+            return g_max * (norm(vx) + norm(mu)) / tt + beta
+        if op in ("jvp", "vjp"):
+            return g_max * norm(plan.view(v if op == "jvp" else g)) / tt
+        return torch.zeros_like(g_max)
+    st = batch_stats(vx, plan)
+    t = rows(st.t)[:, 0]
+    n_c, n_w = norm(st.c), norm(st.w)
+    if op == "forward":
+        return g_max * n_c / t + beta
+    if op == "jvp":
+        return g_max * (2 + n_c * n_w / t) * norm(plan.view(v)) / t
+    gt = norm(plan.scaled(plan.view(g)))
+    if op == "vjp":
+        return (2 + n_c * n_w / t) * gt / t
+    if op != "hvp":
+        raise InvalidArgumentError(f"op must be forward, jvp, vjp or hvp, got {op!r}")
+    n_v = norm(plan.view(v))
+    h = 0.0
+    if plan.kind == "std" or plan.p == 2:
+        s = t if plan.kind == "std" else rows(st.s)[:, 0]
+        s = torch.where(s > 0, s, torch.inf)  # s = 0: the p = 2 curvature is taken as 0
+        h = (2 + n_c * n_w / s) * n_v / (plan.m * s)
+    return (4 * n_w * n_v * gt + 2 * n_c / t * n_w * n_w * n_v * gt + n_c * gt * h) / (t * t)
 
 
 # ------------------------------------------------------------ shared helpers

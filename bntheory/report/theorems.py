@@ -16,6 +16,7 @@ from bntheory.report.files import ReportDir
 from bntheory.report.measured import details_markdown, grid_names, measured_figure, measured_rows
 from bntheory.report.meta import provenance_markdown
 from bntheory.report.verdicts import (
+    ROUTES_PAPER,
     beyond_rows,
     counterexample_markdown,
     display,
@@ -268,6 +269,22 @@ def index_markdown(
                 + ".",
                 "",
             ]
+    route_verdicts = [v for v in all_verdicts if v.claim.paper == ROUTES_PAPER]
+    if route_verdicts:
+        refuted = [v for v in route_verdicts if v.verdict == "refuted"]
+        names = ", ".join(f"`{v.id}`" for v in refuted[:12]) + (
+            f" and {len(refuted) - 12} more" if len(refuted) > 12 else ""
+        )
+        out += [
+            "## PyTorch's own derivatives, checked against the closed forms",
+            "",
+            f"{len(refuted)} of {len(route_verdicts)} (function, autodiff route, device) "
+            f"claims refuted on torch {route_verdicts[0].provenance.get('torch', '?')}"
+            + (f": {names}" if refuted else "")
+            + ".  The grid, the errors and a standalone repro script per refuted route: "
+            "[torch/index.md](torch/index.md).",
+            "",
+        ]
     runs = [v for v in all_verdicts if from_runs(v)]
     if runs:
         out += [

@@ -51,6 +51,9 @@ def group(verdicts: list[Verdict]) -> dict[str, list[Verdict]]:
 
 #: The publication whose claims the index's first table holds.
 SUBJECT = "santurkar2018"
+#: The ``paper`` of the claims about PyTorch's own derivatives: their page is
+#: ``torch/index.md`` (:mod:`bntheory.report.torch`), not the index's tables.
+ROUTES_PAPER = "torch"
 
 
 def from_runs(v: Verdict) -> bool:
@@ -60,8 +63,9 @@ def from_runs(v: Verdict) -> bool:
 
 def split(verdicts: list[Verdict]) -> tuple[list[Verdict], list[Verdict]]:
     """The records of the subject's claims and those of every other publication, leaving out
-    the claims judged from training runs (:func:`empirical_rows`)."""
-    rest = [v for v in verdicts if not from_runs(v)]
+    the claims judged from training runs (:func:`empirical_rows`) and those about PyTorch's
+    own derivatives (:data:`ROUTES_PAPER`)."""
+    rest = [v for v in verdicts if not from_runs(v) and v.claim.paper != ROUTES_PAPER]
     return [v for v in rest if v.claim.paper == SUBJECT], [
         v for v in rest if v.claim.paper != SUBJECT
     ]

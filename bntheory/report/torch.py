@@ -1,0 +1,253 @@
+"""The page of PyTorch's own derivatives (``torch/index.md``), its JSON, and the repro scripts.
+
+From the verdicts of the ``torch.<function>.<route>`` claims
+(:mod:`bntheory.claims.catalogue.torch_routes`): a grid of routes by functions, the list of
+refuted routes with their largest error in units of the error model, and for each refuted
+one a standalone script ``torch/<claim id>.py`` (plain torch) that prints the two
+disagreeing numbers and exits with status 1 while the disagreement lasts.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from bntheory.claims.model import SearchEvidence, Verdict
+from bntheory.report.files import ReportDir
+from bntheory.report.meta import provenance_markdown
+from bntheory.report.verdicts import ROUTES_PAPER
+from bntheory.verify import routes
+
+#: The ``paper`` key of the route claims.
+PAPER = ROUTES_PAPER
+PAGE = "torch/index.md"
+DATA = "data/torch.json"
+
+
+def is_route(v: Verdict) -> bool:
+    """Whether a verdict is one of a PyTorch route."""
+    return v.claim.paper == PAPER
+
+
+def parts(claim_id: str) -> tuple[str, str]:
+    """``(function, route)`` of a claim id ``torch.<function>.<route>``."""
+    rest = claim_id.removeprefix("torch.")
+    function, route = rest.rsplit(".", 1)
+    return function, route
+
+
+def script_name(v: Verdict) -> str:
+    """The repro script of a refuted verdict, relative to the report's root."""
+    suffix = "" if v.regime == "cpu" else f"-{v.regime}"
+    return f"torch/{v.id}{suffix}.py"
+
+
+def script_files(claim_ids: list[str], regimes: tuple[str, ...]) -> list[str]:
+    """Every repro script a report may write (for its manifest)."""
+    return [f"torch/{cid}{'' if r == 'cpu' else '-' + r}.py" for cid in claim_ids for r in regimes]
+
+
+def largest_error(v: Verdict) -> float | None:
+    """The largest error seen, in units of the error model (``error / allowed``)."""
+    ev = v.evidence
+    if not isinstance(ev, SearchEvidence):
+        return None
+    if ev.sides is not None:  # a route that raised is recorded with the largest float
+        r = float(ev.sides["ratio"])
+        return math.inf if r >= 1e308 else r
+    return None if ev.min_slack is None else 1.0 - ev.min_slack
+
+
+def finding(v: Verdict) -> routes.Finding:
+    """The refuted verdict's counterexample, checked once more: where the route disagrees."""
+    function, route = parts(v.id)
+    return routes.check(routes.ROUTES[route], routes.build(v.evidence.counterexample))
+
+
+def repro(v: Verdict) -> str:
+    """The repro script of a refuted verdict."""
+    function, route = parts(v.id)
+    f = finding(v)
+    header = (
+        f"{v.id} on {v.regime}, torch {v.provenance.get('torch', '?')}: "
+        f"{routes.ROUTES[route].title} of {function} disagrees with autograd of the textbook "
+        f"forward ({f.kind}, block {f.block}; {f.ratio:.3g} times the error model's bound). "
+        "Written by bntheory report / bntheory torch-check."
+    )
+    return routes.repro_script(function, route, v.evidence.counterexample, f.to_json(), header)
+
+
+def _fmt(r: float | None) -> str:
+    if r is None:
+        return "—"
+    if not math.isfinite(r):
+        return "∞"
+    return f"{r:.3g}"
+
+
+def summary(verdicts: list[Verdict]) -> dict[str, Any]:
+    """The JSON of the page: one record per claim and device."""
+    rows = []
+    for v in verdicts:
+        if not is_route(v):
+            continue
+        function, route = parts(v.id)
+        rec = {
+            "id": v.id,
+            "function": function,
+            "route": route,
+            "device": v.regime,
+            "verdict": v.verdict,
+            "examples": v.evidence.examples,
+            "largest_error": largest_error(v),
+            "torch": v.provenance.get("torch"),
+        }
+        if v.verdict == "refuted":
+            f = finding(v)
+            rec |= {
+                "kind": f.kind,
+                "block": f.block,
+                "direction": v.evidence.counterexample["directions"][f.index]
+                if f.kind != "grad"
+                else "cotangent",
+                "route_value": f.route_value,
+                "exact_value": f.exact_value,
+                "script": script_name(v),
+            }
+        rec["largest_error"] = (
+            None
+            if rec["largest_error"] is None
+            else (rec["largest_error"] if math.isfinite(rec["largest_error"]) else "inf")
+        )
+        rows.append(rec)
+    peers = [
+        {
+            "library": p.name,
+            "api": p.api,
+            "route": p.route,
+            "commit": p.commit,
+            "refuted_for": sorted(
+                {r["function"] for r in rows if r["route"] == p.route and r["verdict"] == "refuted"}
+            ),
+        }
+        for p in routes.PEERS
+    ]
+    return {"schema": 1, "routes": rows, "peers": peers}
+
+
+def page(verdicts: list[Verdict], meta: dict) -> str:
+    """``torch/index.md``."""
+    vs = [v for v in verdicts if is_route(v)]
+    functions = list(dict.fromkeys(parts(v.id)[0] for v in vs))
+    route_ids = list(dict.fromkeys(parts(v.id)[1] for v in vs))
+    cells = {(parts(v.id)[0], parts(v.id)[1], v.regime): v for v in vs}
+    devices = list(dict.fromkeys(v.regime for v in vs))
+    torch_version = next((v.provenance.get("torch") for v in vs), "?")
+    refuted = [v for v in vs if v.verdict == "refuted"]
+    out = [
+        "# PyTorch's own derivatives of its normalization functions",
+        "",
+        provenance_markdown(meta),
+        "",
+        f"torch {torch_version}, on {', '.join(devices)}.  Each cell is the claim "
+        "`torch.<function>.<route>`: the route computes the derivatives of "
+        "L = ⟨g, f(x; weight, bias)⟩ it is meant to (gradient, output tangent or "
+        "Hessian-vector product, every block of (x, weight, bias), tangents in each "
+        "argument alone and in all at once) equal to the closed forms of "
+        "`bntheory/norms/affine.py` up to the error model.  ✓ holds on every drawn case, "
+        "✗ refuted (the number: the shrunk counterexample's error in units of the error "
+        "model's bound; ∞ where the route raises).",
+        "",
+        f"{len(refuted)} of {len(vs)} (function, route, device) claims are refuted.",
+        "",
+        "| route | " + " | ".join(f"`{f}`" for f in functions) + " |",
+        "|---|" + "---|" * len(functions),
+    ]
+    for r in route_ids:
+        line = [f"`{r}`"]
+        for f in functions:
+            marks = []
+            for d in devices:
+                v = cells.get((f, r, d))
+                if v is None:
+                    marks.append("—")
+                elif v.verdict == "refuted":
+                    marks.append(f"[✗ {_fmt(largest_error(v))}](../theorems/{v.id}.md)")
+                else:
+                    marks.append("✓")
+            line.append(" / ".join(marks))
+        out.append("| " + " | ".join(line) + " |")
+    out += ["", "## Refuted routes", ""]
+    if not refuted:
+        out.append("None: every route agrees with the closed forms on every drawn case.")
+    else:
+        out += [
+            "| claim | device | what | block | route | closed form | error / allowed | repro |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for v in refuted:
+            f = finding(v)
+            what = f.kind
+            if f.kind != "grad" and f.index < len(v.evidence.counterexample["directions"]):
+                what += f", tangent in {v.evidence.counterexample['directions'][f.index]}"
+            block = f.block if not f.block.startswith("raises") else "—"
+            raised = f.block.startswith("raises")
+            local = script_name(v).removeprefix("torch/")
+            out.append(
+                f"| [`{v.id}`](../theorems/{v.id}.md) | {v.regime} | "
+                f"{'raises: ' + f.block.removeprefix('raises ') if raised else what} | {block} | "
+                f"{'—' if raised else f'{f.route_value:.6g}'} | "
+                f"{'—' if raised else f'{f.exact_value:.6g}'} | {_fmt(f.ratio)} | "
+                f"[{local}]({local}) |"
+            )
+        out += [
+            "",
+            "Each script is plain torch: it rebuilds the shrunk case from its numbers, runs the "
+            "route and reverse-over-reverse autograd of the function's textbook forward "
+            "(elementary ops), prints the two values at the worst entry and exits with "
+            "status 1 while they disagree by more than the error model allows.  Run one with "
+            "`python reports/torch/<script>`.",
+        ]
+    out += ["", "## The curvature libraries' routes", ""]
+    out += [
+        "| library | API | route | " + " | ".join(f"`{f}`" for f in functions) + " |",
+        "|---|---|---|" + "---|" * len(functions),
+    ]
+    for peer in routes.PEERS:
+        marks = []
+        for f in functions:
+            v = cells.get((f, peer.route, devices[0])) if devices else None
+            marks.append("—" if v is None else "✗" if v.verdict == "refuted" else "✓")
+        out.append(f"| {peer.name} | `{peer.api}` | `{peer.route}` | " + " | ".join(marks) + " |")
+    out += [
+        "",
+        "Read from each library's source: "
+        + "; ".join(f"{p.name} at `{p.commit[:7]}`: {p.where}" for p in routes.PEERS)
+        + ".  A ✗ means the library's Hessian-vector products through that function are "
+        f"wrong on torch {torch_version} ({devices[0] if devices else ''}) wherever the "
+        "function's input depends on the parameters.",
+    ]
+    out += [
+        "",
+        "The routes (`bntheory/verify/routes.py`): "
+        + "; ".join(f"`{r.name}`: {r.title}" for r in routes.ROUTES.values())
+        + ".",
+        "",
+        "Reproduce: `bntheory torch-check` (exit status 1 when a route is refuted; "
+        "`--device cuda`, `--profile thorough`, `--function`, `--route`).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def write_torch(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str]:
+    """``torch/index.md``, ``data/torch.json`` and the refuted routes' scripts."""
+    written = []
+    for v in verdicts:
+        if is_route(v) and v.verdict == "refuted":
+            out.write(script_name(v), repro(v))
+            written.append(script_name(v))
+    out.write(DATA, json.dumps(summary(verdicts), indent=1) + "\n")
+    out.write(PAGE, page(verdicts, meta))
+    return written + [DATA, PAGE]
