@@ -228,7 +228,9 @@ def sum_length(c: Call) -> int:
     return max(counts)
 
 
-def _norm(t: Tensor) -> Tensor:
+def norm(t: Tensor) -> Tensor:
+    """The Euclidean norm of a tensor, scaled first (no overflow for entries up to the
+    largest float)."""
     return group_norm(t.reshape(1, -1))[0]
 
 
@@ -250,11 +252,11 @@ def scales(op: str, c: Call, g: Tensor, tangent: Blocks | None) -> Blocks:
     n_scale = spread(grouped.plan_term_scale(c.bare, "forward", x, None, None))
     if op == "gradient":
         return Blocks(
-            x=_norm(grouped.plan_term_scale(plan, "vjp", x, g, None)),
-            weight=_norm(c.reduce("weight", gv * (n.abs() + n_scale)))
+            x=norm(grouped.plan_term_scale(plan, "vjp", x, g, None)),
+            weight=norm(c.reduce("weight", gv * (n.abs() + n_scale)))
             if "weight" in c.index
             else None,
-            bias=_norm(c.reduce("bias", gv)) if "bias" in c.index else None,
+            bias=norm(c.reduce("bias", gv)) if "bias" in c.index else None,
         )
     if tangent is None:
         raise InvalidArgumentError(f"affine scales: op {op!r} needs a tangent")
@@ -264,31 +266,31 @@ def scales(op: str, c: Call, g: Tensor, tangent: Blocks | None) -> Blocks:
         else None
     )
     if op == "jvp":
-        s = _norm(grouped.plan_term_scale(plan, "jvp", x, None, tangent.x))
+        s = norm(grouped.plan_term_scale(plan, "jvp", x, None, tangent.x))
         if dg is not None:
-            s = s + _norm(dg * (n.abs() + n_scale))
+            s = s + norm(dg * (n.abs() + n_scale))
         if tangent.bias is not None and "bias" in c.index:
-            s = s + _norm(tangent.bias)
+            s = s + norm(tangent.bias)
         return Blocks(x=s)
     if op != "hvp":
         raise InvalidArgumentError(f"affine scales: op must be gradient, jvp or hvp, got {op!r}")
-    sx = _norm(grouped.plan_term_scale(plan, "hvp", x, g, tangent.x))
+    sx = norm(grouped.plan_term_scale(plan, "hvp", x, g, tangent.x))
     if dg is not None:
-        sx = sx + _norm(
+        sx = sx + norm(
             grouped.plan_term_scale(c.bare, "vjp", x, plan.unview(dg * plan.view(g)), None)
         )
     if tangent.bias is not None and "bias" in c.index:
         # H_xB = 0 exactly, but a route may reach it by cancelling terms of the size of
         # J_n^T(V_B g): the HVP of a bias-only tangent is zero in every block
         db = c.gather("bias", tangent.bias).abs()
-        sx = sx + _norm(
+        sx = sx + norm(
             grouped.plan_term_scale(c.bare, "vjp", x, plan.unview(db * plan.view(g)), None)
         )
     weight = bias = None
     if "weight" in c.index:
         jn = plan.view(grouped.plan_jvp(c.bare, x, tangent.x)).abs()
         jn_scale = spread(grouped.plan_term_scale(c.bare, "jvp", x, None, tangent.x))
-        weight = _norm(c.reduce("weight", gv * (jn + jn_scale)))
+        weight = norm(c.reduce("weight", gv * (jn + jn_scale)))
     if "bias" in c.index:
         bias = torch.zeros((), dtype=x.dtype, device=x.device)
     return Blocks(x=sx, weight=weight, bias=bias)

@@ -49,14 +49,26 @@ def script_files(claim_ids: list[str], regimes: tuple[str, ...]) -> list[str]:
 
 
 def largest_error(v: Verdict) -> float | None:
-    """The largest error seen, in units of the error model (``error / allowed``)."""
+    """The largest error seen in the search (generation and shrinking), in units of the error
+    model (``error / allowed``): ``1 - min_slack``; infinite where the route raised or
+    returned a non-finite value (the slack is then not finite and not recorded)."""
     ev = v.evidence
     if not isinstance(ev, SearchEvidence):
         return None
+    if ev.min_slack is not None:
+        return 1.0 - ev.min_slack
     if ev.sides is not None:  # a route that raised is recorded with the largest float
-        r = float(ev.sides["ratio"])
-        return math.inf if r >= 1e308 else r
-    return None if ev.min_slack is None else 1.0 - ev.min_slack
+        return math.inf
+    return None
+
+
+def shrunk_error(v: Verdict) -> float | None:
+    """The error of the shrunk counterexample (the repro script's case), in the same units."""
+    ev = v.evidence
+    if not isinstance(ev, SearchEvidence) or ev.sides is None:
+        return None
+    r = float(ev.sides["ratio"])
+    return math.inf if r >= 1e308 else r
 
 
 def finding(v: Verdict) -> routes.Finding:
@@ -101,6 +113,7 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
             "verdict": v.verdict,
             "examples": v.evidence.examples,
             "largest_error": largest_error(v),
+            "counterexample_error": shrunk_error(v),
             "torch": v.provenance.get("torch"),
         }
         if v.verdict == "refuted":
@@ -115,11 +128,9 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
                 "exact_value": f.exact_value,
                 "script": script_name(v),
             }
-        rec["largest_error"] = (
-            None
-            if rec["largest_error"] is None
-            else (rec["largest_error"] if math.isfinite(rec["largest_error"]) else "inf")
-        )
+        for key in ("largest_error", "counterexample_error"):
+            if rec[key] is not None and not math.isfinite(rec[key]):
+                rec[key] = "inf"
         rows.append(rec)
     peers = [
         {
@@ -155,9 +166,10 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
         "L = ⟨g, f(x; weight, bias)⟩ it is meant to (gradient, output tangent or "
         "Hessian-vector product, every block of (x, weight, bias), tangents in each "
         "argument alone and in all at once) equal to the closed forms of "
-        "`bntheory/norms/affine.py` up to the error model.  ✓ holds on every drawn case, "
-        "✗ refuted (the number: the shrunk counterexample's error in units of the error "
-        "model's bound; ∞ where the route raises).",
+        "`bntheory/norms/affine.py` up to the error model.  ✓ holds on every drawn case (the "
+        "number: the largest error seen, in units of the error model's bound), ✗ refuted "
+        "(the same number, now above 1; ∞ where the route raises).  A refuted claim's page "
+        "has the shrunk counterexample, whose error can be much smaller than the largest.",
         "",
         f"{len(refuted)} of {len(vs)} (function, route, device) claims are refuted.",
         "",
@@ -175,7 +187,7 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
                 elif v.verdict == "refuted":
                     marks.append(f"[✗ {_fmt(largest_error(v))}](../theorems/{v.id}.md)")
                 else:
-                    marks.append("✓")
+                    marks.append(f"✓ {_fmt(largest_error(v))}")
             line.append(" / ".join(marks))
         out.append("| " + " | ".join(line) + " |")
     out += ["", "## Refuted routes", ""]
@@ -183,7 +195,8 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
         out.append("None: every route agrees with the closed forms on every drawn case.")
     else:
         out += [
-            "| claim | device | what | block | route | closed form | error / allowed | repro |",
+            "| claim | device | what | block | route | closed form | error / allowed "
+            "(this case; largest seen) | repro |",
             "|---|---|---|---|---|---|---|---|",
         ]
         for v in refuted:
@@ -198,7 +211,8 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
                 f"| [`{v.id}`](../theorems/{v.id}.md) | {v.regime} | "
                 f"{'raises: ' + f.block.removeprefix('raises ') if raised else what} | {block} | "
                 f"{'—' if raised else f'{f.route_value:.6g}'} | "
-                f"{'—' if raised else f'{f.exact_value:.6g}'} | {_fmt(f.ratio)} | "
+                f"{'—' if raised else f'{f.exact_value:.6g}'} | "
+                f"{_fmt(f.ratio)}; {_fmt(largest_error(v))} | "
                 f"[{local}]({local}) |"
             )
         out += [

@@ -35,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from bntheory.errors import BNTheoryError
 from bntheory.norms import affine
 from bntheory.verify.errormodel import ratio, relative_tolerance
 
@@ -606,13 +607,18 @@ def draw(
     weight_kind: str,
     loc: float,
     scale: float,
+    family: str = "gaussian",
 ) -> dict:
     """A case's JSON from its drawn parameters: sizes ``(n, c, l)`` (batch, channels or
-    features, spatial length), the numbers from a seeded numpy generator.  The tangents are
-    one per direction (``x``, ``weight``, ``bias``: that argument alone) and one in all of
-    them at once; the cotangents the case's ``g`` and two more (for ``vmap`` over them)."""
+    features, spatial length), the numbers from a seeded numpy generator.  Every
+    normalization group of the input is a batch of ``family``
+    (:mod:`bntheory.cases.batches`), shifted by ``loc`` and scaled by ``scale``.  The
+    tangents are one per direction (``x``, ``weight``, ``bias``: that argument alone) and one
+    in all of them at once; the cotangents the case's ``g`` and two more (for ``vmap`` over
+    them)."""
     import numpy as np
 
+    from bntheory.cases.batches import make_groups
     from bntheory.norms.grouped import weight_example
 
     fn = FUNCTIONS[function]
@@ -634,8 +640,11 @@ def draw(
         data["normalized_shape"] = list(shape[1:])
         pshape = tuple(shape[1:])
     data["shape"] = list(shape)
-    x = rng.normal(size=shape) * scale + loc * scale
-    data["x"] = x.tolist()
+    data["family"] = family
+    rows = group_rows(fn, shape, {**data, "pshape": pshape})
+    x = np.zeros(math.prod(shape))
+    x[rows] = (make_groups(family, rng, *rows.shape) + loc) * scale
+    data["x"] = x.reshape(shape).tolist()
     data["weight"] = np.asarray(
         weight_example(pshape, weight_kind, rng, always_draw_signs=True)
     ).tolist()
@@ -685,8 +694,10 @@ class Finding:
     """The worst disagreement of a route at a case: ``ratio`` = error / allowed (in units of
     the error model; above 1 is a disagreement), where (``kind``, ``index`` of the cotangent
     or tangent, ``block``, ``entry``), and the two values there.  ``applicable`` is False
-    where the function itself refuses the case (``F.batch_norm`` in training mode refuses
-    ``eps = 0``): there is no derivative to check."""
+    where the case is outside the function's domain: the input is not finite in the dtype
+    (a huge-scale batch in float32), the function refuses it (``F.batch_norm`` in training
+    mode refuses ``eps = 0``) or its value is not finite, or the derivative does not exist
+    (a constant group with ``eps = 0``) or overflows float64; ``block`` then says why."""
 
     ratio: float
     error: float
@@ -714,7 +725,7 @@ def exact(case: Case) -> dict[str, list]:
     d64 = lambda t: t.to(torch.float64)
     fn = case.function
     x, *params = (d64(p) for p in case.primals)
-    kwargs = _kwargs(fn, case, x, params)
+    kwargs = layer_kwargs(fn, case.extra, params)
     c = affine.call(fn.layer, x, kwargs)
     blocks = lambda v: affine.Blocks(*(d64(t) for t in v))
     g0 = d64(case.cotangents[0])
@@ -731,21 +742,33 @@ def exact(case: Case) -> dict[str, list]:
     return out
 
 
-def _kwargs(fn: Function, case: Case, x: Tensor, params: list[Tensor]) -> dict[str, Any]:
-    """The keyword arguments of the layer's closed forms for the case (float64)."""
-    e = case.extra
-    kw: dict[str, Any] = {"weight": params[0], "eps": e["eps"]}
+def layer_kwargs(fn: Function, extra: dict[str, Any], params: list[Tensor]) -> dict[str, Any]:
+    """The keyword arguments of the registered layer's call that ``fn`` makes, from a case's
+    ``extra`` (eps, groups, shape, running statistics) and its parameters (float64)."""
+    kw: dict[str, Any] = {"weight": params[0], "eps": extra["eps"]}
     if fn.bias:
         kw["bias"] = params[1]
     if fn.layer == "batchnorm":
         kw["training"] = fn.training
-        kw["running_mean"] = e["running_mean"].to(torch.float64) if not fn.training else None
-        kw["running_var"] = e["running_var"].to(torch.float64) if not fn.training else None
+        for key in ("running_mean", "running_var"):
+            kw[key] = None if fn.training else extra[key].to(torch.float64)
     elif fn.layer == "groupnorm":
-        kw["num_groups"] = e["num_groups"]
+        kw["num_groups"] = extra["num_groups"]
     elif fn.layer in ("layernorm", "rmsnorm"):
-        kw["normalized_shape"] = e["normalized_shape"]
+        kw["normalized_shape"] = extra["normalized_shape"]
     return kw
+
+
+def group_rows(fn: Function, shape: tuple[int, ...], extra: dict[str, Any]) -> Any:
+    """``(G, m)`` flat indices of the input's entries, one row per normalization group of
+    ``fn`` (so that a batch family can fill each group)."""
+    pshape = tuple(extra["pshape"])
+    ones = torch.ones(pshape, dtype=torch.float64)
+    stats = {"running_mean": torch.zeros(pshape), "running_var": torch.ones(pshape)}
+    kw = layer_kwargs(fn, {**extra, **stats, "eps": 1.0}, [ones, ones * 0])
+    numbered = torch.arange(math.prod(shape), dtype=torch.float64).reshape(shape)
+    plan = affine.plan_of(fn.layer, numbered, kw)
+    return plan.rows(numbered).long().numpy()
 
 
 def check(route: Route, case: Case) -> Finding:
@@ -760,14 +783,25 @@ def check(route: Route, case: Case) -> Finding:
     may reach an exact zero (:math:`H_{WW}V_W = 0`) by cancelling terms of that size.  A route
     that raises (an unsupported operation, a shape error) is a disagreement too: its
     finding has ``ratio = inf`` and the error's message as ``block``."""
-    ref = exact(case)
+    f = case.f()
+    outside = lambda why: Finding(0.0, 0.0, 0.0, route.kinds[0], 0, why[:300], [], 0, 0, False)
+    if not all(bool(torch.isfinite(p).all()) for p in case.primals):
+        return outside("the input is not finite in this dtype")
+    try:
+        value = f(*case.primals)
+    except Exception as exc:  # noqa: BLE001 - the function refuses the case
+        return outside(f"refused {exc!r}")
+    if not bool(torch.isfinite(value).all()):
+        return outside("the function's value is not finite")
+    try:
+        ref = exact(case)
+    except BNTheoryError as exc:  # a constant group with eps = 0: no derivative
+        return outside(f"no derivative: {exc}")
+    blocks = [b for kind in KINDS for closed, _ in ref[kind] for _, b in closed.items()]
+    if not all(bool(torch.isfinite(b).all()) for b in blocks):
+        return outside("the derivative overflows float64")
     kappa = torch.tensor(ref["condition"][0], dtype=torch.float64)
     tol = float(relative_tolerance(case.dtype, kappa, ref["length"][0]))
-    f = case.f()
-    try:
-        f(*case.primals)
-    except Exception as exc:  # noqa: BLE001 - the function refuses the case
-        return Finding(0.0, 0.0, 0.0, route.kinds[0], 0, f"refused {exc!r}"[:300], [], 0, 0, False)
     try:
         got = route.run(f, list(case.primals), case.cotangents, case.tangents)
     except Exception as exc:  # noqa: BLE001 - the failure is the finding
@@ -792,8 +826,9 @@ def _compare(kind: str, i: int, block: str, got: Tensor, exact_value: Tensor, al
     got64 = got.detach().to(torch.float64).reshape(exact_value.shape)
     diff = (got64 - exact_value).abs()
     finite = bool(torch.isfinite(got64).all())
-    error = float(torch.linalg.vector_norm(diff)) if finite else math.inf
+    error = float(affine.norm(diff)) if finite else math.inf  # scaled: entries reach 1e200
     r = float(ratio(torch.tensor(error), torch.tensor(allowed))) if finite else math.inf
+    r = math.inf if math.isnan(r) else r  # never let a NaN pass as agreement
     flat = int(diff.nan_to_num(math.inf).reshape(-1).argmax()) if diff.numel() else 0
     entry = list(torch.unravel_index(torch.tensor(flat), exact_value.shape)) if diff.numel() else []
     return Finding(

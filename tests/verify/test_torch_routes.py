@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -143,10 +144,19 @@ def test_torch_check_every_route_quick(tmp_path):
     assert len(verdicts) == len(routes.FUNCTIONS) * len(routes.ROUTES)
     page = (tmp_path / "torch/index.md").read_text()
     assert all(f"`{r}`" in page for r in routes.ROUTES)
+    scripts = []
     for v in verdicts:
         assert v.verdict in ("holds", "refuted")
         if v.verdict == "refuted":
             assert (tmp_path / script_name(v)).exists()
+            scripts.append(tmp_path / script_name(v))
+
+    def run(path):
+        return subprocess.run([sys.executable, str(path)], capture_output=True, text=True)
+
+    with ThreadPoolExecutor(2) as pool:  # every script, each in a fresh interpreter
+        for path, done in zip(scripts, pool.map(run, scripts)):
+            assert done.returncode == 1, (path.name, done.stdout, done.stderr[-500:])
     # eval mode is affine in x: its second-order routes agree with the closed forms
     assert all(v.verdict == "holds" for v in verdicts if ".eval." in v.id and "jacrev" not in v.id)
 
