@@ -168,3 +168,38 @@ def test_torch_check_on_cuda(tmp_path):
         ReportDir(tmp_path), "cuda", "quick", 1, META, ["layer_norm", "batch_norm"]
     )
     assert verdicts and all(v.regime == "cuda" for v in verdicts)
+
+
+def test_readme_torch_table_matches_the_committed_report():
+    """The README's table of refuted routes is the committed report's: every (route,
+    function) pair it names is refuted there, every refuted pair is named, the count and the
+    largest errors agree, and the repro scripts exist."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[2]
+    readme = (root / "README.md").read_text()
+    doc = json.loads((root / "reports" / "data" / "torch.json").read_text())
+    refuted = {(r["function"], r["route"]): r for r in doc["routes"] if r["verdict"] == "refuted"}
+    section = readme.split("## Headline: PyTorch's own")[1].split("\n## ")[0]
+    assert f"{len(refuted)} of {len(doc['routes'])} refuted" in section
+    named = set()
+    for line in section.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        pairs = {
+            (f, r)
+            for r in re.findall(r"`([^`]+)`", cells[0])
+            for f in re.findall(r"`([^`]+)`", cells[1])
+        }
+        assert pairs <= set(refuted), pairs - set(refuted)
+        named |= pairs
+        errors = [refuted[p]["largest_error"] for p in pairs]
+        if "∞" in cells[3]:
+            assert all(e == "inf" for e in errors)
+            continue
+        lo, hi = (float(x) for x in cells[3].split("–"))
+        assert abs(min(errors) - lo) <= 0.006 * lo and abs(max(errors) - hi) <= 0.006 * hi
+    assert named == set(refuted)
+    for r in refuted.values():
+        assert (root / "reports" / r["script"]).is_file()

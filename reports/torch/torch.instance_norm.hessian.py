@@ -1,0 +1,65 @@
+#!/usr/bin/env python3
+"""torch.instance_norm.hessian on cpu, torch 2.13.0+cpu: torch.func.hessian (jacfwd(jacrev)) of instance_norm disagrees with autograd of the textbook forward (hvp, block weight; 1.26e+12 times the error model's bound). Written by bntheory report / bntheory torch-check."""
+import sys
+
+import torch
+
+def textbook_group_norm(x, w, b, eps, num_groups):
+    """GroupNorm in elementary ops (InstanceNorm: one group per channel)."""
+    v = x.reshape(x.shape[0], num_groups, -1)
+    c = v - v.mean(2, keepdim=True)
+    n = (c / torch.sqrt((c * c).mean(2, keepdim=True) + eps)).reshape(x.shape)
+    shape = (1, -1) + (1,) * (x.dim() - 2)
+    return n * w.reshape(shape) + b.reshape(shape)
+
+
+def _contract(blocks, tangent):
+    """``sum_j H[i][j] . v_j`` for each ``i``: a Hessian as blocks, times a tangent."""
+    return tuple(
+        sum(torch.tensordot(row[j], v, dims=v.dim()) for j, v in enumerate(tangent))
+        for row in blocks
+    )
+
+
+def route_autograd_double_backward(f, primals, g, tangents):
+    """``torch.autograd.grad`` twice (``create_graph=True``): the Hessian-vector product."""
+    p = [t.detach().requires_grad_() for t in primals]
+    grads = torch.autograd.grad((g[0] * f(*p)).sum(), p, create_graph=True)
+    out = []
+    for v in tangents:
+        dot = sum((gi * vi).sum() for gi, vi in zip(grads, v))
+        h = torch.autograd.grad(dot, p, retain_graph=True, allow_unused=True)
+        out.append(tuple(torch.zeros_like(q) if hi is None else hi for q, hi in zip(p, h)))
+    return {"hvp": out}
+
+
+def route_func_hessian(f, primals, g, tangents):
+    """``torch.func.hessian`` (``jacfwd(jacrev)``) of the loss, times each tangent."""
+    argnums = tuple(range(len(primals)))
+    blocks = torch.func.hessian(lambda *p: (g[0] * f(*p)).sum(), argnums)(*primals)
+    return {"hvp": [_contract(blocks, v) for v in tangents]}
+
+
+dtype, device = torch.float64, 'cpu'
+t = lambda v: torch.tensor(v, dtype=torch.float64).to(device=device, dtype=dtype)
+like = {'dtype': dtype, 'device': device}
+x = t([[[-0.7648557373651128, 0.9375084471003268]], [[1.1840122996843496, 0.7876180832277915]]])
+w = t([0.0])
+b = t([-0.6232744625373522])
+eps = 0.0
+channels = 1
+g = [t([[[0.3515100700930197, 0.9034701816518086]], [[0.09401229776087457, -0.7434992493538084]]])]
+tangents = [tuple(t(v[k]) for k in ['x', 'weight', 'bias']) for v in [{'x': [[[0.0413259793472436, -2.3250307746388343]], [[-0.21879166393254573, -1.2459109472530652]]], 'weight': [0.0], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [-0.7322673547034516], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [0.0], 'bias': [-0.5442589828573099]}, {'x': [[[-0.31630015636915454, 0.4116305363741328]], [[1.0425133694426776, -0.12853466294403426]]], 'weight': [1.3664634705496859], 'bias': [-0.6651946734866135]}]]
+f = lambda x, w, b: torch.nn.functional.instance_norm(x, weight=w, bias=b, eps=eps)
+reference = lambda x, w, b: textbook_group_norm(x, w, b, eps, x.shape[1])
+primals = [x, w, b]
+got = route_func_hessian(f, primals, g, tangents)['hvp'][0][1]
+want = route_autograd_double_backward(reference, primals, g, tangents)['hvp'][0][1]
+i = (0,)
+got_i, want_i = float(got[i]), float(want[i])
+print("instance_norm via torch.func.hessian (jacfwd(jacrev)): hvp block weight, entry", i)
+print("route      ", got_i)
+print("reference  ", want_i, "(autograd of the textbook forward)")
+allowed = 1.6759247600203877e-12  # the error model's bound on this block
+print("difference ", abs(got_i - want_i), "allowed", allowed)
+sys.exit(1 if not abs(got_i - want_i) <= allowed else 0)
