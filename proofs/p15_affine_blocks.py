@@ -4,8 +4,9 @@ Per group, :math:`z_i = \gamma_i n_i + \beta_i` with :math:`n` the layer's norma
 (its symbolic forward with :math:`\gamma = 1`, :math:`\beta = 0`) and an elementwise affine map,
 the most general one: a layer whose weight is shared over a group (BatchNorm's channel) sums
 these blocks over the entries that share it (:mod:`bntheory.norms.affine`'s :math:`R_W`).
-For :math:`L = \langle g, z\rangle` every block of the gradient and of the Hessian is checked
-against SymPy's derivatives of the layer's symbolic forward, with symbolic :math:`y`, :math:`g`,
+For :math:`L = \langle g, z\rangle` every block that involves the weight or the bias (the
+gradient's and the Hessian's; the input's own blocks are proofs (a)-(i)) is checked against
+SymPy's derivatives of the layer's symbolic forward, with symbolic :math:`y`, :math:`g`,
 :math:`\varepsilon > 0` and tangents, for :math:`m = 2, 3, 4`, for a centering layer
 (BatchNorm/LayerNorm/GroupNorm/InstanceNorm per group) and one that does not center (RMSNorm).
 

@@ -46,8 +46,8 @@ def _commands() -> list[str]:
     cmds = set()
     for text in TEXT.values():
         for block in re.findall(r"```sh\n(.*?)```", text, re.S):  # commands shown to be run
-            cmds.update(re.findall(r"^bntheory ([a-z]+)\b", block, re.M))
-        cmds.update(re.findall(r"`bntheory ([a-z]+)[^`]*`", text))
+            cmds.update(re.findall(r"^bntheory ([a-z][a-z-]*)\b", block, re.M))
+        cmds.update(re.findall(r"`bntheory ([a-z][a-z-]*)[^`]*`", text))
     return sorted(cmds)
 
 
@@ -60,7 +60,8 @@ def test_documented_commands_exist():
 
 
 @pytest.mark.parametrize(
-    "command", ["layers", "prove", "verify", "search", "check", "landscape", "sweep", "report"]
+    "command",
+    ["layers", "prove", "verify", "search", "check", "landscape", "sweep", "report", "torch-check"],
 )
 def test_every_command_has_help(command, capsys):
     with pytest.raises(SystemExit) as exc:

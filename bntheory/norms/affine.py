@@ -34,9 +34,11 @@ blocks are transposes of each other,
 as a Hessian's must be.  In eval mode (fixed statistics :math:`\mu`, :math:`t`),
 :math:`n = (x-\mu)/t` and :math:`J_n u = J_n^\top u = u/t`; :math:`\nabla^2_x L = 0`.
 
-``proofs/p15_affine_blocks.py`` checks every block against the layers' symbolic forward at an
-explicit ``m``; ``tests/norms/test_affine.py`` checks them against autograd of the textbook
-forward and shows that each fails with one of its terms dropped.
+``proofs/p15_affine_blocks.py`` checks the parameter blocks (their SymPy transcription,
+elementwise :math:`\gamma`, :math:`\beta`) against SymPy's derivatives of the layers'
+symbolic forward at explicit ``m``; ``tests/norms/test_affine.py`` checks this module's
+code, every block and direction, against autograd of each function's textbook forward, and
+shows that each block fails with one of its terms dropped.
 """
 
 from __future__ import annotations
@@ -213,12 +215,13 @@ def hvp(c: Call, g: Tensor, tangent: Blocks) -> Blocks:
 
 
 # -------------------------------------------------------- the error model's inputs
-def condition(c: Call) -> float:
+def condition(c: Call, dtype: torch.dtype | None = None) -> float:
     r"""The largest condition estimate :math:`\kappa` over the call's groups (1 where the
-    layer does not center or uses fixed statistics)."""
+    layer does not center or uses fixed statistics), capped at :math:`1/u` of ``dtype``
+    (default: the call's), the dtype the compared route computes in."""
     if not c.plan.center or c.plan.fixed is not None:
         return 1.0
-    return float(rows_condition(c.plan.rows(c.x), c.x.dtype).max())
+    return float(rows_condition(c.plan.rows(c.x), dtype or c.x.dtype).max())
 
 
 def sum_length(c: Call) -> int:
@@ -242,8 +245,11 @@ def scales(op: str, c: Call, g: Tensor, tangent: Blocks | None) -> Blocks:
     over the groups) plus those of the added mixed term; a reduced block :math:`R_W(a\odot b)`
     takes :math:`\|R_W(|a|\odot(|b| + \bar b))\|`, where :math:`\bar b` is the group's term
     scale of :math:`b` broadcast to its entries (a bound on each entry's rounding error).
-    The HVP's ``x`` block also counts :math:`J_n^\top(V_B\odot g)`'s terms, the size of
-    what a route cancels to reach :math:`H_{xB} = 0`."""
+    The exact zeros count the terms a route cancels to reach them: the HVP's ``x`` block
+    counts :math:`J_n^\top(V_B\odot g)`'s terms (:math:`H_{xB} = 0`), its weight block
+    :math:`\big(\|R_W(|g|\odot|V_W|\odot(|n| + \bar n))\| + \|R_W(|g|\odot|V_B|)\|\big)
+    /\max|\gamma|` (:math:`H_{WW} = H_{WB} = 0`: the gradient's terms per unit of weight,
+    in the block's units)."""
     plan, x = c.plan, c.x
     vx = plan.view(x)
     spread = lambda s: _spread(plan, vx, s)
@@ -270,7 +276,7 @@ def scales(op: str, c: Call, g: Tensor, tangent: Blocks | None) -> Blocks:
         if dg is not None:
             s = s + norm(dg * (n.abs() + n_scale))
         if tangent.bias is not None and "bias" in c.index:
-            s = s + norm(tangent.bias)
+            s = s + norm(c.gather("bias", tangent.bias))
         return Blocks(x=s)
     if op != "hvp":
         raise InvalidArgumentError(f"affine scales: op must be gradient, jvp or hvp, got {op!r}")
@@ -291,6 +297,16 @@ def scales(op: str, c: Call, g: Tensor, tangent: Blocks | None) -> Blocks:
         jn = plan.view(grouped.plan_jvp(c.bare, x, tangent.x)).abs()
         jn_scale = spread(grouped.plan_term_scale(c.bare, "jvp", x, None, tangent.x))
         weight = norm(c.reduce("weight", gv * (jn + jn_scale)))
+        # H_WW = H_WB = 0 exactly; a route reaches them by cancelling terms of the size of
+        # R_W(g * V_W * n) and R_W(g * V_B), per unit of weight (the block's units)
+        gam = 1.0 if plan.gamma is None else float(plan.gamma.abs().max())
+        gam = gam if gam > 0 else 1.0
+        if dg is not None:
+            weight = weight + norm(c.reduce("weight", gv * dg * (n.abs() + n_scale))) / gam
+        if tangent.bias is not None and "bias" in c.index:
+            weight = (
+                weight + norm(c.reduce("weight", gv * c.gather("bias", tangent.bias).abs())) / gam
+            )
     if "bias" in c.index:
         bias = torch.zeros((), dtype=x.dtype, device=x.device)
     return Blocks(x=sx, weight=weight, bias=bias)

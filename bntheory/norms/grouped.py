@@ -164,17 +164,6 @@ def _dot(a: Tensor, b: Tensor, plan: Plan) -> Tensor:
     return (a * b).sum(plan.dims, keepdim=True)
 
 
-def group_dot(a: Tensor, b: Tensor, plan: Plan) -> Tensor:
-    r""":math:`\langle a, b\rangle` of every group of two tensors in the view's layout
-    (keepdim)."""
-    return _dot(a, b, plan)
-
-
-def group_center(t: Tensor, plan: Plan) -> Tensor:
-    r""":math:`Pt` of every group (``t`` itself for a layer that does not center)."""
-    return _center(t, plan)
-
-
 def t_hess_t(v: Tensor, st: Stats, plan: Plan) -> Tensor | None:
     r""":math:`t\,\nabla^2 t\, v` (None where :math:`\nabla^2 t` is zero almost everywhere:
     p = 1, ∞)."""

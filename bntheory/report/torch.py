@@ -186,6 +186,8 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
                     marks.append("—")
                 elif v.verdict == "refuted":
                     marks.append(f"[✗ {_fmt(largest_error(v))}](../theorems/{v.id}.md)")
+                elif not v.evidence.examples:
+                    marks.append("∅ (no case in the domain)")
                 else:
                     marks.append(f"✓ {_fmt(largest_error(v))}")
             line.append(" / ".join(marks))
@@ -218,10 +220,11 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
         out += [
             "",
             "Each script is plain torch: it rebuilds the shrunk case from its numbers, runs the "
-            "route and reverse-over-reverse autograd of the function's textbook forward "
-            "(elementary ops), prints the two values at the worst entry and exits with "
-            "status 1 while they disagree by more than the error model allows.  Run one with "
-            "`python reports/torch/<script>`.",
+            "route in the case's dtype and, in float64, autograd of the function's textbook "
+            "forward in elementary ops (`torch.autograd.grad` for a gradient, dual numbers for "
+            "a tangent, `torch.autograd.grad` twice for an HVP), prints both values at the "
+            "worst entry and the block's error, and exits with status 1 while that error "
+            "exceeds the error model's bound.  Run one with `python reports/torch/<script>`.",
         ]
     out += ["", "## The curvature libraries' routes", ""]
     out += [
@@ -231,16 +234,17 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
     for peer in routes.PEERS:
         marks = []
         for f in functions:
-            v = cells.get((f, peer.route, devices[0])) if devices else None
-            marks.append("—" if v is None else "✗" if v.verdict == "refuted" else "✓")
+            found = [cells[(f, peer.route, d)] for d in devices if (f, peer.route, d) in cells]
+            marks.append(" / ".join("✗" if v.verdict == "refuted" else "✓" for v in found) or "—")
         out.append(f"| {peer.name} | `{peer.api}` | `{peer.route}` | " + " | ".join(marks) + " |")
     out += [
         "",
         "Read from each library's source: "
         + "; ".join(f"{p.name} at `{p.commit[:7]}`: {p.where}" for p in routes.PEERS)
-        + ".  A ✗ means the library's Hessian-vector products through that function are "
-        f"wrong on torch {torch_version} ({devices[0] if devices else ''}) wherever the "
-        "function's input depends on the parameters.",
+        + f".  A ✗ (per device: {' / '.join(devices)}) means the route the library's "
+        "Hessian-vector product takes is refuted here for that function on torch "
+        f"{torch_version}; how far that carries into a network's Hessian depends on the "
+        "network (the wrong block mixes the function's input with its weight).",
     ]
     out += [
         "",

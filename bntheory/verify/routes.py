@@ -88,10 +88,12 @@ class Function:
     """A function under test.
 
     ``layer``: the registered layer whose plan gives the closed forms; ``bias``: whether it
-    takes one; ``shape(dims)``: the input shape of a case from its drawn sizes ``(n, c, l)``;
-    ``extra(case)``: the non-differentiated keyword arguments; ``call``: the torch call as
-    source text (``f = lambda x, w, b: ...``) over the names of ``extra``; ``textbook``: the
-    elementary-ops forward of the repro scripts and its call."""
+    takes one; ``training``: batch statistics (False: eval mode, running statistics);
+    ``module``: a ``torch.nn`` module called through ``torch.func.functional_call``;
+    ``call``: the torch call as source text, an expression giving ``f(x, w[, b])`` over the
+    names of a case's ``extra`` (``eps``, ``num_groups``, ``normalized_shape``,
+    ``running_mean``, ``running_var``, ``channels``, ``like``); ``textbook``: the
+    elementary-ops forward the repro scripts differentiate, and ``textbook_call`` its call."""
 
     name: str
     layer: str
@@ -631,10 +633,9 @@ def draw(
         pshape = (c,)
     elif base in ("instance_norm", "instancenorm1d"):
         shape, pshape = (n, c, length + 1), (c,)
-    elif base in ("group_norm", "groupnorm"):
-        groups = max(1, c // 2)
-        shape, pshape = (n, 2 * groups, length), (2 * groups,)
-        data["num_groups"] = groups
+    elif base in ("group_norm", "groupnorm"):  # c groups of two channels each
+        shape, pshape = (n, 2 * c, length), (2 * c,)
+        data["num_groups"] = c
     else:  # layer_norm, rms_norm: over the last axis, or the last two
         shape = (n, c + 1) if length == 1 else (n, c, length)
         data["normalized_shape"] = list(shape[1:])
@@ -737,7 +738,7 @@ def exact(case: Case) -> dict[str, list]:
         b = blocks(v)
         out["jvp"].append((affine.Blocks(x=affine.jvp(c, b)), affine.scales("jvp", c, g0, b)))
         out["hvp"].append((affine.hvp(c, g0, b), affine.scales("hvp", c, g0, b)))
-    out["condition"] = [affine.condition(c)]
+    out["condition"] = [affine.condition(c, case.dtype)]
     out["length"] = [affine.sum_length(c)]
     return out
 
@@ -789,17 +790,17 @@ def check(route: Route, case: Case) -> Finding:
         return outside("the input is not finite in this dtype")
     try:
         value = f(*case.primals)
-    except Exception as exc:  # noqa: BLE001 - the function refuses the case
-        return outside(f"refused {exc!r}")
+    except (RuntimeError, ValueError) as exc:  # the function refuses the case (a harness
+        return outside(f"refused {exc!r}")  # bug, a NameError or TypeError, propagates)
     if not bool(torch.isfinite(value).all()):
         return outside("the function's value is not finite")
     try:
         ref = exact(case)
     except BNTheoryError as exc:  # a constant group with eps = 0: no derivative
         return outside(f"no derivative: {exc}")
-    blocks = [b for kind in KINDS for closed, _ in ref[kind] for _, b in closed.items()]
-    if not all(bool(torch.isfinite(b).all()) for b in blocks):
-        return outside("the derivative overflows float64")
+    blocks = [b for kind in KINDS for pair in ref[kind] for part in pair for _, b in part.items()]
+    if not all(bool(torch.isfinite(b).all()) for b in blocks):  # the values and their scales
+        return outside("the derivative or its scale overflows float64")
     kappa = torch.tensor(ref["condition"][0], dtype=torch.float64)
     tol = float(relative_tolerance(case.dtype, kappa, ref["length"][0]))
     try:
@@ -810,11 +811,18 @@ def check(route: Route, case: Case) -> Finding:
         )
     worst: Finding | None = None
     for kind in route.kinds:
-        results = got[kind]
+        results = list(got.get(kind, []))
+        wanted = len(case.tangents) if kind != "grad" else (1, len(case.cotangents))
+        if len(results) not in (wanted if isinstance(wanted, tuple) else (wanted,)):
+            return _malformed(kind, f"returns {len(results)} {kind} results")
         for i, (value, (closed, scale)) in enumerate(zip(results, ref[kind])):
             value = (value,) if kind == "jvp" else tuple(value)
+            if len(value) != len(closed.items()):
+                return _malformed(kind, f"returns {len(value)} blocks, not {len(closed.items())}")
             total = sum(float(s) for _, s in scale.items())  # normwise over the product
             for (name, a), b in zip(closed.items(), value):
+                if tuple(b.shape) != tuple(a.shape):
+                    return _malformed(kind, f"returns shape {tuple(b.shape)} for {name}")
                 fnd = _compare(kind, i, name, b, a, tol * total)
                 if worst is None or fnd.ratio > worst.ratio:
                     worst = fnd
@@ -822,8 +830,13 @@ def check(route: Route, case: Case) -> Finding:
     return worst
 
 
+def _malformed(kind: str, what: str) -> Finding:
+    """A route whose result has the wrong count or shape: a disagreement (``ratio = inf``)."""
+    return Finding(math.inf, math.inf, 0.0, kind, 0, what, [], 0, 0)
+
+
 def _compare(kind: str, i: int, block: str, got: Tensor, exact_value: Tensor, allowed: float):
-    got64 = got.detach().to(torch.float64).reshape(exact_value.shape)
+    got64 = got.detach().to(torch.float64)
     diff = (got64 - exact_value).abs()
     finite = bool(torch.isfinite(got64).all())
     error = float(affine.norm(diff)) if finite else math.inf  # scaled: entries reach 1e200
@@ -845,25 +858,19 @@ def _compare(kind: str, i: int, block: str, got: Tensor, exact_value: Tensor, al
 
 
 # ================================================================= repro scripts
-def _literal(values: Any) -> str:
-    return repr(values)
-
-
 def repro_script(function: str, route: str, data: dict, finding: dict, header: str) -> str:
     """A standalone script (plain torch) that shows ``route`` disagreeing with autograd of
-    ``function``'s textbook forward at the case ``data``: it prints the two values at the
-    worst entry of ``finding``'s block and exits with status 1 when they differ by more than
-    the error model allows there (``finding["allowed"]``)."""
+    ``function``'s textbook forward at the case ``data``: the route runs in the case's dtype,
+    the reference (the textbook forward, differentiated by ``torch.autograd.grad`` for a
+    gradient, dual numbers for a tangent, ``torch.autograd.grad`` twice for an HVP) in
+    float64 on the same numbers.  It prints both values at the worst entry of ``finding``'s
+    block and the block's error, and exits with status 1 when that error exceeds the error
+    model's bound on the block (``finding["allowed"]``).  A route that raised is called
+    and raises again."""
     fn, rt = FUNCTIONS[function], ROUTES[route]
     names = {"x": "x", "weight": "w", "bias": "b"}
-    lines = [
-        "#!/usr/bin/env python3",
-        f'"""{header}"""',
-        "import sys",
-        "",
-        "import torch",
-        "",
-    ]
+    comment = ["# " + line for line in textwrap.wrap(" ".join(header.split()), 96)]
+    lines = ["#!/usr/bin/env python3", *comment, "import sys", "", "import torch", ""]
     if fn.module:
         for helper in (module_call, eval_batch_norm):
             lines += [inspect.getsource(helper), ""]
@@ -882,11 +889,11 @@ def repro_script(function: str, route: str, data: dict, finding: dict, header: s
         lines += [inspect.getsource(r), ""]
     lines += [
         f"dtype, device = torch.{data['dtype']}, {data['device']!r}",
-        "t = lambda v: torch.tensor(v, dtype=torch.float64).to(device=device, dtype=dtype)",
+        "t64 = lambda v: torch.tensor(v, dtype=torch.float64, device=device)",
         "like = {'dtype': dtype, 'device': device}",
     ]
     for k in fn.params:
-        lines.append(f"{names[k]} = t({_literal(data[k])})")
+        lines.append(f"{names[k]}64 = t64({data[k]!r})")
     lines.append(f"eps = {data['eps']!r}")
     lines.append(f"channels = {data['shape'][1]}")
     if "num_groups" in data:
@@ -894,56 +901,49 @@ def repro_script(function: str, route: str, data: dict, finding: dict, header: s
     if "normalized_shape" in data:
         lines.append(f"normalized_shape = {tuple(data['normalized_shape'])!r}")
     if not fn.training:
-        lines.append(f"running_mean = t({_literal(data['running_mean'])})")
-        lines.append(f"running_var = t({_literal(data['running_var'])})")
-    primals = ", ".join(names[k] for k in fn.params)
-    if kind == "grad":
-        lines.append(f"g = [t(v) for v in {_literal(data['cotangents'])}]")
-    else:
-        lines.append(f"g = [t({_literal(data['cotangents'][0])})]")
-    lines.append(
-        "tangents = [tuple(t(v[k]) for k in "
-        f"{list(fn.params)!r}) for v in {_literal(data['tangents'])}]"
-    )
-    lines.append(f"f = {fn.call}")
-    lines.append(f"reference = {fn.textbook_call}")
-    lines.append(f"primals = [{primals}]")
-    if finding["block"].startswith("raises"):
-        return (
-            "\n".join(
-                lines
-                + [
-                    f'print("{function} via {rt.title}: the route raises")',
-                    f"{rt.run.__name__}(f, primals, g, tangents)  # raises",
-                ]
-            )
-            + "\n"
+        lines.append(f"running_mean64 = t64({data['running_mean']!r})")
+        lines.append(f"running_var64 = t64({data['running_var']!r})")
+        lines.append(
+            "running_mean, running_var = running_mean64.to(dtype), running_var64.to(dtype)"
         )
+    cotangents = data["cotangents"] if kind == "grad" else data["cotangents"][:1]
+    lines += [
+        f"g64 = [t64(v) for v in {cotangents!r}]",
+        "tangents64 = [tuple(t64(v[k]) for k in "
+        f"{list(fn.params)!r}) for v in {data['tangents']!r}]",
+        f"primals64 = [{', '.join(names[k] + '64' for k in fn.params)}]",
+        "primals = [p.to(dtype) for p in primals64]",
+        "g = [c.to(dtype) for c in g64]",
+        "tangents = [tuple(v.to(dtype) for v in tangent) for tangent in tangents64]",
+        f"f = {fn.call}",
+    ]
+    if not fn.training:  # the reference reads the float64 running statistics
+        lines.append(
+            f"reference = (lambda running_mean, running_var: {fn.textbook_call})"
+            "(running_mean64, running_var64)"
+        )
+    else:
+        lines.append(f"reference = {fn.textbook_call}")
+    if finding["block"].startswith("raises"):
+        lines += [
+            f'print("{function} via {rt.title}: the route raises")',
+            f"{rt.run.__name__}(f, primals, g, tangents)  # raises",
+        ]
+        return "\n".join(lines) + "\n"
     block = ["x", "weight", "bias"].index(finding["block"]) if kind != "jvp" else 0
     pick = "" if kind == "jvp" else f"[{block}]"
     lines += [
         f"got = {rt.run.__name__}(f, primals, g, tangents)[{kind!r}][{index}]{pick}",
-        f"want = {ref_route.__name__}(reference, primals, g, tangents)[{kind!r}][{index}]{pick}",
-        f"i = {tuple(finding['entry'])!r}",
-        "got_i, want_i = float(got[i]), float(want[i])",
+        f"want = {ref_route.__name__}(reference, primals64, g64, tangents64)"
+        f"[{kind!r}][{index}]{pick}",
+        "diff = (got.double() - want).abs()",
+        "i = tuple(int(k) for k in torch.unravel_index(diff.argmax(), diff.shape))",
         f'print("{function} via {rt.title}: {kind} block {finding["block"]}, entry", i)',
-        'print("route      ", got_i)',
-        'print("reference  ", want_i, "(autograd of the textbook forward)")',
-        f"allowed = {finding['allowed']!r}  # the error model's bound on this block",
-        'print("difference ", abs(got_i - want_i), "allowed", allowed)',
-        "sys.exit(1 if not abs(got_i - want_i) <= allowed else 0)",
+        'print("route      ", float(got[i]))',
+        'print("reference  ", float(want[i]), "(autograd of the textbook forward, float64)")',
+        f"allowed = {finding['allowed']!r}  # the error model's bound on the block's error",
+        "error = float(torch.linalg.vector_norm(diff / diff.max())) * float(diff.max())",
+        'print("error      ", error, "allowed", allowed, "(Euclidean norm over the block)")',
+        "sys.exit(1 if not error <= allowed else 0)",
     ]
     return "\n".join(lines) + "\n"
-
-
-def describe(data: dict) -> str:
-    """A case in one line: function, dtype, device, shape, eps."""
-    return (
-        f"{data['function']} on {data['dtype']} {data['device']}, input shape "
-        f"{tuple(data['shape'])}, eps {data['eps']:g}"
-    )
-
-
-def dedent_source(fn: Callable) -> str:
-    """A function's source, dedented (for pages)."""
-    return textwrap.dedent(inspect.getsource(fn))

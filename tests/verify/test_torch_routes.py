@@ -119,7 +119,7 @@ def test_repro_scripts_reproduce_in_a_fresh_interpreter(tmp_path):
 
 
 def test_torch_check_exit_status(tmp_path, capsys):
-    """0 when every selected route holds; 1 when one is refuted (the perturbed route)."""
+    """0 when every selected route holds (the refuted case: the next test)."""
     assert main(["torch-check", "--function", "rms_norm", "--route", "jvp-grad"]) == 0
     assert "0 of 1 routes refuted" in capsys.readouterr().out
 
@@ -146,7 +146,7 @@ def test_torch_check_every_route_quick(tmp_path):
     assert all(f"`{r}`" in page for r in routes.ROUTES)
     scripts = []
     for v in verdicts:
-        assert v.verdict in ("holds", "refuted")
+        assert v.evidence.examples > 0, v.id  # judged on cases inside the function's domain
         if v.verdict == "refuted":
             assert (tmp_path / script_name(v)).exists()
             scripts.append(tmp_path / script_name(v))
