@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""torch.batch_norm.jacrev-jacrev on cpu, torch 2.13.0+cpu: jacrev(jacrev) of batch_norm disagrees with autograd of the textbook forward (hvp, block weight; 3.89e+12 times the error model's bound). Written by bntheory report / bntheory torch-check."""
+# torch.batch_norm.jacrev-jacrev on cpu, torch 2.13.0+cpu: jacrev(jacrev) of batch_norm disagrees
+# with autograd of the textbook forward (hvp, block weight; 3.73e+12 times the error model's
+# bound). Written by bntheory report / bntheory torch-check.
 import sys
 
 import torch
@@ -43,25 +45,29 @@ def route_jacrev_jacrev(f, primals, g, tangents):
 
 
 dtype, device = torch.float64, 'cpu'
-t = lambda v: torch.tensor(v, dtype=torch.float64).to(device=device, dtype=dtype)
+t64 = lambda v: torch.tensor(v, dtype=torch.float64, device=device)
 like = {'dtype': dtype, 'device': device}
-x = t([[0.8126302157526806], [0.34337907584076677]])
-w = t([0.0])
-b = t([1.3040000451301372])
+x64 = t64([[0.8126302157526806], [0.34337907584076677]])
+w64 = t64([0.0])
+b64 = t64([1.3040000451301372])
 eps = 1e-05
 channels = 1
-g = [t([[-0.7322673547034516], [-0.5442589828573099]])]
-tangents = [tuple(t(v[k]) for k in ['x', 'weight', 'bias']) for v in [{'x': [[0.9470809631292422], [-0.7037352358069926]], 'weight': [0.0], 'bias': [0.0]}, {'x': [[0.0], [0.0]], 'weight': [-1.2654214710460525], 'bias': [0.0]}, {'x': [[0.0], [0.0]], 'weight': [0.0], 'bias': [-0.6232744625373522]}, {'x': [[0.0413259793472436], [-2.3250307746388343]], 'weight': [-0.21879166393254573], 'bias': [-1.2459109472530652]}]]
+g64 = [t64(v) for v in [[[-0.7322673547034516], [-0.5442589828573099]]]]
+tangents64 = [tuple(t64(v[k]) for k in ['x', 'weight', 'bias']) for v in [{'x': [[0.9470809631292422], [-0.7037352358069926]], 'weight': [0.0], 'bias': [0.0]}, {'x': [[0.0], [0.0]], 'weight': [-1.2654214710460525], 'bias': [0.0]}, {'x': [[0.0], [0.0]], 'weight': [0.0], 'bias': [-0.6232744625373522]}, {'x': [[0.0413259793472436], [-2.3250307746388343]], 'weight': [-0.21879166393254573], 'bias': [-1.2459109472530652]}]]
+primals64 = [x64, w64, b64]
+primals = [p.to(dtype) for p in primals64]
+g = [c.to(dtype) for c in g64]
+tangents = [tuple(v.to(dtype) for v in tangent) for tangent in tangents64]
 f = lambda x, w, b: torch.nn.functional.batch_norm(x, None, None, w, b, training=True, momentum=0.1, eps=eps)
 reference = lambda x, w, b: textbook_batch_norm(x, w, b, eps)
-primals = [x, w, b]
 got = route_jacrev_jacrev(f, primals, g, tangents)['hvp'][3][1]
-want = route_autograd_double_backward(reference, primals, g, tangents)['hvp'][3][1]
-i = (0,)
-got_i, want_i = float(got[i]), float(want[i])
+want = route_autograd_double_backward(reference, primals64, g64, tangents64)['hvp'][3][1]
+diff = (got.double() - want).abs()
+i = tuple(int(k) for k in torch.unravel_index(diff.argmax(), diff.shape))
 print("batch_norm via jacrev(jacrev): hvp block weight, entry", i)
-print("route      ", got_i)
-print("reference  ", want_i, "(autograd of the textbook forward)")
-allowed = 1.3544083065101937e-12  # the error model's bound on this block
-print("difference ", abs(got_i - want_i), "allowed", allowed)
-sys.exit(1 if not abs(got_i - want_i) <= allowed else 0)
+print("route      ", float(got[i]))
+print("reference  ", float(want[i]), "(autograd of the textbook forward, float64)")
+allowed = 1.410140872873844e-12  # the error model's bound on the block's error
+error = float(torch.linalg.vector_norm(diff / diff.max())) * float(diff.max())
+print("error      ", error, "allowed", allowed, "(Euclidean norm over the block)")
+sys.exit(1 if not error <= allowed else 0)

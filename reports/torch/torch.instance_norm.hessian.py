@@ -1,5 +1,7 @@
 #!/usr/bin/env python3
-"""torch.instance_norm.hessian on cpu, torch 2.13.0+cpu: torch.func.hessian (jacfwd(jacrev)) of instance_norm disagrees with autograd of the textbook forward (hvp, block weight; 1.26e+12 times the error model's bound). Written by bntheory report / bntheory torch-check."""
+# torch.instance_norm.hessian on cpu, torch 2.13.0+cpu: torch.func.hessian (jacfwd(jacrev)) of
+# instance_norm disagrees with autograd of the textbook forward (hvp, block weight; 1.26e+12 times
+# the error model's bound). Written by bntheory report / bntheory torch-check.
 import sys
 
 import torch
@@ -41,25 +43,29 @@ def route_func_hessian(f, primals, g, tangents):
 
 
 dtype, device = torch.float64, 'cpu'
-t = lambda v: torch.tensor(v, dtype=torch.float64).to(device=device, dtype=dtype)
+t64 = lambda v: torch.tensor(v, dtype=torch.float64, device=device)
 like = {'dtype': dtype, 'device': device}
-x = t([[[-0.7648557373651128, 0.9375084471003268]], [[1.1840122996843496, 0.7876180832277915]]])
-w = t([0.0])
-b = t([-0.6232744625373522])
-eps = 0.0
+x64 = t64([[[-0.7648557373651128, 0.9375084471003268]], [[1.1840122996843496, 0.7876180832277915]]])
+w64 = t64([0.0])
+b64 = t64([-0.6232744625373522])
+eps = 1e-05
 channels = 1
-g = [t([[[0.3515100700930197, 0.9034701816518086]], [[0.09401229776087457, -0.7434992493538084]]])]
-tangents = [tuple(t(v[k]) for k in ['x', 'weight', 'bias']) for v in [{'x': [[[0.0413259793472436, -2.3250307746388343]], [[-0.21879166393254573, -1.2459109472530652]]], 'weight': [0.0], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [-0.7322673547034516], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [0.0], 'bias': [-0.5442589828573099]}, {'x': [[[-0.31630015636915454, 0.4116305363741328]], [[1.0425133694426776, -0.12853466294403426]]], 'weight': [1.3664634705496859], 'bias': [-0.6651946734866135]}]]
+g64 = [t64(v) for v in [[[[0.3515100700930197, 0.9034701816518086]], [[0.09401229776087457, -0.7434992493538084]]]]]
+tangents64 = [tuple(t64(v[k]) for k in ['x', 'weight', 'bias']) for v in [{'x': [[[0.0413259793472436, -2.3250307746388343]], [[-0.21879166393254573, -1.2459109472530652]]], 'weight': [0.0], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [-0.7322673547034516], 'bias': [0.0]}, {'x': [[[0.0, 0.0]], [[0.0, 0.0]]], 'weight': [0.0], 'bias': [-0.5442589828573099]}, {'x': [[[-0.31630015636915454, 0.4116305363741328]], [[1.0425133694426776, -0.12853466294403426]]], 'weight': [1.3664634705496859], 'bias': [-0.6651946734866135]}]]
+primals64 = [x64, w64, b64]
+primals = [p.to(dtype) for p in primals64]
+g = [c.to(dtype) for c in g64]
+tangents = [tuple(v.to(dtype) for v in tangent) for tangent in tangents64]
 f = lambda x, w, b: torch.nn.functional.instance_norm(x, weight=w, bias=b, eps=eps)
 reference = lambda x, w, b: textbook_group_norm(x, w, b, eps, x.shape[1])
-primals = [x, w, b]
 got = route_func_hessian(f, primals, g, tangents)['hvp'][0][1]
-want = route_autograd_double_backward(reference, primals, g, tangents)['hvp'][0][1]
-i = (0,)
-got_i, want_i = float(got[i]), float(want[i])
+want = route_autograd_double_backward(reference, primals64, g64, tangents64)['hvp'][0][1]
+diff = (got.double() - want).abs()
+i = tuple(int(k) for k in torch.unravel_index(diff.argmax(), diff.shape))
 print("instance_norm via torch.func.hessian (jacfwd(jacrev)): hvp block weight, entry", i)
-print("route      ", got_i)
-print("reference  ", want_i, "(autograd of the textbook forward)")
-allowed = 1.6759247600203877e-12  # the error model's bound on this block
-print("difference ", abs(got_i - want_i), "allowed", allowed)
-sys.exit(1 if not abs(got_i - want_i) <= allowed else 0)
+print("route      ", float(got[i]))
+print("reference  ", float(want[i]), "(autograd of the textbook forward, float64)")
+allowed = 1.6757373781499242e-12  # the error model's bound on the block's error
+error = float(torch.linalg.vector_norm(diff / diff.max())) * float(diff.max())
+print("error      ", error, "allowed", allowed, "(Euclidean norm over the block)")
+sys.exit(1 if not error <= allowed else 0)
