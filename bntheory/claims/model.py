@@ -138,7 +138,9 @@ class SearchEvidence:
     violates it once they are dropped.  ``tightness`` and ``worst_case`` come from the
     worst-case study, which may refute the claim after all (``refuted_by_search``).
     ``min_slack`` is the smallest relative slack seen (the closest call; for an equality
-    judged in units of the error model, 1 minus the largest error in those units).
+    judged in units of the error model, 1 minus the largest error in those units), and
+    ``closest`` that case as JSON where the judge keeps it (``SearchJudge(keep_closest=True)``:
+    a refuted claim's worst case, beside its shrunk one).
     """
 
     examples: int
@@ -154,6 +156,7 @@ class SearchEvidence:
     worst_case: dict | None = None
     refuted_by_search: bool = False
     min_slack: float | None = None
+    closest: dict | None = None
 
 
 @dataclass

@@ -123,7 +123,8 @@ class SearchJudge:
 
     ``conditional``: the regimes in which the claim has assumptions (``Margin.applicable``
     says where they hold).  ``budget``: examples per profile, when not :data:`PROFILES`;
-    ``context``: the regime's provenance beyond the profile (a library's version, a device).
+    ``context``: the regime's provenance beyond the profile (a library's version, a device);
+    ``keep_closest``: record the case of the smallest slack seen (``SearchEvidence.closest``).
     """
 
     space: SearchSpace
@@ -132,6 +133,7 @@ class SearchJudge:
     kind: str = "search"
     budget: dict[str, int] | None = None
     context: Callable[[str], dict] | None = None
+    keep_closest: bool = False
 
     def recheck(self, counterexample: dict) -> bool:
         """Whether the case of a record's numbers violates the claim."""
@@ -139,7 +141,8 @@ class SearchJudge:
 
     def judge(self, claim: Claim, regime: str, profile: str) -> Verdict:
         """Search for a counterexample to ``claim`` in ``regime``."""
-        stats = {"examples": 0, "max_slack": -math.inf, "min_slack": math.inf}
+        stats: dict[str, Any] = {"examples": 0, "max_slack": -math.inf, "min_slack": math.inf}
+        stats["closest"] = None
 
         def violated(case: Any, require_assumptions: bool = True) -> bool:
             mg = self.margin(case)[0]
@@ -147,7 +150,10 @@ class SearchJudge:
                 stats["examples"] += 1
                 if mg.scale > 0:
                     stats["max_slack"] = max(stats["max_slack"], mg.slack / mg.scale)
-                    stats["min_slack"] = min(stats["min_slack"], mg.slack / mg.scale)
+                    if mg.slack / mg.scale < stats["min_slack"]:
+                        stats["min_slack"] = mg.slack / mg.scale
+                        if self.keep_closest:
+                            stats["closest"] = self.space.to_json(case)
             return mg.violated if require_assumptions else mg.slack < -mg.tolerance
 
         cfg = profile_settings(profile, self.budget)
@@ -161,6 +167,7 @@ class SearchJudge:
                 stats["examples"],
                 _finite(stats["max_slack"]),
                 min_slack=_finite(stats["min_slack"]),
+                closest=stats["closest"],
             )
             conditional = regime in self.conditional
             if conditional:  # show the assumptions matter
@@ -192,5 +199,6 @@ class SearchJudge:
             sides=sides,
             counterexample_latex=self.space.formulas(data, sides),
             min_slack=_finite(stats["min_slack"]),
+            closest=stats["closest"],
         )
         return Verdict(claim.info, regime, "refuted", ev, self.kind, provenance)

@@ -45,7 +45,28 @@ def script_name(v: Verdict) -> str:
 
 def script_files(claim_ids: list[str], regimes: tuple[str, ...]) -> list[str]:
     """Every repro script a report may write (for its manifest)."""
-    return [f"torch/{cid}{'' if r == 'cpu' else '-' + r}.py" for cid in claim_ids for r in regimes]
+    out = []
+    for cid in claim_ids:
+        for r in regimes:
+            stem = f"torch/{cid}{'' if r == 'cpu' else '-' + r}"
+            out += [f"{stem}.py", f"{stem}.worst.py"]
+    return out
+
+
+def worst_script_name(v: Verdict) -> str:
+    """The repro script of a refuted verdict's worst case seen (``SearchEvidence.closest``)."""
+    return script_name(v).removesuffix(".py") + ".worst.py"
+
+
+def has_worst(v: Verdict) -> bool:
+    """Whether a refuted verdict's worst case differs from its shrunk counterexample."""
+    ev = v.evidence
+    return (
+        v.verdict == "refuted"
+        and isinstance(ev, SearchEvidence)
+        and ev.closest is not None
+        and ev.closest != ev.counterexample
+    )
 
 
 def largest_error(v: Verdict) -> float | None:
@@ -71,23 +92,27 @@ def shrunk_error(v: Verdict) -> float | None:
     return math.inf if r >= 1e308 else r
 
 
-def finding(v: Verdict) -> routes.Finding:
-    """The refuted verdict's counterexample, checked once more: where the route disagrees."""
+def finding(v: Verdict, worst: bool = False) -> routes.Finding:
+    """The refuted verdict's counterexample (or, with ``worst``, its worst case seen), checked
+    once more: where the route disagrees."""
     function, route = parts(v.id)
-    return routes.check(routes.ROUTES[route], routes.build(v.evidence.counterexample))
+    case = v.evidence.closest if worst else v.evidence.counterexample
+    return routes.check(routes.ROUTES[route], routes.build(case))
 
 
-def repro(v: Verdict) -> str:
-    """The repro script of a refuted verdict."""
+def repro(v: Verdict, worst: bool = False) -> str:
+    """The repro script of a refuted verdict: its shrunk counterexample, or its worst case."""
     function, route = parts(v.id)
-    f = finding(v)
+    f = finding(v, worst)
+    which = "the worst case seen" if worst else "the shrunk counterexample"
     header = (
-        f"{v.id} on {v.regime}, torch {v.provenance.get('torch', '?')}: "
+        f"{v.id} on {v.regime}, torch {v.provenance.get('torch', '?')}, {which}: "
         f"{routes.ROUTES[route].title} of {function} disagrees with autograd of the textbook "
         f"forward ({f.kind}, block {f.block}; {f.ratio:.3g} times the error model's bound). "
         "Written by bntheory report / bntheory torch-check."
     )
-    return routes.repro_script(function, route, v.evidence.counterexample, f.to_json(), header)
+    case = v.evidence.closest if worst else v.evidence.counterexample
+    return routes.repro_script(function, route, case, f.to_json(), header)
 
 
 def _fmt(r: float | None) -> str:
@@ -128,6 +153,8 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
                 "exact_value": f.exact_value,
                 "script": script_name(v),
             }
+            if has_worst(v):
+                rec["worst_script"] = worst_script_name(v)
         for key in ("largest_error", "counterexample_error"):
             if rec[key] is not None and not math.isfinite(rec[key]):
                 rec[key] = "inf"
@@ -209,17 +236,22 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
             block = f.block if not f.block.startswith("raises") else "—"
             raised = f.block.startswith("raises")
             local = script_name(v).removeprefix("torch/")
+            scripts = f"[{local}]({local})"
+            if has_worst(v):
+                worst = worst_script_name(v).removeprefix("torch/")
+                scripts += f", worst case: [{worst}]({worst})"
             out.append(
                 f"| [`{v.id}`](../theorems/{v.id}.md) | {v.regime} | "
                 f"{'raises: ' + f.block.removeprefix('raises ') if raised else what} | {block} | "
                 f"{'—' if raised else f'{f.route_value:.6g}'} | "
                 f"{'—' if raised else f'{f.exact_value:.6g}'} | "
                 f"{_fmt(f.ratio)}; {_fmt(largest_error(v))} | "
-                f"[{local}]({local}) |"
+                f"{scripts} |"
             )
         out += [
             "",
-            "Each script is plain torch: it rebuilds the shrunk case from its numbers, runs the "
+            "Each script is plain torch: it rebuilds its case (the shrunk counterexample; the "
+            "`.worst.py` one the largest disagreement seen) from its numbers, runs the "
             "route in the case's dtype and, in float64, autograd of the function's textbook "
             "forward in elementary ops (`torch.autograd.grad` for a gradient, dual numbers for "
             "a tangent, `torch.autograd.grad` twice for an HVP), prints both values at the "
@@ -266,6 +298,9 @@ def write_torch(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str
         if is_route(v) and v.verdict == "refuted":
             out.write(script_name(v), repro(v))
             written.append(script_name(v))
+            if has_worst(v):
+                out.write(worst_script_name(v), repro(v, worst=True))
+                written.append(worst_script_name(v))
     out.write(DATA, json.dumps(summary(verdicts), indent=1) + "\n")
     out.write(PAGE, page(verdicts, meta))
     return written + [DATA, PAGE]

@@ -179,6 +179,7 @@ def _claim(function: routes.Function, route: routes.Route) -> Claim:
         margin=margin_of(route.name),
         budget=BUDGET,
         context=context,
+        keep_closest=True,
     )
     return Claim(info, judge, regimes=DEVICES)
 
