@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# torch.batch_norm.hessian on cpu, torch 2.13.0+cpu: torch.func.hessian (jacfwd(jacrev)) of
-# batch_norm disagrees with autograd of the textbook forward (hvp, block weight; 3.73e+12 times
-# the error model's bound). Written by bntheory report / bntheory torch-check.
+# torch.batch_norm.hessian on cpu, torch 2.13.0+cpu, the shrunk counterexample: torch.func.hessian
+# (jacfwd(jacrev)) of batch_norm disagrees with autograd of the textbook forward (hvp, block
+# weight; 3.73e+12 times the error model's bound). Written by bntheory report / bntheory torch-
+# check.
 import sys
 
 import torch

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-# torch.group_norm.forward-ad-over-backward on cpu, torch 2.13.0+cpu: forward_ad dual numbers
-# through torch.autograd.grad of group_norm disagrees with autograd of the textbook forward (hvp,
-# block raises NotImplementedError('Trying to use forward AD with aten::native_group_norm_backward
-# that does not support it.'); inf times the error model's bound). Written by bntheory report /
-# bntheory torch-check.
+# torch.group_norm.forward-ad-over-backward on cpu, torch 2.13.0+cpu, the shrunk counterexample:
+# forward_ad dual numbers through torch.autograd.grad of group_norm disagrees with autograd of the
+# textbook forward (hvp, block raises NotImplementedError('Trying to use forward AD with
+# aten::native_group_norm_backward that does not support it.'); inf times the error model's
+# bound). Written by bntheory report / bntheory torch-check.
 import sys
 
 import torch

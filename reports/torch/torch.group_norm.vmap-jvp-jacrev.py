@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# torch.group_norm.vmap-jvp-jacrev on cpu, torch 2.13.0+cpu: vmap(jvp(jacrev)) over tangents of
-# group_norm disagrees with autograd of the textbook forward (hvp, block weight; 2.78 times the
-# error model's bound). Written by bntheory report / bntheory torch-check.
+# torch.group_norm.vmap-jvp-jacrev on cpu, torch 2.13.0+cpu, the shrunk counterexample:
+# vmap(jvp(jacrev)) over tangents of group_norm disagrees with autograd of the textbook forward
+# (hvp, block weight; 2.78 times the error model's bound). Written by bntheory report / bntheory
+# torch-check.
 import sys
 
 import torch

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# torch.instance_norm.jacrev-jacrev on cpu, torch 2.13.0+cpu: jacrev(jacrev) of instance_norm
-# disagrees with autograd of the textbook forward (hvp, block weight; 1.26e+12 times the error
-# model's bound). Written by bntheory report / bntheory torch-check.
+# torch.instance_norm.jacrev-jacrev on cpu, torch 2.13.0+cpu, the shrunk counterexample:
+# jacrev(jacrev) of instance_norm disagrees with autograd of the textbook forward (hvp, block
+# weight; 1.26e+12 times the error model's bound). Written by bntheory report / bntheory torch-
+# check.
 import sys
 
 import torch

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-# torch.nn.GroupNorm.jvp-grad on cpu, torch 2.13.0+cpu: jvp(grad) of nn.GroupNorm disagrees with
-# autograd of the textbook forward (hvp, block weight; 2.78 times the error model's bound).
-# Written by bntheory report / bntheory torch-check.
+# torch.nn.GroupNorm.jvp-grad on cpu, torch 2.13.0+cpu, the shrunk counterexample: jvp(grad) of
+# nn.GroupNorm disagrees with autograd of the textbook forward (hvp, block weight; 2.78 times the
+# error model's bound). Written by bntheory report / bntheory torch-check.
 import sys
 
 import torch

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# torch.nn.InstanceNorm1d.jvp-jacrev on cpu, torch 2.13.0+cpu: jvp(jacrev) of nn.InstanceNorm1d
-# disagrees with autograd of the textbook forward (hvp, block weight; 1.26e+12 times the error
-# model's bound). Written by bntheory report / bntheory torch-check.
+# torch.nn.InstanceNorm1d.jvp-jacrev on cpu, torch 2.13.0+cpu, the shrunk counterexample:
+# jvp(jacrev) of nn.InstanceNorm1d disagrees with autograd of the textbook forward (hvp, block
+# weight; 1.26e+12 times the error model's bound). Written by bntheory report / bntheory torch-
+# check.
 import sys
 
 import torch

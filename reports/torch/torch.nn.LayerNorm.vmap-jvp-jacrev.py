@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-# torch.nn.LayerNorm.vmap-jvp-jacrev on cpu, torch 2.13.0+cpu: vmap(jvp(jacrev)) over tangents of
-# nn.LayerNorm disagrees with autograd of the textbook forward (hvp, block weight; 1.95e+12 times
-# the error model's bound). Written by bntheory report / bntheory torch-check.
+# torch.nn.LayerNorm.vmap-jvp-jacrev on cpu, torch 2.13.0+cpu, the shrunk counterexample:
+# vmap(jvp(jacrev)) over tangents of nn.LayerNorm disagrees with autograd of the textbook forward
+# (hvp, block weight; 1.95e+12 times the error model's bound). Written by bntheory report /
+# bntheory torch-check.
 import sys
 
 import torch
