@@ -100,10 +100,22 @@ def finding(v: Verdict, worst: bool = False) -> routes.Finding:
     return routes.check(routes.ROUTES[route], routes.build(case))
 
 
-def repro(v: Verdict, worst: bool = False) -> str:
-    """The repro script of a refuted verdict: its shrunk counterexample, or its worst case."""
+Findings = dict[tuple[str, str], routes.Finding]
+
+
+def findings(verdicts: list[Verdict]) -> Findings:
+    """Every refuted route verdict's :func:`finding`, by ``(id, regime)``: checked once, read
+    by the page, the JSON and the scripts."""
+    return {
+        (v.id, v.regime): finding(v) for v in verdicts if is_route(v) and v.verdict == "refuted"
+    }
+
+
+def repro(v: Verdict, worst: bool = False, found: routes.Finding | None = None) -> str:
+    """The repro script of a refuted verdict: its shrunk counterexample, or its worst case
+    (``found``: the case's finding, when already checked)."""
     function, route = parts(v.id)
-    f = finding(v, worst)
+    f = found if found is not None else finding(v, worst)
     which = "the worst case seen" if worst else "the shrunk counterexample"
     header = (
         f"{v.id} on {v.regime}, torch {v.provenance.get('torch', '?')}, {which}: "
@@ -123,8 +135,10 @@ def _fmt(r: float | None) -> str:
     return f"{r:.3g}"
 
 
-def summary(verdicts: list[Verdict]) -> dict[str, Any]:
-    """The JSON of the page: one record per claim and device."""
+def summary(verdicts: list[Verdict], found: Findings | None = None) -> dict[str, Any]:
+    """The JSON of the page: one record per claim and device (``found``: :func:`findings`,
+    computed here when not given)."""
+    found = findings(verdicts) if found is None else found
     rows = []
     for v in verdicts:
         if not is_route(v):
@@ -142,7 +156,7 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
             "torch": v.provenance.get("torch"),
         }
         if v.verdict == "refuted":
-            f = finding(v)
+            f = found[(v.id, v.regime)]
             rec |= {
                 "kind": f.kind,
                 "block": f.block,
@@ -174,8 +188,9 @@ def summary(verdicts: list[Verdict]) -> dict[str, Any]:
     return {"schema": 1, "routes": rows, "peers": peers}
 
 
-def page(verdicts: list[Verdict], meta: dict) -> str:
-    """``torch/index.md``."""
+def page(verdicts: list[Verdict], meta: dict, found: Findings | None = None) -> str:
+    """``torch/index.md`` (``found``: :func:`findings`, computed here when not given)."""
+    found = findings(verdicts) if found is None else found
     vs = [v for v in verdicts if is_route(v)]
     functions = list(dict.fromkeys(parts(v.id)[0] for v in vs))
     route_ids = list(dict.fromkeys(parts(v.id)[1] for v in vs))
@@ -229,7 +244,7 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         for v in refuted:
-            f = finding(v)
+            f = found[(v.id, v.regime)]
             what = f.kind
             if f.kind != "grad" and f.index < len(v.evidence.counterexample["directions"]):
                 what += f", tangent in {v.evidence.counterexample['directions'][f.index]}"
@@ -294,13 +309,14 @@ def page(verdicts: list[Verdict], meta: dict) -> str:
 def write_torch(out: ReportDir, verdicts: list[Verdict], meta: dict) -> list[str]:
     """``torch/index.md``, ``data/torch.json`` and the refuted routes' scripts."""
     written = []
+    found = findings(verdicts)
     for v in verdicts:
         if is_route(v) and v.verdict == "refuted":
-            out.write(script_name(v), repro(v))
+            out.write(script_name(v), repro(v, found=found[(v.id, v.regime)]))
             written.append(script_name(v))
             if has_worst(v):
                 out.write(worst_script_name(v), repro(v, worst=True))
                 written.append(worst_script_name(v))
-    out.write(DATA, json.dumps(summary(verdicts), indent=1) + "\n")
-    out.write(PAGE, page(verdicts, meta))
+    out.write(DATA, json.dumps(summary(verdicts, found), indent=1) + "\n")
+    out.write(PAGE, page(verdicts, meta, found))
     return written + [DATA, PAGE]
