@@ -53,11 +53,12 @@ from bntheory.landscape.models import build, loss_fn
 from bntheory.landscape.presets import get_preset
 from bntheory.landscape.probes import (
     NCV,
-    HessianOperator,
+    batch_hessian,
     first_within,
     krylov_optimum_trace,
     power_iteration,
 )
+from bntheory.landscape.spectrum import Hessian
 from bntheory.landscape.train import train
 
 ACCURACY = 1e-3
@@ -96,7 +97,7 @@ def networks(quick: bool):
     return out
 
 
-def power_trace(op: HessianOperator, max_products: int, seed: int = 0) -> list[float]:
+def power_trace(op: Hessian, max_products: int, seed: int = 0) -> list[float]:
     v = np.random.default_rng(seed).normal(size=op.n)
     v /= np.linalg.norm(v)
     trace = []
@@ -107,7 +108,7 @@ def power_trace(op: HessianOperator, max_products: int, seed: int = 0) -> list[f
     return trace
 
 
-def eigsh_run(op: HessianOperator, tol: float, seed: int = 0) -> tuple[float, int]:
+def eigsh_run(op: Hessian, tol: float, seed: int = 0) -> tuple[float, int]:
     start = op.products
     v0 = np.random.default_rng(seed).normal(size=op.n)
     vals = eigsh(
@@ -138,7 +139,7 @@ def overhead(quick: bool) -> tuple[float, float]:
     return min(times[0]), min(times[1])
 
 
-def krylov_optimum(op: HessianOperator, ref: float, max_products: int) -> int | None:
+def krylov_optimum(op: Hessian, ref: float, max_products: int) -> int | None:
     """Fewest products after which the Krylov space of the start vector holds an estimate
     within ``ACCURACY`` of ``ref``: a lower bound for power iteration and eigsh alike."""
     trace = krylov_optimum_trace(op, max_products)
@@ -165,7 +166,7 @@ def main(argv=None) -> int:
     )
     met_oracle, met_own, unattainable, rows, behind = 0, 0, [], 0, []
     for name, model, loss, x, y in networks(args.quick):
-        op = HessianOperator(model, loss, x, y)
+        op = batch_hessian(model, loss, x, y)
         ref, _ = eigsh_run(op, 1e-12)
         counts = []
         for tol in TOLS:

@@ -22,25 +22,33 @@ evaluation sees the same noise and the landscape is a function of the parameters
 * :func:`saturation` -- the fraction of sigmoid and tanh units saturated on the batch (their
   derivative below :data:`SATURATED` of its maximum).
 * :func:`hessian_top` -- the largest-magnitude Hessian eigenvalues of the batch loss, by
-  ``scipy.sparse.linalg.eigsh`` on a ``LinearOperator`` of Hessian-vector products
-  (counted), in float64 on a copy of the model; :func:`power_iteration` is the method
-  PyHessian uses, for the benchmark.
+  ``scipy.sparse.linalg.eigsh`` on :class:`bntheory.landscape.spectrum.Hessian` (counted
+  Hessian-vector products, float64, on a copy of the model); :func:`power_iteration` is the
+  method PyHessian uses, for the benchmark.
+* :func:`spectrum_probe` -- the Hessian's spectrum (:func:`bntheory.landscape.spectrum.spectrum`:
+  top eigenvalues, SLQ density, outliers beyond the bulk, the gradient's share in the top
+  eigenspace) in training mode and, for a model with running statistics, in eval mode too.
 """
 
 from __future__ import annotations
 
-import copy
 import math
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from scipy.sparse.linalg import LinearOperator, eigsh
 from torch import Tensor, nn
 
 from bntheory.landscape.models import weight_layers
+from bntheory.landscape.spectrum import (
+    MODE_WORDS,
+    Hessian,
+    has_running_statistics,
+    spectrum,
+    top_eigenpairs,
+)
+from bntheory.landscape.state import preserved
 from bntheory.nn import Norm
 
 Loss = Callable[[Tensor, Tensor], Tensor]
@@ -52,27 +60,6 @@ HIST_BINS = 40
 #: A sigmoid or tanh unit is saturated where its derivative is below this fraction of the
 #: derivative's maximum (sigmoid: |x| > 3.64, tanh: |x| > 1.82).
 SATURATED = 0.1
-
-
-@contextmanager
-def preserved(model: nn.Module) -> Iterator[Callable[[], None]]:
-    """Snapshot parameters, buffers and RNG; yields a function that restores them (also run
-    on exit)."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    rng = torch.get_rng_state()
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-
-    def restore() -> None:
-        with torch.no_grad():
-            model.load_state_dict(state)
-        torch.set_rng_state(rng)
-        if cuda is not None:
-            torch.cuda.set_rng_state_all(cuda)
-
-    try:
-        yield restore
-    finally:
-        restore()
 
 
 def _params(model: nn.Module) -> list[nn.Parameter]:
@@ -243,50 +230,10 @@ def saturation(model: nn.Module, x: Tensor) -> dict[str, Any] | None:
     return {"fraction": sum(r["fraction"] * r["units"] for r in rows) / total, "layers": rows}
 
 
-class HessianOperator:
-    """The batch loss's Hessian as a float64 ``LinearOperator``.
-
-    It works on a float64 copy of the model, in the model's mode (train: batch statistics),
-    and counts its Hessian-vector products in ``products``.
-    """
-
-    def __init__(self, model: nn.Module, loss: Loss, x: Tensor, y: Tensor):
-        self.model = copy.deepcopy(model).to(torch.float64)
-        self.model.train(model.training)
-        x = x.to(torch.float64)
-        y = y.to(torch.float64) if y.is_floating_point() else y
-        self.params = _params(self.model)
-        rng = torch.get_rng_state()  # a copy of the model: only the RNG (noisy BatchNorm) is shared
-        try:
-            value = loss(self.model(x), y)
-            grads = torch.autograd.grad(value, self.params, create_graph=True)
-        finally:
-            torch.set_rng_state(rng)
-        self.flat = torch.cat([g.reshape(-1) for g in grads])
-        self.n = self.flat.numel()
-        self.products = 0
-
-    def matvec(self, v: np.ndarray) -> np.ndarray:
-        """The Hessian-vector product ``H v`` (double backward), as a float64 numpy vector."""
-        self.products += 1
-        vt = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), device=self.flat.device)
-        hv = torch.autograd.grad(self.flat @ vt, self.params, retain_graph=True, allow_unused=True)
-        return (
-            torch.cat(
-                [
-                    (h if h is not None else torch.zeros_like(p)).reshape(-1)
-                    for h, p in zip(hv, self.params)
-                ]
-            )
-            .cpu()
-            .numpy()
-        )
-
-    def linear_operator(self) -> LinearOperator:
-        """The symmetric ``n x n`` scipy ``LinearOperator`` ``v -> H v``."""
-        return LinearOperator(
-            (self.n, self.n), matvec=self.matvec, rmatvec=self.matvec, dtype=np.float64
-        )
+def batch_hessian(model: nn.Module, loss: Loss, x: Tensor, y: Tensor) -> Hessian:
+    """The batch loss's Hessian in the model's mode (train: batch statistics), as a counted
+    float64 operator on a copy of the model."""
+    return Hessian(model, loss, (x, y), "train" if model.training else "eval")
 
 
 def hessian_top(
@@ -294,29 +241,25 @@ def hessian_top(
 ) -> dict[str, Any]:
     """The ``k`` largest-magnitude eigenvalues of the batch loss's Hessian, largest first.
 
-    By ``eigsh`` (Lanczos, ``ncv`` at least :data:`NCV`) on a :class:`HessianOperator`, with
-    a start vector from ``default_rng(seed)``, to relative tolerance ``tol``; also reports the
-    number of Hessian-vector products, the model's mode and its parameter count.
+    By ``eigsh`` (Lanczos, ``ncv`` at least :data:`NCV`;
+    :func:`bntheory.landscape.spectrum.top_eigenpairs`) on the Hessian in the model's mode,
+    with a start vector from ``default_rng(seed)``, to relative tolerance ``tol``; also
+    reports the number of Hessian-vector products, the mode and the parameter count.
     """
-    op = HessianOperator(model, loss, x, y)
-    v0 = np.random.default_rng(seed).normal(size=op.n)
+    op = batch_hessian(model, loss, x, y)
     k = min(k, op.n - 1)
-    ncv = min(op.n, max(NCV, 2 * k + 1))
-    values = eigsh(
-        op.linear_operator(), k=k, which="LM", tol=tol, v0=v0, ncv=ncv, return_eigenvectors=False
-    )
-    order = np.argsort(-np.abs(values))
+    values, _ = top_eigenpairs(op, k, which="LM", tol=tol, seed=seed, ncv=max(NCV, 2 * k + 1))
     return {
-        "eigenvalues": [float(values[i]) for i in order],
+        "eigenvalues": [float(v) for v in values],
         "hvp_products": op.products,
         "tol": tol,
-        "mode": "train (batch statistics)" if model.training else "eval (running statistics)",
+        "mode": MODE_WORDS[op.mode],
         "parameters": op.n,
     }
 
 
 def power_iteration(
-    op: HessianOperator, tol: float = 1e-3, max_iter: int = 1000, seed: int = 0
+    op: Hessian, tol: float = 1e-3, max_iter: int = 1000, seed: int = 0
 ) -> dict[str, Any]:
     """PyHessian's method: ``v <- Hv/|Hv|`` until the Rayleigh quotient changes by less than
     ``tol`` relative."""
@@ -338,7 +281,7 @@ def power_iteration(
 
 
 def krylov_optimum_trace(
-    op: HessianOperator, max_products: int, seed: int = 0
+    op: Hessian, max_products: int, seed: int = 0
 ) -> list[tuple[float, float]]:
     r"""After each of ``max_products`` products, the extreme Ritz values of the Krylov space.
 
@@ -392,3 +335,37 @@ def first_within(estimates: Sequence[float], ref: float, accuracy: float) -> int
             break
         count = i + 1
     return count
+
+
+#: The spectrum probe's settings: top-k eigenpairs (k = the classes of the digits and CIFAR-10
+#: presets: Papyan's C outliers), eigsh's tolerance, SLQ steps and runs.
+SPECTRUM = {"k": 10, "tol": 1e-6, "slq_steps": 40, "slq_runs": 2}
+
+
+def spectrum_probe(
+    model: nn.Module, loss: Loss, x: Tensor, y: Tensor, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """The batch loss's spectrum (:data:`SPECTRUM` settings, no trace) by mode: ``"train"``
+    always, ``"eval"`` too when the model keeps running statistics (without them the two are
+    the same function).  Each entry is :meth:`Spectrum.to_json` with the density on 101
+    points, without the wall time.  The model and RNG are untouched."""
+    modes = ["train", "eval"] if has_running_statistics(model) else ["train"]
+    k = min(SPECTRUM["k"], sum(p.numel() for p in model.parameters() if p.requires_grad) - 1)
+    out = {}
+    for mode in modes:
+        doc = spectrum(
+            model,
+            loss,
+            (x, y),
+            mode,
+            k=k,
+            tol=SPECTRUM["tol"],
+            trace=(),
+            slq_steps=SPECTRUM["slq_steps"],
+            slq_runs=SPECTRUM["slq_runs"],
+            points=101,
+            seed=seed,
+        ).to_json()
+        doc.pop("seconds")  # a run's record holds numbers that a resumed run reproduces
+        out[mode] = doc
+    return out

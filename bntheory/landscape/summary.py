@@ -87,7 +87,42 @@ def run_summary(doc: dict[str, Any]) -> dict[str, Any]:
         "saturation": _mean([p["saturation"]["fraction"] for p in body if "saturation" in p]),
         "hessian_top": hess,
         "hvp_products": [p["hessian"]["hvp_products"] for p in probes if "hessian" in p],
+        "spectrum": spectrum_summary(probes),
     }
+
+
+#: The spectrum measurements a run summary carries per mode.
+SPECTRUM_METRICS = ("outlier_count", "outlier_mass", "gradient_share", "top_eigenvalue")
+
+
+def spectrum_summary(probes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per mode of the probes' spectra (:func:`bntheory.landscape.probes.spectrum_probe`):
+    the median over the probes after initialization (all of them when only one has a
+    spectrum) of each of :data:`SPECTRUM_METRICS`, the series over training (``steps`` and
+    one list per metric), and the last probe's density; ``{}`` without spectra."""
+    with_spectrum = [p for p in probes if "spectrum" in p]
+    out: dict[str, Any] = {}
+    for mode in ("train", "eval"):
+        rows = [(p["step"], p["spectrum"][mode]) for p in with_spectrum if mode in p["spectrum"]]
+        if not rows:
+            continue
+        series = {
+            "steps": [step for step, _ in rows],
+            "outlier_count": [r["outlier_count"] for _, r in rows],
+            "outlier_mass": [r["outlier_mass"] for _, r in rows],
+            "gradient_share": [r["gradient_share"] for _, r in rows],
+            "top_eigenvalue": [r["eigenvalues"][0] if r["eigenvalues"] else None for _, r in rows],
+        }
+        after = slice(1, None) if len(rows) > 1 else slice(None)
+        out[mode] = {
+            **{m: _median(series[m][after]) for m in SPECTRUM_METRICS},
+            "series": series,
+            "density": rows[-1][1]["density"],
+            "bulk_edge": rows[-1][1]["bulk_edge"],
+            "eigenvalues": rows[-1][1]["eigenvalues"],
+            "step": rows[-1][0],
+        }
+    return out
 
 
 #: The landscape measurements a summary carries, compared across seeds and normalizations.

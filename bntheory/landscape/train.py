@@ -56,6 +56,7 @@ class RunConfig:
     etas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4)
     hessian_every: int = 0  # 0: never
     hessian_k: int = 1
+    spectrum_every: int = 0  # 0: never; else the Hessian's spectrum (probes.spectrum_probe)
     checkpoint_every: int = 100
     dtype: str = "float32"
     device: str = "cpu"
@@ -206,6 +207,8 @@ def train(
             rec["saturation"] = sat
         if cfg.hessian_every and at % cfg.hessian_every == 0:
             rec["hessian"] = probes.hessian_top(model, loss, x, y, k=cfg.hessian_k, seed=cfg.seed)
+        if cfg.spectrum_every and at % cfg.spectrum_every == 0:
+            rec["spectrum"] = probes.spectrum_probe(model, loss, x, y, seed=cfg.seed)
         metrics.probes.append(rec)
 
     while step < cfg.steps and metrics.diverged_at is None:

@@ -56,7 +56,7 @@ def test_eigsh_top_eigenvalue_matches_the_dense_hessian():
     data = synthetic_classification(16, dim=4, classes=3, seed=2, dtype=torch.float64)
     x, y = data.x_train, data.y_train
     loss = loss_fn("mlp")
-    op = probes.HessianOperator(model, loss, x, y)
+    op = probes.batch_hessian(model, loss, x, y)
     dense = np.stack([op.matvec(e) for e in np.eye(op.n)])
     assert np.allclose(dense, dense.T, atol=1e-10)
     eig = np.linalg.eigvalsh((dense + dense.T) / 2)
@@ -64,7 +64,7 @@ def test_eigsh_top_eigenvalue_matches_the_dense_hessian():
     res = probes.hessian_top(model, loss, x, y, k=1, tol=1e-8)
     assert res["eigenvalues"][0] == pytest.approx(top, rel=1e-6)
     assert res["hvp_products"] > 0 and res["mode"].startswith("train")
-    power = probes.power_iteration(probes.HessianOperator(model, loss, x, y), tol=1e-9)
+    power = probes.power_iteration(probes.batch_hessian(model, loss, x, y), tol=1e-9)
     assert abs(power["eigenvalue"]) == pytest.approx(abs(top), rel=1e-4)
 
 
@@ -77,7 +77,7 @@ def test_krylov_optimum_bounds_power_iteration_and_eigsh():
     torch.manual_seed(1)
     model = MLP(4, (5,), 3, norm="batchnorm").double().train()
     data = synthetic_classification(16, dim=4, classes=3, seed=2, dtype=torch.float64)
-    op = probes.HessianOperator(model, loss_fn("mlp"), data.x_train, data.y_train)
+    op = probes.batch_hessian(model, loss_fn("mlp"), data.x_train, data.y_train)
     dense = np.stack([op.matvec(e) for e in np.eye(op.n)])
     eig = np.linalg.eigvalsh((dense + dense.T) / 2)
     trace = probes.krylov_optimum_trace(op, op.n + 5)
@@ -98,7 +98,7 @@ def test_krylov_optimum_bounds_power_iteration_and_eigsh():
         v = hv / np.linalg.norm(hv)
     # eigsh: whatever it returns after p products is within the Krylov space's range at p
     for ncv in (3, 5):
-        counted = probes.HessianOperator(model, loss_fn("mlp"), data.x_train, data.y_train)
+        counted = probes.batch_hessian(model, loss_fn("mlp"), data.x_train, data.y_train)
         val = eigsh(
             counted.linear_operator(),
             k=1,
