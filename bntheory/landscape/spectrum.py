@@ -374,6 +374,25 @@ def outliers(top: Sequence[float], edge: float, factor: float = OUTLIER_FACTOR) 
     return [float(x) for x in top if x > factor * edge]
 
 
+def frobenius2(
+    op, values: np.ndarray, vectors: np.ndarray | None, probes: int, seed: int = 0
+) -> float:
+    r""":math:`\|H\|_F^2 = \mathrm{tr}(H^2)`, deflated: the top eigenvalues' squares exactly
+    plus Hutchinson's estimate of the rest, the mean of :math:`\|HPv\|^2` over ``probes``
+    Rademacher vectors with :math:`P = I - VV^\top` (:math:`E\|HPv\|^2 = \mathrm{tr}(PH^2P)
+    = \sum_{i>k}\lambda_i^2` for exact eigenvectors ``V``), so it is never below the top
+    eigenvalues' part.  Without eigenvectors: plain Hutchinson on :math:`H^2`."""
+    rng = np.random.default_rng(seed + 1)
+    rest = []
+    for _ in range(probes):
+        v = _rademacher(rng, op.n)
+        if vectors is not None:
+            v = v - vectors @ (vectors.T @ v)
+        hv = op.matvec(v)
+        rest.append(float(hv @ hv))
+    return float(np.sum(np.square(values))) + float(np.mean(rest))
+
+
 @dataclass
 class Spectrum:
     """What :func:`spectrum` found, and in which mode.  ``eigenvectors`` (``n x k``) are not
@@ -446,8 +465,8 @@ def spectrum(
     ``trace_products`` products each), the density by SLQ (``slq_runs`` runs of
     ``slq_steps`` products; ``slq_runs = 0``: none), the bulk edge and the outliers among
     the top eigenvalues (:func:`bulk_edge`, :func:`outliers`), the outliers' share of
-    :math:`\|H\|_F^2 = \mathrm{tr}(H^2)` (estimated as :math:`n` times the SLQ's second
-    moment), and the gradient's share :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k``
+    :math:`\|H\|_F^2 = \mathrm{tr}(H^2)` (:func:`frobenius2`, deflated by the top
+    eigenpairs), and the gradient's share :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k``
     eigenspace.  The caller's model and RNG are untouched.
     """
     start = time.perf_counter()
@@ -469,11 +488,11 @@ def spectrum(
                 )
             traces.append(estimators[name](op, trace_products, seed))
         quads = slq(op, slq_steps, slq_runs, seed) if slq_runs else []
+        fro2 = frobenius2(op, values, vectors, max(slq_runs, 2), seed) if quads else None
     finally:
         torch.set_rng_state(rng)
     edge = bulk_edge(quads) if quads else None
     out = outliers(values, edge) if edge is not None else []
-    fro2 = op.n * float(np.mean([q.moment(2) for q in quads])) if quads else None
     mass = sum(x * x for x in out) / fro2 if fro2 else None
     return Spectrum(
         mode=mode,

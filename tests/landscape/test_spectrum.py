@@ -242,6 +242,10 @@ def test_outliers_are_the_top_eigenvalues_beyond_twice_the_bulk_edge():
     assert 0.8 <= edge <= 1.05
     top, _ = sp.top_eigenpairs(op, k=6, tol=1e-10)
     assert sp.outliers(top, edge) == pytest.approx([50.0, 30.0, 20.0])
+    _, vectors = sp.top_eigenpairs(op, k=6, tol=1e-10)
+    fro2 = sp.frobenius2(op, top, vectors, 50, seed=0)
+    exact = float(np.sum(lam**2))
+    assert fro2 >= float(np.sum(top**2)) and fro2 == pytest.approx(exact, rel=0.01)
 
 
 def test_a_vgg_spectrum_carries_its_mode_and_settings():
