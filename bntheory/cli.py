@@ -254,6 +254,7 @@ def _landscape(args: argparse.Namespace) -> int:
         meta,
         _step_bars,
         seeds=args.seeds,
+        spectrum=args.spectrum,
     )
     for rel in written:
         print(f"wrote {out / rel}")
@@ -522,6 +523,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--resume", action="store_true", help="continue runs from their checkpoints under --out"
+    )
+    p.add_argument(
+        "--spectrum",
+        action="store_true",
+        help="also probe the Hessian's spectrum (top eigenpairs, SLQ density, outliers, "
+        "gradient share; train mode, and eval mode where the network has running statistics) "
+        "where the preset does not already",
     )
     p.add_argument(
         "--out", required=True, help="output directory (runs/, <preset>.md, .json and figures)"

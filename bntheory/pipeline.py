@@ -231,9 +231,10 @@ class ReportPlan:
 def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
     """Every file the report run of ``plan`` owns, relative to its root."""
     from bntheory.report.figures import TIGHTNESS_FIGURE
-    from bntheory.report.landscape import FIGURES, SEED_FIGURE
+    from bntheory.report.landscape import FIGURES, SEED_FIGURE, SPECTRUM_FIGURE
     from bntheory.report.layers import FIGURE as LAYER_FIGURE
     from bntheory.report.measured import grid_names
+    from bntheory.report.spectrum import files as spectrum_files
     from bntheory.report.theorems import claim_files
     from bntheory.report.torch import DATA as TORCH_DATA
     from bntheory.report.torch import PAGE as TORCH_PAGE
@@ -255,9 +256,10 @@ def report_files(plan: ReportPlan, proof_ids: list[str]) -> list[str]:
         [c.id for c in route_claims],
         tuple(dict.fromkeys(r for c in route_claims for r in c.regimes)),
     )
+    owned += spectrum_files()
     for name in plan.presets:
         owned += [f"landscape/{name}.md", f"data/landscape-{name}.json"]
-        figs = [fig for fig, _ in FIGURES] + [SEED_FIGURE]
+        figs = [fig for fig, _ in FIGURES] + [SEED_FIGURE, SPECTRUM_FIGURE]
         owned += [f"landscape/{name}-{fig}.{ext}" for fig in figs for ext in ("png", "svg")]
     return owned
 
@@ -306,6 +308,15 @@ def layer_stage(
     return written, failures, analogues
 
 
+def with_spectrum(cfg):
+    """``cfg`` with spectrum probes: the preset's schedule where it has one, else at every
+    Hessian probe, else at the start and the end (every ``steps`` steps)."""
+    from dataclasses import replace
+
+    every = cfg.spectrum_every or cfg.hessian_every or cfg.steps
+    return replace(cfg, spectrum_every=every, probe_every=cfg.probe_every or every)
+
+
 def run_preset(
     name: str,
     out_runs: Path,
@@ -317,10 +328,12 @@ def run_preset(
     data_dir: str | None,
     resume: bool,
     progress_steps=None,
+    spectrum: bool = False,
 ):
     """Train every (norm, lr) run of a preset under ``out_runs``; the preset's description,
     the runs and their summaries.  ``progress_steps(cfg)`` gives each run's step callback and
-    a function that closes its bar."""
+    a function that closes its bar.  ``spectrum``: probe the Hessian's spectrum too where
+    the preset does not (:func:`with_spectrum`)."""
     from bntheory.landscape.models import check_model_norm
     from bntheory.landscape.presets import get_preset
     from bntheory.landscape.summary import run_summary
@@ -332,6 +345,7 @@ def run_preset(
     data = preset.load(seed, data_dir)
     runs = []
     for cfg in preset.configs(norms=norms, lrs=lrs, steps=steps, device=device, seed=seed):
+        cfg = with_spectrum(cfg) if spectrum else cfg
         step, close = progress_steps(cfg) if progress_steps else (None, lambda: None)
         try:
             runs.append(
@@ -364,6 +378,7 @@ def landscape(
     meta: dict,
     progress_steps=None,
     seeds: int = 1,
+    spectrum: bool = False,
 ) -> tuple[list[str], list[dict]]:
     """``bntheory landscape``: one preset's runs under ``out/runs`` (resumable), its page,
     figures and JSON under ``out``; the files written and the first seed's run summaries.
@@ -371,7 +386,8 @@ def landscape(
     ``seeds > 1``: the runs of seeds ``seed .. seed + seeds - 1`` (under ``out/runs/seed-K``),
     the page and figures of the first, and ``<preset>-seeds.json``: each measurement's mean
     over seeds with its 95 % bootstrap interval, and every normalization against ``none``
-    paired by seed (:mod:`bntheory.landscape.summary`)."""
+    paired by seed (:mod:`bntheory.landscape.summary`).  ``spectrum``: every run also probes
+    the Hessian's spectrum (:func:`with_spectrum`), and the page shows it."""
     import json
 
     from bntheory.errors import InvalidArgumentError
@@ -388,7 +404,17 @@ def landscape(
     for k in range(seed, seed + seeds):
         runs_dir = out.root / "runs" / (f"seed-{k}" if seeds > 1 else "")
         result = run_preset(
-            preset, runs_dir, norms, lrs, steps, device, k, data_dir, resume, progress_steps
+            preset,
+            runs_dir,
+            norms,
+            lrs,
+            steps,
+            device,
+            k,
+            data_dir,
+            resume,
+            progress_steps,
+            spectrum=spectrum,
         )
         first = first or result
         per_seed[k] = result[2]
@@ -553,6 +579,7 @@ def report(
     the files written and the number of failed checks and proofs."""
     from bntheory.report.derivations import proofs_json, write_derivations
     from bntheory.report.figures import TIGHTNESS_FIGURE
+    from bntheory.report.spectrum import write_spectrum
     from bntheory.report.tex import document
     from bntheory.report.theorems import index_markdown, write_grid_tables, write_theorem_pages
     from bntheory.report.torch import write_torch
@@ -588,6 +615,7 @@ def report(
     written += write_theorem_pages(out, verdicts, meta, unjudged)
     written += write_grid_tables(out, verdicts, meta)
     written += write_torch(out, verdicts, meta)
+    written += write_spectrum(out, verdicts, meta)
     out.write("index.md", index_markdown(verdicts, landscape, meta, analogues))
     out.write(
         "bntheory.tex", document(verdicts, proofs_json(results, meta), landscape, meta, analogues)

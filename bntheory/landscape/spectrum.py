@@ -18,8 +18,8 @@ The estimators take any operator with ``n``, ``matvec`` and ``products``:
   weights) of the spectral measure seen from a Rademacher vector, whose moments of degree
   below ``2 * steps`` are exact; :func:`density` smooths them into the eigenvalue density and
   the spread of the runs;
-* :func:`bulk_edge` and :func:`outliers` -- the bulk of the density and the eigenvalues
-  outside it (defined there);
+* :func:`bulk_edge`, :func:`outliers` and :func:`tail` -- the bulk of the density and the
+  eigenvalues outside it (defined there): how many, and their share of :math:`\mathrm{tr}(H^2)`;
 * :func:`spectrum` -- all of it at once, as a :class:`Spectrum` that carries its mode.
 
 Why the estimators are written here rather than taken from curvlinops: curvlinops'
@@ -374,6 +374,22 @@ def outliers(top: Sequence[float], edge: float, factor: float = OUTLIER_FACTOR) 
     return [float(x) for x in top if x > factor * edge]
 
 
+def tail(runs: Sequence[Quadrature], threshold: float, n: int) -> tuple[float, float]:
+    r"""The eigenvalues above ``threshold`` by the SLQ measure: their number
+    :math:`n\,\bar\mu((t, \infty))` and their share of the second moment,
+    :math:`\int_{\lambda > t}\lambda^2 d\bar\mu / \int\lambda^2 d\bar\mu` (an estimate of
+    :math:`\sum_{\lambda_i > t}\lambda_i^2/\mathrm{tr}(H^2)`); neither is capped by the
+    number of eigenpairs computed."""
+    nodes = np.concatenate([r.nodes for r in runs])
+    weights = np.concatenate([r.weights for r in runs]) / len(runs)
+    beyond = nodes > threshold
+    second = float(weights @ nodes**2)
+    return (
+        float(n * weights[beyond].sum()),
+        float(weights[beyond] @ nodes[beyond] ** 2 / second) if second > 0 else 0.0,
+    )
+
+
 def frobenius2(
     op, values: np.ndarray, vectors: np.ndarray | None, probes: int, seed: int = 0
 ) -> float:
@@ -409,6 +425,7 @@ class Spectrum:
     density: dict[str, list[float]] | None
     bulk_edge: float | None
     outliers: list[float]
+    outlier_count: float | None
     outlier_mass: float | None
     frobenius2: float | None
     gradient_share: float | None
@@ -433,7 +450,7 @@ class Spectrum:
             "density": self.density,
             "bulk_edge": self.bulk_edge,
             "outliers": self.outliers,
-            "outlier_count": len(self.outliers),
+            "outlier_count": self.outlier_count,
             "outlier_mass": self.outlier_mass,
             "frobenius2": self.frobenius2,
             "gradient_share": self.gradient_share,
@@ -463,11 +480,13 @@ def spectrum(
     The top-``k`` eigenpairs (``k = 0``: none; :func:`top_eigenpairs`, ``"LA"``, to ``tol``),
     the trace by each method of ``trace`` (``"hutchinson"``, ``"hutchpp"``; with
     ``trace_products`` products each), the density by SLQ (``slq_runs`` runs of
-    ``slq_steps`` products; ``slq_runs = 0``: none), the bulk edge and the outliers among
-    the top eigenvalues (:func:`bulk_edge`, :func:`outliers`), the outliers' share of
-    :math:`\|H\|_F^2 = \mathrm{tr}(H^2)` (:func:`frobenius2`, deflated by the top
-    eigenpairs), and the gradient's share :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k``
-    eigenspace.  The caller's model and RNG are untouched.
+    ``slq_steps`` products; ``slq_runs = 0``: none), the bulk edge :math:`e`
+    (:func:`bulk_edge`), the top eigenvalues above :math:`2e` (``outliers``,
+    :func:`outliers`), the number of eigenvalues above :math:`2e` and their share of
+    :math:`\mathrm{tr}(H^2)` by the SLQ measure (``outlier_count``, ``outlier_mass``:
+    :func:`tail`, not capped at ``k``), :math:`\|H\|_F^2` deflated by the top eigenpairs
+    (``frobenius2``, :func:`frobenius2`), and the gradient's share
+    :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k`` eigenspace.  The caller's model and RNG are untouched.
     """
     start = time.perf_counter()
     rng = torch.get_rng_state()
@@ -493,7 +512,7 @@ def spectrum(
         torch.set_rng_state(rng)
     edge = bulk_edge(quads) if quads else None
     out = outliers(values, edge) if edge is not None else []
-    mass = sum(x * x for x in out) / fro2 if fro2 else None
+    count, mass = tail(quads, OUTLIER_FACTOR * edge, op.n) if quads else (None, None)
     return Spectrum(
         mode=mode,
         parameters=op.n,
@@ -506,6 +525,7 @@ def spectrum(
         density=density(quads, points) if quads else None,
         bulk_edge=edge,
         outliers=out,
+        outlier_count=count,
         outlier_mass=mass,
         frobenius2=fro2,
         gradient_share=share,

@@ -56,7 +56,8 @@ class RunConfig:
     etas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.3, 0.4)
     hessian_every: int = 0  # 0: never
     hessian_k: int = 1
-    spectrum_every: int = 0  # 0: never; else the Hessian's spectrum (probes.spectrum_probe)
+    spectrum_every: int = 0  # 0: never; else the Hessian's spectrum (probes.spectrum_probe),
+    # also at the final state
     checkpoint_every: int = 100
     dtype: str = "float32"
     device: str = "cpu"
@@ -194,7 +195,7 @@ def train(
         torch.set_rng_state(state["rng"])
         metrics, step = Metrics(**state["metrics"]), state["step"]
 
-    def probe(at: int, x: torch.Tensor, y: torch.Tensor) -> None:
+    def probe(at: int, x: torch.Tensor, y: torch.Tensor, final: bool = False) -> None:
         rec: dict[str, Any] = {
             "step": at,
             "test": _evaluate(model, loss, data.x_test, data.y_test, classify),
@@ -207,7 +208,7 @@ def train(
             rec["saturation"] = sat
         if cfg.hessian_every and at % cfg.hessian_every == 0:
             rec["hessian"] = probes.hessian_top(model, loss, x, y, k=cfg.hessian_k, seed=cfg.seed)
-        if cfg.spectrum_every and at % cfg.spectrum_every == 0:
+        if cfg.spectrum_every and (at % cfg.spectrum_every == 0 or final):
             rec["spectrum"] = probes.spectrum_probe(model, loss, x, y, seed=cfg.seed)
         metrics.probes.append(rec)
 
@@ -254,7 +255,7 @@ def train(
             (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
         )
         try:
-            probe(step, x, y)  # the final state
+            probe(step, x, y, final=True)  # the final state (always with a spectrum)
         except NonFiniteInputError:  # the last update overflowed a layer's statistics
             metrics.diverged_at = step
     doc = {"schema": SCHEMA, "config": cfg.to_json(), "steps_done": step, **asdict(metrics)}

@@ -268,6 +268,64 @@ FIGURES = (
 )
 
 
+SPECTRUM_FIGURE = "spectrum"
+
+
+def spectrum_figure(runs: list[dict[str, Any]]) -> tuple[bytes, bytes] | None:
+    """The last spectrum probe's eigenvalue density of every run and mode (one panel per
+    learning rate and mode, log scale, the bulk edge marked); ``None`` without spectra."""
+    panels: dict[tuple[float, str], list] = {}
+    for r in runs:
+        last = [p for p in r["probes"] if "spectrum" in p]
+        if not last:
+            continue
+        for mode, sp in last[-1]["spectrum"].items():
+            panels.setdefault((r["config"]["lr"], mode), []).append((r, last[-1]["step"], sp))
+    if not panels:
+        return None
+    keys = sorted(panels, key=lambda k: (k[0], k[1] != "train"))
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 3.6), squeeze=False)
+    for ax, key in zip(axes[0], keys):
+        for r, step, sp in panels[key]:
+            d = sp["density"]
+            y = [max(v, 1e-9) for v in d["density"]]
+            (line,) = ax.plot(d["grid"], y, lw=1, label=f"{r['config']['norm']} (step {step})")
+            ax.axvline(sp["bulk_edge"], color=line.get_color(), ls=":", lw=0.8)
+        ax.set_yscale("log")
+        ax.set_title(f"Hessian eigenvalue density, lr {key[0]:g}, {key[1]} mode", fontsize=9)
+        ax.set_xlabel("eigenvalue (dotted: bulk edge)")
+        ax.set_ylabel("density")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    return render(fig)
+
+
+def spectrum_markdown(summaries: list[dict[str, Any]], figure: str) -> list[str]:
+    """The spectrum section: per run and mode the medians of the spectrum probes."""
+    md = [
+        "## Hessian spectrum",
+        "",
+        "At each spectrum probe the batch loss's Hessian in training mode (batch statistics) "
+        "and, for networks with running statistics, in eval mode: eigsh's top 10 eigenvalues "
+        "and stochastic Lanczos quadrature (`bntheory.landscape.spectrum`). Bulk edge e: 99 % "
+        "of the eigenvalues lie in [-e, e]; outliers: eigenvalues above 2e, their number and "
+        "their share of tr(H²) by the SLQ measure; gradient share: the gradient's energy in "
+        "the top-10 eigenspace. Medians over the probes after initialization.",
+        "",
+        "| norm | lr | mode | top eigenvalue | outliers | outlier mass | gradient share |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for s in summaries:
+        for mode, m in (s.get("spectrum") or {}).items():
+            md.append(
+                f"| `{s['norm']}` | {s['lr']:g} | {mode} | {number(m['top_eigenvalue'])} | "
+                f"{number(m['outlier_count'])} | {number(m['outlier_mass'])} | "
+                f"{number(m['gradient_share'])} |"
+            )
+    return md + ["", f"![spectrum]({figure})", ""]
+
+
 def write_landscape(
     out: ReportDir,
     prefix: str,
@@ -343,6 +401,12 @@ def write_landscape(
         ]
     for name, _ in FIGURES:
         md += [f"![{name}]({base}-{name}.png)", ""]
+    drawn = spectrum_figure(runs)
+    if drawn is not None:
+        for ext, data in zip(("png", "svg"), drawn):
+            out.write(f"{prefix}-{SPECTRUM_FIGURE}.{ext}", data)
+            written.append(f"{prefix}-{SPECTRUM_FIGURE}.{ext}")
+        md += spectrum_markdown(summaries, f"{base}-{SPECTRUM_FIGURE}.png")
     link = posixpath.relpath(json_rel, posixpath.dirname(prefix) or ".")
     md += [f"All numbers: [`{link}`]({link})."]
     out.write(f"{prefix}.md", "\n".join(md) + "\n")

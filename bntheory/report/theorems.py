@@ -285,6 +285,17 @@ def index_markdown(
             "[torch/index.md](torch/index.md).",
             "",
         ]
+    spectra = [v for v in all_verdicts if v.id == "ghorbani2019.outliers"]
+    if spectra:
+        supported = sum(v.verdict == "supported" for v in spectra)
+        out += [
+            "## The Hessian's spectrum",
+            "",
+            f"Ghorbani et al.'s outliers, mode by mode: {supported} of {len(spectra)} parts "
+            "supported; the densities of no normalization and BatchNorm in train and eval mode "
+            "side by side: [spectrum/index.md](spectrum/index.md).",
+            "",
+        ]
     runs = [v for v in all_verdicts if from_runs(v)]
     if runs:
         out += [

@@ -14,9 +14,10 @@ statistics), each by eigsh's top 10 eigenpairs and SLQ.  The definitions
 
 * the **bulk** is the smallest interval :math:`[-e, e]` holding 99 % of the eigenvalues
   (by count, from the SLQ spectral measure); :math:`e` is the **bulk edge**;
-* an **outlier** is one of the top 10 eigenvalues above :math:`2e`; the **outlier mass**
-  is the outliers' share of :math:`\|H\|_F^2=\sum_i\lambda_i^2`, :math:`\sum_{out}\lambda^2 /
-  \mathrm{tr}(H^2)`;
+* an **outlier** is an eigenvalue above :math:`2e`; the **outlier count** is their number
+  and the **outlier mass** their share of :math:`\|H\|_F^2=\sum_i\lambda_i^2`,
+  :math:`\sum_{out}\lambda^2/\mathrm{tr}(H^2)`, both by the SLQ measure
+  (:func:`bntheory.landscape.spectrum.tail`: not capped at the 10 eigenpairs computed);
 * the **gradient share** is :math:`\|V_{10}^\top g\|^2/\|g\|^2`, the gradient's energy in
   the top-10 eigenspace (10: the number of classes, Papyan's count of outliers).
 
@@ -82,7 +83,7 @@ CONFIGS = (
     ("batchnorm", "eval", "BatchNorm, eval mode"),
 )
 WORDS = {
-    "outlier_count": "outliers (top 10 above twice the bulk edge)",
+    "outlier_count": "outliers (eigenvalues above twice the bulk edge)",
     "outlier_mass": "outlier mass (share of tr H^2)",
     "gradient_share": "gradient share in the top-10 eigenspace",
 }
@@ -225,8 +226,9 @@ CLAIMS = (
             ),
             reading=(
                 "Bulk: the smallest [-e, e] holding 99 % of the eigenvalues (SLQ spectral "
-                "measure); outlier: a top-10 eigenvalue above 2e; outlier mass: their share "
-                "of tr(H^2); gradient share: the gradient's energy in the top-10 eigenspace; "
+                "measure); outlier: an eigenvalue above 2e; outlier count and mass: their "
+                "number and their share of tr(H^2), both by the SLQ measure; gradient share: "
+                "the gradient's energy in the top-10 eigenspace; "
                 "each the median over the probes after initialization. Parts (the regimes): "
                 "without BatchNorm the outlier count is above 0; BatchNorm (train mode) minus "
                 "none is below 0 for the outlier count, the outlier mass and the gradient "
