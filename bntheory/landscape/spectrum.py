@@ -486,7 +486,8 @@ def spectrum(
     :math:`\mathrm{tr}(H^2)` by the SLQ measure (``outlier_count``, ``outlier_mass``:
     :func:`tail`, not capped at ``k``), :math:`\|H\|_F^2` deflated by the top eigenpairs
     (``frobenius2``, :func:`frobenius2`), and the gradient's share
-    :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k`` eigenspace.  The caller's model and RNG are untouched.
+    :math:`\|V_k^\top g\|^2/\|g\|^2` in the top-``k`` eigenspace.  The caller's model and RNG
+    are untouched.
     """
     start = time.perf_counter()
     rng = torch.get_rng_state()
