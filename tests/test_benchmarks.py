@@ -41,6 +41,7 @@ def _load(name: str):
             ["--ms", "2", "--timeout", "20", "--no-all-proofs"],
         ),  # tests/symbolic runs every proof
         ("landscape", ["--quick"]),
+        ("peers", ["--quick"]),  # the peers that are not installed are skipped
         ("fused_layout", ["--n", "130", "--c", "7", "--min-run-time", "0.01"]),
         ("fused_anatomy", ["--n", "130", "--c", "7", "--rounds", "1", "--min-run-time", "0.01"]),
         ("c_statistics", ["--n", "130", "--c", "16", "--rounds", "1", "--min-run-time", "0.01"]),
@@ -151,3 +152,16 @@ def test_gpu_sweep_benchmark_times_a_short_santurkar2018_sweep(capsys):
     assert _load("gpu_sweep").main(["--steps", "20", "--device", "cuda"]) == 0
     out = capsys.readouterr().out
     assert "seconds per step" in out and "full santurkar2018 preset" in out
+
+
+def test_peers_benchmark_names_what_it_skips_and_prints_every_target(capsys):
+    assert _load("peers").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    for peer in ("PyHessian", "curvlinops", "BackPACK", "hessian-eigenthings"):
+        assert re.search(rf"^  {peer} (\d|: not installed, skipped)", out, re.M), peer
+    for table in ("top eigenvalue:", "trace:", "density:", "BatchNorm's own curvature"):
+        assert table in out
+    assert re.search(r"bntheory top_eigenpairs .* train ", out)
+    targets = out.split("\ntargets\n")[1]
+    assert len(re.findall(r"(MET|MISSED) \(\d/\d models\)", targets)) == 3
+    assert "route vmap-jvp-jacrev, refuted on batch_norm" in out  # curvlinops' route

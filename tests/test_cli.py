@@ -153,9 +153,12 @@ def test_report_writes_layers_page_and_json(quick_reports):
         "figures/layer-gains.svg",
         "data/torch.json",
         "torch/index.md",
+        "data/spectrum.json",
+        "spectrum/index.md",
+        *[f"spectrum/{f}.{e}" for f in ("densities", "training") for e in ("png", "svg")],
         *[
             f"landscape/smoke-{f}.{e}"
-            for f in ("activations", "curves", "ics", "landscape", "seeds")
+            for f in ("activations", "curves", "ics", "landscape", "seeds", "spectrum")
             for e in ("png", "svg")
         ],
     }
@@ -184,6 +187,30 @@ def test_report_writes_layers_page_and_json(quick_reports):
     assert page.startswith("# (g) Lemma 4.5") and "the proof holds" in page
     proofs = json.loads((tmp_path / "data" / "proofs.json").read_text())
     assert [p["ok"] for p in proofs["proofs"]] == [True, True]
+
+
+def test_report_shows_the_spectrum_page(quick_reports):
+    """The smoke runs' spectrum probes judge ghorbani2019.outliers; the page shows each part's
+    verdict beside the record in claims.json, and the densities of the three configurations."""
+    root = quick_reports / "a"
+    md = (root / "spectrum" / "index.md").read_text()
+    records = [
+        r
+        for r in json.loads((root / "data" / "claims.json").read_text())["claims"]
+        if r["id"] == "ghorbani2019.outliers"
+    ]
+    assert len(records) == 6 and all(r["regime"].startswith("smoke, lr 0.1, ") for r in records)
+    assert "## smoke, lr 0.1" in md and "![densities](densities.png)" in md
+    for r in records:
+        part = r["regime"].split(", ", 2)[2]
+        assert f"| {part} | **{r['verdict']}** |" in md
+    doc = json.loads((root / "data" / "spectrum.json").read_text())
+    dens = doc["regimes"]["smoke, lr 0.1"]["outliers without batchnorm"]["densities"]
+    assert [d["label"] for d in dens] == ["none", "BatchNorm, train mode", "BatchNorm, eval mode"]
+    assert (root / "spectrum" / "densities.png").read_bytes().startswith(b"\x89PNG")
+    landscape = (root / "landscape" / "smoke.md").read_text()
+    assert "## Hessian spectrum" in landscape and "| `batchnorm` | 0.1 | eval |" in landscape
+    assert "[spectrum/index.md](spectrum/index.md)" in (root / "index.md").read_text()
 
 
 def test_report_is_deterministic_up_to_the_timestamp(quick_reports):

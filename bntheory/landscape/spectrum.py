@@ -188,6 +188,53 @@ class Hessian:
             )
         return out.detach().cpu().numpy()
 
+    def matmat(self, vs: np.ndarray, chunk: int = 256) -> np.ndarray:
+        """``H V`` for the columns of ``V`` (``n x k``; ``k`` counted products): with one
+        batch, ``chunk`` columns per vectorized double backward
+        (``torch.autograd.grad(..., is_grads_batched=True)``), else column by column."""
+        vs = np.asarray(vs, dtype=np.float64).reshape(self.n, -1)
+        if self._flat is None:
+            return np.stack([self.matvec(v) for v in vs.T], axis=1)
+        out = []
+        for s in range(0, vs.shape[1], chunk):
+            block = torch.as_tensor(vs[:, s : s + chunk].T.copy(), device=self.params[0].device)
+            rows = torch.autograd.grad(
+                self._flat,
+                self.params,
+                grad_outputs=block,
+                retain_graph=True,
+                is_grads_batched=True,
+                allow_unused=True,
+            )
+            out.append(
+                torch.cat(
+                    [
+                        (
+                            r if r is not None else torch.zeros(len(block), *p.shape, dtype=p.dtype)
+                        ).reshape(len(block), -1)
+                        for r, p in zip(rows, self.params)
+                    ],
+                    dim=1,
+                )
+                .detach()
+                .cpu()
+                .numpy()
+                .T
+            )
+            self.products += len(block)
+        return np.concatenate(out, axis=1)
+
+    def diagonal(self) -> np.ndarray:
+        """The Hessian's diagonal exactly (``n`` products, batched by :meth:`matmat`)."""
+        diag = np.empty(self.n)
+        for s in range(0, self.n, 256):
+            e = np.zeros((self.n, min(256, self.n - s)))
+            e[np.arange(s, s + e.shape[1]), np.arange(e.shape[1])] = 1.0
+            diag[s : s + e.shape[1]] = self.matmat(e)[
+                np.arange(s, s + e.shape[1]), np.arange(e.shape[1])
+            ]
+        return diag
+
     def linear_operator(self) -> LinearOperator:
         """The symmetric ``n x n`` scipy ``LinearOperator`` ``v -> H v``."""
         return LinearOperator(
@@ -195,8 +242,8 @@ class Hessian:
         )
 
     def dense(self) -> np.ndarray:
-        """The whole Hessian, column by column (``n`` products), symmetrized."""
-        h = np.stack([self.matvec(e) for e in np.eye(self.n)], axis=1)
+        """The whole Hessian (``n`` products, batched by :meth:`matmat`), symmetrized."""
+        h = self.matmat(np.eye(self.n))
         return (h + h.T) / 2
 
 

@@ -305,3 +305,31 @@ def test_landscape_command_over_seeds(tmp_path, capsys):
         main(["landscape", "--preset", "smoke", "--seeds", "0", "--out", str(tmp_path / "z")]) == 2
     )
     assert "--seeds must be at least 1" in capsys.readouterr().err
+
+
+def test_landscape_spectrum_flag_probes_the_spectrum_in_both_modes(tmp_path, monkeypatch):
+    """``--spectrum`` on a preset without spectrum probes (the smoke preset with its spectrum
+    schedule taken away): at initialization and at the end, train mode and eval mode
+    (running statistics), on the page and in the JSON."""
+    from dataclasses import replace
+
+    from bntheory.landscape.presets import PRESETS
+    from bntheory.pipeline import with_spectrum
+
+    smoke = PRESETS["smoke"]
+    bare = replace(smoke, base=replace(smoke.base, spectrum_every=0, hessian_every=0))
+    monkeypatch.setitem(PRESETS, "smoke", bare)
+    cfg = bare.configs(norms=["none"])[0]
+    assert cfg.spectrum_every == 0 and with_spectrum(cfg).spectrum_every == cfg.steps
+    argv = ["landscape", "--preset", "smoke", "--norm", "batchnorm", "--steps", "3"]
+    assert main([*argv, "--out", str(tmp_path / "plain")]) == 0
+    assert not (tmp_path / "plain" / "smoke-spectrum.png").exists()
+    assert main([*argv, "--spectrum", "--out", str(tmp_path)]) == 0
+    doc = json.loads((tmp_path / "smoke.json").read_text())
+    (run,) = doc["runs"]
+    probed = [p for p in run["probes"] if "spectrum" in p]
+    assert [p["step"] for p in probed] == [0, 3]  # the start, and the end always
+    assert set(probed[0]["spectrum"]) == {"train", "eval"}
+    assert probed[0]["spectrum"]["train"]["mode_words"] == "train (batch statistics)"
+    md = (tmp_path / "smoke.md").read_text()
+    assert "## Hessian spectrum" in md and (tmp_path / "smoke-spectrum.png").exists()

@@ -294,3 +294,15 @@ def test_curvlinops_estimators_run_on_bntheorys_hessian():
     assert np.allclose((a @ v).numpy(), h @ v.numpy(), atol=1e-10)
     est = float(curvlinops.hutchpp_trace(a, 30))
     assert abs(est - np.trace(h)) <= 0.5 * np.abs(np.linalg.eigvalsh(h)).sum()
+
+
+def test_batched_products_and_the_exact_diagonal():
+    model, x, y, data = small("batchnorm")
+    h = dense_hessian(model, x, y)
+    op = sp.Hessian(model, LOSS, (x, y))
+    vs = np.random.default_rng(0).normal(size=(op.n, 5))
+    assert np.allclose(op.matmat(vs, chunk=2), h @ vs, atol=1e-10 * np.abs(h).max())
+    assert op.products == 5
+    assert np.allclose(op.diagonal(), np.diag(h), atol=1e-10 * np.abs(h).max())
+    two = sp.Hessian(model, LOSS, [(x, y), (data.x_train[16:32], data.y_train[16:32])])
+    assert np.allclose(two.matmat(vs), np.stack([two.matvec(v) for v in vs.T], axis=1))
