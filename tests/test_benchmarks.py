@@ -161,7 +161,7 @@ def test_peers_benchmark_names_what_it_skips_and_prints_every_target(capsys):
         assert re.search(rf"^  {peer} (\d|: not installed, skipped)", out, re.M), peer
     for table in ("top eigenvalue:", "trace:", "density:", "BatchNorm's own curvature"):
         assert table in out
-    assert re.search(r"bntheory top_eigenpairs .* train ", out)
+    assert re.search(r"bntheory top_eigenvalue .* train ", out)
     targets = out.split("\ntargets\n")[1]
     assert len(re.findall(r"(MET|MISSED) \(\d/\d models\)", targets)) == 3
     assert "route vmap-jvp-jacrev, refuted on batch_norm" in out  # curvlinops' route

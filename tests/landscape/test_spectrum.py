@@ -301,8 +301,22 @@ def test_batched_products_and_the_exact_diagonal():
     h = dense_hessian(model, x, y)
     op = sp.Hessian(model, LOSS, (x, y))
     vs = np.random.default_rng(0).normal(size=(op.n, 5))
-    assert np.allclose(op.matmat(vs, chunk=2), h @ vs, atol=1e-10 * np.abs(h).max())
+    assert np.allclose(op.matmat(vs), h @ vs, atol=1e-10 * np.abs(h).max())
     assert op.products == 5
     assert np.allclose(op.diagonal(), np.diag(h), atol=1e-10 * np.abs(h).max())
     two = sp.Hessian(model, LOSS, [(x, y), (data.x_train[16:32], data.y_train[16:32])])
     assert np.allclose(two.matmat(vs), np.stack([two.matvec(v) for v in vs.T], axis=1))
+
+
+def test_top_eigenvalue_stops_on_its_residual_bound():
+    model, x, y, _ = small("batchnorm")
+    h = dense_hessian(model, x, y)
+    exact = np.linalg.eigvalsh(h)[-1]
+    for tol in (1e-3, 1e-8):
+        op = sp.Hessian(model, LOSS, (x, y))
+        value, vector, products = sp.top_eigenvalue(op, tol=tol)
+        assert abs(value - exact) <= tol * abs(exact) and products == op.products
+        residual = np.linalg.norm(h @ vector - value * vector)
+        gap = exact - np.linalg.eigvalsh(h)[-2]
+        assert min(residual, residual**2 / gap) <= 2 * tol * abs(value)
+    assert sp.top_eigenvalue(sp.Hessian(model, LOSS, (x, y)), tol=1e-3)[2] < products
