@@ -130,7 +130,11 @@ def details_markdown(entries: list[Verdict]) -> list[str]:
     out: list[str] = []
     for v in entries:
         d = v.evidence.details if isinstance(v.evidence, MeasuredEvidence) else {}
-        named = {k: x for k, x in d.items() if k not in ("plot", "table")}
+        named = {
+            k: x
+            for k, x in d.items()
+            if k not in ("plot", "table") and not isinstance(x, list | tuple)
+        }  # a list is a figure's data for another page (in the JSON), not a named number
         if not named and "table" not in d:
             continue
         out += [f"### {v.regime}", ""]
