@@ -281,14 +281,25 @@ class TraceEstimate:
     estimate: float
     stderr: float
     products: int
+    samples: int  # the random probes the standard error is taken over
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The ``level`` confidence interval ``estimate -+ t * stderr``, ``t`` the Student
+        quantile with ``samples - 1`` degrees of freedom."""
+        from scipy import stats
+
+        t = float(stats.t.ppf((1 + level) / 2, self.samples - 1))
+        return self.estimate - t * self.stderr, self.estimate + t * self.stderr
 
     def to_json(self) -> dict[str, Any]:
-        """The estimate as a JSON-ready dict."""
+        """The estimate as a JSON-ready dict, with its 95 % interval."""
         return {
             "method": self.method,
             "estimate": self.estimate,
             "stderr": self.stderr,
             "products": self.products,
+            "samples": self.samples,
+            "interval95": list(self.interval()),
         }
 
 
@@ -305,7 +316,7 @@ def hutchinson(op, products: int, seed: int = 0) -> TraceEstimate:
         samples.append(float(v @ op.matvec(v)))
     s = np.asarray(samples)
     return TraceEstimate(
-        "hutchinson", float(s.mean()), float(s.std(ddof=1) / math.sqrt(len(s))), products
+        "hutchinson", float(s.mean()), float(s.std(ddof=1) / math.sqrt(len(s))), products, len(s)
     )
 
 
@@ -330,7 +341,11 @@ def hutchpp(op, products: int, seed: int = 0) -> TraceEstimate:
         samples.append(float(p @ op.matvec(p)))
     x = np.asarray(samples)
     return TraceEstimate(
-        "hutch++", exact + float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))), products
+        "hutch++",
+        exact + float(x.mean()),
+        float(x.std(ddof=1) / math.sqrt(len(x))),
+        products,
+        len(x),
     )
 
 
