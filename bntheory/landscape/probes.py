@@ -45,6 +45,7 @@ from bntheory.landscape.spectrum import (
     MODE_WORDS,
     Hessian,
     has_running_statistics,
+    lanczos_iteration,
     spectrum,
     top_eigenpairs,
 )
@@ -305,25 +306,13 @@ def krylov_optimum_trace(
     trace does (:func:`first_within`).
     """
     v = np.random.default_rng(seed).normal(size=op.n)
-    basis = [v / np.linalg.norm(v)]
-    images: list[np.ndarray] = []
+    steps = min(max_products, op.n)
     trace: list[tuple[float, float]] = []
-    for _ in range(min(max_products, op.n)):
-        images.append(op.matvec(basis[-1]))
-        q = np.stack(basis, axis=1)
-        t = q.T @ np.stack(images, axis=1)
-        ritz = np.linalg.eigvalsh((t + t.T) / 2)
+    for t, _, _ in lanczos_iteration(op, v, steps):
+        ritz = np.linalg.eigvalsh(t)
         trace.append((float(ritz[0]), float(ritz[-1])))
-        w = images[-1].copy()
-        for _ in range(2):  # full reorthogonalization, twice is enough (Kahan-Parlett)
-            w -= q @ (q.T @ w)
-        nrm = np.linalg.norm(w)
-        # the space is invariant: the trace is exact
-        if nrm <= 1e-14 * np.linalg.norm(images[-1]):
-            trace.extend([trace[-1]] * (min(max_products, op.n) - len(trace)))
-            break
-        basis.append(w / nrm)
-    return trace
+    # an invariant space ends the iteration early: the trace is exact from there on
+    return trace + [trace[-1]] * (steps - len(trace))
 
 
 def first_within(estimates: Sequence[float], ref: float, accuracy: float) -> int | None:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -249,28 +249,17 @@ def top_eigenvalue(
     Bauer-Fike) and :math:`r^2/(\theta_1-\theta_2)` (Parlett's estimate with the Ritz gap
     for the eigenvalue gap: an estimate, not a bound).  Unlike ``eigsh``, which checks only
     after filling its ``ncv`` vectors, it stops after the product that meets the rule."""
-    v = np.random.default_rng(seed).normal(size=op.n)
-    q = [v / np.linalg.norm(v)]
-    alpha: list[float] = []
-    beta: list[float] = []
     start = op.products
-    for j in range(min(max_steps, op.n)):
-        w = op.matvec(q[j])
-        alpha.append(float(q[j] @ w))
-        basis = np.stack(q, axis=1)
-        for _ in range(2):
-            w = w - basis @ (basis.T @ w)
-        b = float(np.linalg.norm(w))
-        t = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+    v = np.random.default_rng(seed).normal(size=op.n)
+    for step in lanczos_iteration(op, v, max_steps):
+        t, basis, b = step
         theta, s = np.linalg.eigh(t)
         r = b * abs(s[-1, -1])
         gap = theta[-1] - theta[-2] if len(theta) > 1 else 0.0
         estimate = min(r, r * r / gap) if gap > 0 else r
-        if estimate <= tol * abs(theta[-1]) or b == 0 or j == min(max_steps, op.n) - 1:
-            return float(theta[-1]), basis @ s[:, -1], op.products - start
-        beta.append(b)
-        q.append(w / b)
-    raise AssertionError("unreachable")
+        if estimate <= tol * abs(theta[-1]):
+            break
+    return float(theta[-1]), basis @ s[:, -1], op.products - start
 
 
 @dataclass(frozen=True)
@@ -362,9 +351,14 @@ class Quadrature:
         return float(self.weights @ self.nodes**j)
 
 
-def lanczos(op, v: np.ndarray, steps: int) -> Quadrature:
-    """Lanczos with full reorthogonalization from ``v`` for ``steps`` products (fewer on an
-    invariant subspace), and the Gauss quadrature of its tridiagonal matrix."""
+def lanczos_iteration(
+    op, v: np.ndarray, steps: int
+) -> Iterator[tuple[np.ndarray, np.ndarray, float]]:
+    """Lanczos with full reorthogonalization from ``v``: after each of at most ``steps``
+    products, ``(T, Q, beta)``: the ``j x j`` tridiagonal :math:`T = Q^\top HQ`, the ``n x j``
+    orthonormal basis :math:`Q` of the Krylov space and the next off-diagonal :math:`\beta`
+    (the norm of the residual :math:`HQ - QT`).  It ends early, after yielding, when the
+    space is invariant (:math:`\beta` at rounding level)."""
     q = [v / np.linalg.norm(v)]
     alpha: list[float] = []
     beta: list[float] = []
@@ -375,11 +369,17 @@ def lanczos(op, v: np.ndarray, steps: int) -> Quadrature:
         for _ in range(2):  # full reorthogonalization, twice is enough (Kahan-Parlett)
             w = w - basis @ (basis.T @ w)
         b = float(np.linalg.norm(w))
-        if j == min(steps, op.n) - 1 or b <= 1e-12 * max(1.0, abs(alpha[-1])):
-            break
+        yield np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1), basis, b
+        if b <= 1e-12 * max(1.0, abs(alpha[-1])):
+            return
         beta.append(b)
         q.append(w / b)
-    t = np.diag(alpha) + np.diag(beta, 1) + np.diag(beta, -1)
+
+
+def lanczos(op, v: np.ndarray, steps: int) -> Quadrature:
+    """The Gauss quadrature of :func:`lanczos_iteration`'s last tridiagonal matrix from ``v``
+    (``steps`` products, fewer on an invariant subspace)."""
+    *_, (t, _, _) = lanczos_iteration(op, v, steps)
     theta, u = np.linalg.eigh(t)
     return Quadrature(theta, u[0] ** 2)
 
@@ -614,16 +614,14 @@ def spectrum(
 
 def has_running_statistics(model: nn.Module) -> bool:
     """Whether train and eval mode can differ: some module keeps running statistics."""
-    return any(
-        getattr(m, "track_running_stats", False) or hasattr(m, "running_mean")
-        for m in model.modules()
-    )
+    return any(getattr(m, "running_mean", None) is not None for m in model.modules())
 
 
 def curvlinops_operator(op: Hessian):
     """``op`` as a curvlinops ``PyTorchLinearOperator`` (for curvlinops' own trace and
     density estimators); needs curvlinops (``pip install bntheory[peers]``)."""
     try:
+        # curvlinops 3.0 does not export its base class; its own operators derive from it here
         from curvlinops._torch_base import PyTorchLinearOperator
     except ImportError as exc:
         raise InvalidArgumentError(
